@@ -1,0 +1,1 @@
+"""Segmentation core: model loading, inference and rendering, with no ROS dependency."""

@@ -1,0 +1,1 @@
+"""Thin ROS 2 adapters around :mod:`seg_ros.core`."""

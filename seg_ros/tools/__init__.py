@@ -1,0 +1,1 @@
+"""Offline tools (training, conversion); they need torch, the node never imports them."""
