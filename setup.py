@@ -1,0 +1,58 @@
+"""ament_python build of seg_ros (also installable with pip into a virtual environment)."""
+
+import os
+from glob import glob
+
+from setuptools import find_packages, setup
+
+PACKAGE_NAME = 'seg_ros'
+
+
+def share_tree(folder):
+    """Map every file under ``folder`` to ``share/seg_ros/<folder>/...`` for ``data_files``."""
+    entries = {}
+    for path in glob(os.path.join(folder, '**', '*'), recursive=True):
+        if os.path.isfile(path) and '__pycache__' not in path:
+            target = os.path.join('share', PACKAGE_NAME, os.path.dirname(path))
+            entries.setdefault(target, []).append(path)
+    return sorted(entries.items())
+
+
+setup(
+    name=PACKAGE_NAME,
+    version='0.1.0',
+    packages=find_packages(exclude=['test', 'test.*', 'bench', 'bench.*']),
+    data_files=[
+        ('share/ament_index/resource_index/packages', ['resource/' + PACKAGE_NAME]),
+        ('share/' + PACKAGE_NAME, ['package.xml']),
+        *share_tree('launch'),
+        *share_tree('config'),
+        *share_tree('rviz'),
+        *share_tree('models'),
+    ],
+    python_requires='>=3.10',
+    install_requires=['setuptools', 'numpy', 'opencv-python<5'],
+    extras_require={
+        # The optional inference runtimes; the node runs without them.
+        'onnxruntime': ['onnxruntime'],
+        'openvino': ['openvino'],
+        # Offline tools: training the embedded model, converting Torch7 ENet to ONNX.
+        'tools': ['torch==2.13.0', 'onnx', 'torchfile'],
+        'test': ['pytest', 'hypothesis', 'flake8', 'flake8-quotes', 'flake8-import-order',
+                 'flake8-builtins', 'flake8-comprehensions', 'flake8-docstrings', 'pep257',
+                 'pydocstyle', 'onnx'],
+    },
+    zip_safe=True,
+    maintainer='seg_ros developers',
+    maintainer_email='seg-ros@example.com',
+    description='Semantic segmentation node for ROS 2 camera streams (ENet, FCN, DeepLab).',
+    license='Apache-2.0',
+    tests_require=['pytest'],
+    entry_points={
+        'console_scripts': [
+            'segmentation_node = seg_ros.ros.segmentation_node:main',
+            'camera_source = seg_ros.ros.camera_source:main',
+            'seg-ros = seg_ros.cli:main',
+        ],
+    },
+)
