@@ -1,0 +1,38 @@
+# The two commands of the README: `make demo` and `make test`. Each creates .venv/ when it is missing
+# (ROS 2 Jazzy from PyPI, OpenCV < 5, NumPy, the project itself), then runs.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check -q
+ROS_PACKAGES := 'ros-jazzy-rclpy[fastrtps]' ros-jazzy-sensor-msgs ros-jazzy-std-msgs \
+	ros-jazzy-diagnostic-msgs
+RUNTIME_STAMP := $(VENV)/.seg_ros-runtime
+TEST_STAMP := $(VENV)/.seg_ros-test
+
+.PHONY: demo test lint bench venv clean
+
+venv: $(RUNTIME_STAMP)
+
+$(RUNTIME_STAMP): setup.py package.xml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install $(ROS_PACKAGES) 'opencv-python<5' numpy onnxruntime openvino
+	$(PIP) install --no-deps -e .
+	touch $@
+
+# Test tools, plus torch/onnx for the converter and training tools (never needed by the node).
+$(TEST_STAMP): $(RUNTIME_STAMP)
+	$(PIP) install -e '.[test,tools]'
+	touch $@
+
+demo: $(RUNTIME_STAMP)
+	$(PY) -m seg_ros.demo
+
+test: $(TEST_STAMP)
+	$(PY) -m pytest test
+
+bench: $(TEST_STAMP)
+	$(PY) bench/run_all.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info demo_output .pytest_cache .hypothesis

@@ -1,0 +1,140 @@
+"""
+The segmentation node's parameters, as one declarative table.
+
+The table builds the ROS parameter declarations (with descriptors: description, ranges, read-only) and the
+validator used when parameters change at runtime, so declarations, validation, the launch files and the README
+cannot drift apart.
+"""
+
+from dataclasses import dataclass
+from typing import Any
+
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, ParameterType
+
+BACKENDS = ('auto', 'opencv', 'onnxruntime', 'openvino')
+TARGETS = ('auto', 'cuda', 'cpu')
+COLOR_ENCODINGS = ('rgb8', 'bgr8')
+OUTPUT_RESOLUTIONS = ('input', 'model')
+INPUT_QOS_PROFILES = ('sensor_data', 'reliable')
+OUTPUT_QOS_PROFILES = ('reliable', 'best_effort')
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One parameter: its name, default, meaning and the values it accepts."""
+
+    name: str
+    default: Any
+    description: str
+    choices: tuple[str, ...] = ()
+    minimum: float | None = None
+    maximum: float | None = None
+    read_only: bool = False
+    rebuilds_network: bool = False
+
+    def descriptor(self) -> ParameterDescriptor:
+        """Build the ROS parameter descriptor (type, ranges, read-only flag) for this parameter."""
+        text = self.description
+        if self.choices:
+            text += ' One of: ' + ', '.join(self.choices) + '.'
+        if self.rebuilds_network:
+            text += ' Changing it at runtime rebuilds the network.'
+        descriptor = ParameterDescriptor(
+            name=self.name, type=_parameter_type(self.default), description=text,
+            read_only=self.read_only)
+        if self.choices:
+            descriptor.additional_constraints = 'one of: ' + ', '.join(self.choices)
+        if self.minimum is not None and isinstance(self.default, bool) is False:
+            if isinstance(self.default, int):
+                descriptor.integer_range = [IntegerRange(
+                    from_value=int(self.minimum), to_value=int(self.maximum), step=1)]
+            elif isinstance(self.default, float):
+                descriptor.floating_point_range = [FloatingPointRange(
+                    from_value=float(self.minimum), to_value=float(self.maximum), step=0.0)]
+        return descriptor
+
+    def check(self, value: Any) -> str | None:
+        """Return why ``value`` is not acceptable for this parameter, or None when it is."""
+        if self.choices and value not in self.choices:
+            return f'{self.name}={value!r} is not one of {", ".join(self.choices)}'
+        if self.minimum is not None and not self.minimum <= value <= self.maximum:
+            return f'{self.name}={value!r} is outside [{self.minimum}, {self.maximum}]'
+        if self.name == 'mean' and len(value) not in (1, 3):
+            return f'mean={list(value)!r} must hold 1 or 3 values (B, G, R order as in OpenCV)'
+        return None
+
+
+def _parameter_type(default: Any) -> int:
+    if isinstance(default, bool):
+        return ParameterType.PARAMETER_BOOL
+    if isinstance(default, int):
+        return ParameterType.PARAMETER_INTEGER
+    if isinstance(default, float):
+        return ParameterType.PARAMETER_DOUBLE
+    if isinstance(default, str):
+        return ParameterType.PARAMETER_STRING
+    if isinstance(default, list):
+        return ParameterType.PARAMETER_DOUBLE_ARRAY
+    raise TypeError(f'no ROS parameter type for default {default!r}')
+
+
+PARAMETERS: tuple[ParamSpec, ...] = (
+    ParamSpec('model_path', '',
+              'Network file read by the selected backend (ONNX, Torch7 .net, Caffe, TensorFlow). '
+              'Empty: the embedded ENet trained by seg_ros on synthetic street scenes.',
+              rebuilds_network=True),
+    ParamSpec('classes_path', '',
+              'Class names, one a line. Empty: classes.txt beside the model, else class_<i>.',
+              rebuilds_network=True),
+    ParamSpec('colors_path', '',
+              'Class colours, one R,G,B line a class. Empty: colors.txt beside the model, '
+              'else a generated palette.',
+              rebuilds_network=True),
+    ParamSpec('input_width', 1024, 'Network input width in pixels (frames are resized to it).',
+              minimum=16, maximum=8192, rebuilds_network=True),
+    ParamSpec('input_height', 512, 'Network input height in pixels.',
+              minimum=16, maximum=8192, rebuilds_network=True),
+    ParamSpec('scale', 1.0 / 255.0, 'Pixel scale factor applied before the network.',
+              minimum=1e-6, maximum=1e3, rebuilds_network=True),
+    ParamSpec('mean', [0.0, 0.0, 0.0],
+              'Mean subtracted from each channel before scaling (1 or 3 values).',
+              rebuilds_network=True),
+    ParamSpec('swap_rb', True, 'Feed the network RGB (true) or BGR (false).',
+              rebuilds_network=True),
+    ParamSpec('backend', 'auto',
+              'Inference runtime; auto picks the fastest one really usable on this machine.',
+              choices=BACKENDS, rebuilds_network=True),
+    ParamSpec('target', 'auto',
+              'Device; auto uses CUDA when the runtime and the machine really have it.',
+              choices=TARGETS, rebuilds_network=True),
+    ParamSpec('require_cuda', False,
+              'Fail instead of falling back to the CPU when CUDA is asked for but unusable.',
+              rebuilds_network=True),
+    ParamSpec('alpha', 0.5, 'Overlay weight of the mask: overlay = (1 - alpha) image + alpha mask.',
+              minimum=0.0, maximum=1.0),
+    ParamSpec('publish_class_map', True, 'Publish ~/class_map (mono8 class indices).'),
+    ParamSpec('publish_color_mask', True, 'Publish ~/color_mask.'),
+    ParamSpec('publish_overlay', True, 'Publish ~/overlay.'),
+    ParamSpec('output_resolution', 'input',
+              'Size of ~/class_map and ~/color_mask: the input image size, or the network size '
+              '(then ~/camera_info is published, scaled from the input camera_info).',
+              choices=OUTPUT_RESOLUTIONS),
+    ParamSpec('color_encoding', 'rgb8', 'Encoding of ~/color_mask and ~/overlay.',
+              choices=COLOR_ENCODINGS),
+    ParamSpec('input_qos', 'sensor_data',
+              'Image subscription QoS: sensor_data (best effort, keep last input_depth) or reliable.',
+              choices=INPUT_QOS_PROFILES, read_only=True),
+    ParamSpec('input_depth', 1, 'Image subscription queue depth.',
+              minimum=1, maximum=100, read_only=True),
+    ParamSpec('output_qos', 'reliable', 'QoS reliability of the image outputs.',
+              choices=OUTPUT_QOS_PROFILES, read_only=True),
+    ParamSpec('output_depth', 1, 'Queue depth of the image outputs.',
+              minimum=1, maximum=100, read_only=True),
+    ParamSpec('diagnostics_period', 1.0, 'Seconds between /diagnostics messages.',
+              minimum=0.1, maximum=60.0, read_only=True),
+    ParamSpec('stale_timeout', 2.0,
+              'Seconds without an input frame after which diagnostics report WARN.',
+              minimum=0.1, maximum=3600.0),
+)
+
+PARAMETERS_BY_NAME: dict[str, ParamSpec] = {spec.name: spec for spec in PARAMETERS}

@@ -1,0 +1,351 @@
+"""
+The segmentation node: camera images in, class map, colour mask, overlay and class metadata out.
+
+Topics (relative names, remap them): subscribes ``image`` and ``camera_info``; publishes ``~/class_map``,
+``~/color_mask``, ``~/overlay``, ``~/camera_info`` (only at model resolution), ``~/labels`` and
+``/diagnostics``. Parameters are those of :mod:`seg_ros.ros.parameters`.
+"""
+
+import sys
+import threading
+import time
+
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+import rclpy
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from rcl_interfaces.msg import SetParametersResult
+from sensor_msgs.msg import CameraInfo, Image
+from std_msgs.msg import String
+
+from seg_ros.core.backends import ModelError
+from seg_ros.core.latest_frame import LatestFrameSlot
+from seg_ros.core.segmenter import Segmenter, SegmenterConfig
+from seg_ros.core.stats import DurationWindow, RateMeter
+from seg_ros.paths import default_label_paths, embedded_model_path
+from seg_ros.ros import qos
+from seg_ros.ros.image_conversion import (array_to_image, image_to_array, ImageConversionError,
+                                          NODE_ENCODINGS, to_bgr8, to_rgb8)
+from seg_ros.ros.parameters import PARAMETERS, PARAMETERS_BY_NAME
+
+OUTPUT_TOPICS = {'class_map': '~/class_map', 'color_mask': '~/color_mask', 'overlay': '~/overlay'}
+WARN_THROTTLE_S = 5.0
+
+
+class StartupError(Exception):
+    """The node cannot start: one message naming the parameter and its value."""
+
+
+def segmenter_config(values: dict) -> SegmenterConfig:
+    """
+    Turn parameter values into the segmenter's configuration, filling in the defaults.
+
+    An empty ``model_path`` means the embedded model; empty label paths mean the single ``*classes.txt`` /
+    ``*colors.txt`` beside the model, if there is one.
+    """
+    model_path = values['model_path'] or embedded_model_path()
+    default_classes, default_colors = default_label_paths(model_path)
+    mean = tuple(float(m) for m in values['mean'])
+    if len(mean) == 1:
+        mean = mean * 3
+    return SegmenterConfig(
+        model_path=model_path, input_width=values['input_width'],
+        input_height=values['input_height'], scale=values['scale'], mean=mean,
+        swap_rb=values['swap_rb'], backend=values['backend'], target=values['target'],
+        require_cuda=values['require_cuda'],
+        classes_path=values['classes_path'] or default_classes,
+        colors_path=values['colors_path'] or default_colors)
+
+
+def scale_camera_info(info: CameraInfo, width: int, height: int) -> CameraInfo:
+    """Return ``info`` rescaled to an image of ``width`` x ``height`` (intrinsics and projection)."""
+    scale_x = width / info.width
+    scale_y = height / info.height
+    scaled = CameraInfo()
+    scaled.header = info.header
+    scaled.width, scaled.height = width, height
+    scaled.distortion_model = info.distortion_model
+    scaled.d = info.d
+    scaled.r = info.r
+    k = list(info.k)
+    k[0], k[2], k[4], k[5] = k[0] * scale_x, k[2] * scale_x, k[4] * scale_y, k[5] * scale_y
+    scaled.k = k
+    p = list(info.p)
+    p[0], p[2], p[3] = p[0] * scale_x, p[2] * scale_x, p[3] * scale_x
+    p[5], p[6], p[7] = p[5] * scale_y, p[6] * scale_y, p[7] * scale_y
+    scaled.p = p
+    return scaled
+
+
+class SegmentationNode(Node):
+    """Run a segmentation network on the newest camera frame and publish what subscribers want."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__('segmentation', **kwargs)
+        self._values = self._declare_parameters()
+        self._segmenter_lock = threading.Lock()
+        self._segmenter = self._build_segmenter(self._values)
+        self._pending_segmenter: Segmenter | None = None
+        self._log_segmenter(self._segmenter)
+
+        self._slot: LatestFrameSlot[Image] = LatestFrameSlot()
+        self._received = RateMeter()
+        self._published = RateMeter()
+        self._inference_ms = DurationWindow()
+        self._latency_ms = DurationWindow()
+        self._rejected = 0
+        self._skipped_no_subscribers = 0
+        self._failed = 0
+        self._last_error = ''
+        self._started = time.monotonic()
+        self._camera_info: CameraInfo | None = None
+
+        values = self._values
+        input_qos = qos.image_qos(values['input_qos'], values['input_depth'])
+        output_qos = qos.image_qos(values['output_qos'], values['output_depth'])
+        self._publishers = {
+            name: self.create_publisher(Image, topic, output_qos)
+            for name, topic in OUTPUT_TOPICS.items()}
+        self._camera_info_publisher = self.create_publisher(CameraInfo, '~/camera_info', output_qos)
+        self._labels_publisher = self.create_publisher(String, '~/labels', qos.latched_qos())
+        self._diagnostics_publisher = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
+        self.create_subscription(Image, 'image', self.image_callback, input_qos)
+        self.create_subscription(CameraInfo, 'camera_info', self.camera_info_callback, input_qos)
+        self.create_timer(values['diagnostics_period'], self.diagnostics_callback)
+        self.add_on_set_parameters_callback(self.validate_parameters_callback)
+        if hasattr(self, 'add_post_set_parameters_callback'):
+            self.add_post_set_parameters_callback(self.apply_parameters_callback)
+        self._publish_labels()
+        self.get_logger().info(
+            f'Subscribed to {self.resolve_topic_name("image")} ({qos.describe(input_qos)}); '
+            f'outputs under {self.get_fully_qualified_name()}/ ({qos.describe(output_qos)})')
+
+        self._worker = threading.Thread(target=self._work, name='segmentation', daemon=True)
+        self._worker.start()
+
+    # ---- set-up -------------------------------------------------------------------------------
+    def _declare_parameters(self) -> dict:
+        values = {}
+        for spec in PARAMETERS:
+            try:
+                parameter = self.declare_parameter(spec.name, spec.default, spec.descriptor())
+            except Exception as error:  # rclpy raises several types for a bad override
+                raise StartupError(f'parameter {spec.name}: {error}') from error
+            values[spec.name] = parameter.value
+            reason = spec.check(parameter.value)
+            if reason:
+                raise StartupError(f'parameter {reason}')
+        return values
+
+    def _build_segmenter(self, values: dict) -> Segmenter:
+        config = segmenter_config(values)
+        try:
+            return Segmenter(config)
+        except ModelError as error:
+            raise StartupError(f'parameter {error.parameter}={error.value!r}: {error}') from error
+        except ValueError as error:
+            raise StartupError(str(error)) from error
+
+    def _log_segmenter(self, segmenter: Segmenter) -> None:
+        logger = self.get_logger()
+        config = segmenter.config
+        logger.info(f'Model {config.model_path} at {config.input_width}x{config.input_height}, '
+                    f'{segmenter.backend.num_classes} classes; inference: '
+                    f'{segmenter.backend.describe()}')
+        cuda_asked = config.target == 'cuda'
+        for note in segmenter.notes:
+            if cuda_asked and 'cuda' in note.lower():
+                logger.warning(note)
+            else:
+                logger.info(note)
+
+    def _publish_labels(self) -> None:
+        self._labels_publisher.publish(String(data=self._segmenter.labels.to_json()))
+
+    # ---- callbacks ----------------------------------------------------------------------------
+    def image_callback(self, msg: Image) -> None:
+        """Validate the frame and hand it to the worker, replacing any frame still waiting."""
+        self._received.tick()
+        if msg.encoding not in NODE_ENCODINGS:
+            self._reject(f'encoding {msg.encoding!r} is not supported '
+                         f'(accepted: {", ".join(NODE_ENCODINGS)})')
+            return
+        try:
+            frame = image_to_array(msg)
+        except ImageConversionError as error:
+            self._reject(str(error))
+            return
+        self._slot.put((msg, frame))
+
+    def camera_info_callback(self, msg: CameraInfo) -> None:
+        """Keep the newest camera_info to scale it for model-resolution outputs."""
+        self._camera_info = msg
+
+    def validate_parameters_callback(self, parameters: list[Parameter]) -> SetParametersResult:
+        """Accept a parameter change only if every value is valid and a new network really loads."""
+        changed = {}
+        for parameter in parameters:
+            spec = PARAMETERS_BY_NAME.get(parameter.name)
+            if spec is None:
+                continue
+            reason = spec.check(parameter.value)
+            if reason:
+                return SetParametersResult(successful=False, reason=reason)
+            changed[parameter.name] = parameter.value
+        if any(PARAMETERS_BY_NAME[name].rebuilds_network for name in changed):
+            try:
+                self._pending_segmenter = Segmenter(segmenter_config({**self._values, **changed}))
+            except (ModelError, ValueError) as error:
+                return SetParametersResult(
+                    successful=False, reason=f'network not rebuilt, old one kept: {error}')
+        if not hasattr(self, 'add_post_set_parameters_callback'):
+            self.apply_parameters_callback(parameters)  # Humble has no post-set callbacks
+        return SetParametersResult(successful=True)
+
+    def apply_parameters_callback(self, parameters: list[Parameter]) -> None:
+        """Apply accepted changes; swap in the rebuilt network between two frames."""
+        for parameter in parameters:
+            if parameter.name in PARAMETERS_BY_NAME:
+                self._values[parameter.name] = parameter.value
+        if self._pending_segmenter is not None:
+            with self._segmenter_lock:
+                self._segmenter, self._pending_segmenter = self._pending_segmenter, None
+            self._log_segmenter(self._segmenter)
+            self._publish_labels()
+
+    def diagnostics_callback(self) -> None:
+        """Publish backend, rates, timings and counters on /diagnostics."""
+        now = time.monotonic()
+        backend = self._segmenter.backend
+        inference = self._inference_ms.summary()
+        latency = self._latency_ms.summary()
+        last_frame = self._received.last_time
+        silent_for = now - (last_frame if last_frame is not None else self._started)
+        status = DiagnosticStatus(
+            name=f'{self.get_fully_qualified_name()}: segmentation',
+            hardware_id=f'{backend.name}/{backend.device}')
+        if self._last_error:
+            status.level, status.message = DiagnosticStatus.ERROR, self._last_error
+        elif silent_for > self._values['stale_timeout']:
+            status.level = DiagnosticStatus.WARN
+            status.message = (f'no image for {silent_for:.1f} s on '
+                              f'{self.resolve_topic_name("image")}')
+        else:
+            status.level, status.message = DiagnosticStatus.OK, 'segmenting'
+        values = {
+            'backend': backend.name,
+            'device': backend.device,
+            'inference': backend.describe(),
+            'model': self._segmenter.config.model_path,
+            'input size': f'{self._segmenter.config.input_width}x'
+                          f'{self._segmenter.config.input_height}',
+            'input rate (Hz)': f'{self._received.rate(now):.2f}',
+            'output rate (Hz)': f'{self._published.rate(now):.2f}',
+            'inference mean (ms)': f'{inference["mean"]:.1f}',
+            'inference p99 (ms)': f'{inference["p99"]:.1f}',
+            'latency p50 (ms)': f'{latency["p50"]:.1f}',
+            'latency p99 (ms)': f'{latency["p99"]:.1f}',
+            'frames received': str(self._received.total),
+            'frames processed': str(self._published.total),
+            'frames dropped (replaced by newer)': str(self._slot.dropped),
+            'frames rejected': str(self._rejected),
+            'frames skipped (no subscribers)': str(self._skipped_no_subscribers),
+            'processing failures': str(self._failed),
+            'seconds since last frame': f'{silent_for:.1f}',
+        }
+        status.values = [KeyValue(key=key, value=value) for key, value in values.items()]
+        array = DiagnosticArray(status=[status])
+        array.header.stamp = self.get_clock().now().to_msg()
+        self._diagnostics_publisher.publish(array)
+
+    # ---- worker -------------------------------------------------------------------------------
+    def _reject(self, reason: str) -> None:
+        self._rejected += 1
+        self.get_logger().warning(f'frame rejected: {reason}',
+                                  throttle_duration_sec=WARN_THROTTLE_S)
+
+    def _wanted_outputs(self) -> dict[str, bool]:
+        return {name: self._values[f'publish_{name}'] and
+                self._publishers[name].get_subscription_count() > 0
+                for name in OUTPUT_TOPICS}
+
+    def _work(self) -> None:
+        while not self._slot.closed:
+            item = self._slot.take(timeout=0.2)
+            if item is None:
+                continue
+            msg, frame = item
+            try:
+                self._process(msg, frame)
+                self._last_error = ''
+            except Exception as error:  # keep segmenting after any per-frame failure
+                self._failed += 1
+                self._last_error = f'processing failed: {error}'
+                self.get_logger().error(self._last_error, throttle_duration_sec=WARN_THROTTLE_S)
+
+    def _process(self, msg: Image, frame) -> None:
+        wanted = self._wanted_outputs()
+        model_resolution = self._values['output_resolution'] == 'model'
+        want_camera_info = (model_resolution and self._camera_info is not None and
+                            self._camera_info_publisher.get_subscription_count() > 0)
+        if not any(wanted.values()) and not want_camera_info:
+            self._skipped_no_subscribers += 1
+            return
+        encoding = self._values['color_encoding']
+        image = to_rgb8(frame, msg.encoding) if encoding == 'rgb8' else to_bgr8(frame, msg.encoding)
+        with self._segmenter_lock:
+            segmenter = self._segmenter
+            result = segmenter.run(
+                image, class_map=wanted['class_map'] or want_camera_info,
+                color_mask=wanted['color_mask'], overlay=wanted['overlay'],
+                full_resolution=not model_resolution, encoding=encoding,
+                alpha=self._values['alpha'])
+        self._inference_ms.add(result.inference_ms)
+        class_map = result.class_map if model_resolution else result.class_map_full
+        if wanted['class_map']:
+            self._publishers['class_map'].publish(array_to_image(class_map, 'mono8', msg.header))
+        if wanted['color_mask']:
+            self._publishers['color_mask'].publish(
+                array_to_image(result.color_mask, encoding, msg.header))
+        if wanted['overlay']:
+            self._publishers['overlay'].publish(
+                array_to_image(result.overlay, encoding, msg.header))
+        if want_camera_info:
+            info = scale_camera_info(self._camera_info, class_map.shape[1], class_map.shape[0])
+            info.header = msg.header
+            self._camera_info_publisher.publish(info)
+        self._published.tick()
+        stamp = msg.header.stamp
+        now = self.get_clock().now().nanoseconds
+        self._latency_ms.add((now - (stamp.sec * 1_000_000_000 + stamp.nanosec)) / 1e6)
+
+    def destroy_node(self) -> None:
+        """Stop the worker (it finishes the frame in hand), then destroy the node."""
+        self._slot.close()
+        if self._worker.is_alive():
+            self._worker.join(timeout=1.5)
+        super().destroy_node()
+
+
+def main(args: list[str] | None = None) -> int:
+    """Run the segmentation node until SIGINT/SIGTERM; a start-up error exits with status 1."""
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = SegmentationNode()
+        rclpy.spin(node)
+    except StartupError as error:
+        rclpy.logging.get_logger('segmentation').fatal(f'cannot start: {error}')
+        return 1
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

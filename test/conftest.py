@@ -1,0 +1,19 @@
+"""Shared pytest configuration: paths to the repository and to ../shared."""
+
+import os
+
+import pytest
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHARED = os.path.join(os.path.dirname(REPO_ROOT), 'shared')
+ENET_DIR = os.path.join(SHARED, 'models', 'enet-cityscapes')
+IMAGES_DIR = os.path.join(SHARED, 'images')
+
+
+@pytest.fixture(scope='session')
+def enet_dir() -> str:
+    """Return the folder of the real ENet Cityscapes model, or skip when it is not there."""
+    if not os.path.isfile(os.path.join(ENET_DIR, 'enet-model.net')):
+        pytest.skip(f'real ENet Cityscapes weights not found in {ENET_DIR} (they are not '
+                    'redistributable with seg_ros)')
+    return ENET_DIR
