@@ -1,7 +1,7 @@
 """ament_python build of seg_ros (also installable with pip into a virtual environment)."""
 
-import os
 from glob import glob
+import os
 
 from setuptools import find_packages, setup
 

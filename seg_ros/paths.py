@@ -12,9 +12,9 @@ def share_directory() -> str:
     """
     Return the folder holding seg_ros's ``models/``, ``config/``, ``launch/`` and ``rviz/``.
 
-    On a robot that is the ament share directory (``share/seg_ros`` of the colcon install); in a virtual
-    environment with an editable install it is the source tree; a plain pip install puts the files under
-    ``<prefix>/share/seg_ros``.
+    On a robot that is the ament share directory (``share/seg_ros`` of the colcon
+    install); in a virtual environment with an editable install it is the source tree; a
+    plain pip install puts the files under ``<prefix>/share/seg_ros``.
     """
     try:
         from ament_index_python.packages import get_package_share_directory, PackageNotFoundError
@@ -41,8 +41,9 @@ def default_label_paths(model_path: str) -> tuple[str, str]:
     """
     Find the class-name and colour files that sit beside a model.
 
-    A file is taken when it is the only ``*classes.txt`` (or ``*colors.txt``) in the model's folder, which
-    covers both ``classes.txt`` and the classic ENet tutorial's ``enet-classes.txt``.
+    A file is taken when it is the only ``*classes.txt`` (or ``*colors.txt``) in the
+    model's folder, which covers both ``classes.txt`` and the classic ENet tutorial's
+    ``enet-classes.txt``.
 
     :param model_path: the network file.
     :return: (classes_path, colors_path); an entry is '' where no single such file exists.

@@ -10,9 +10,9 @@ class LatestFrameSlot(Generic[Item]):
     """
     Hold at most one pending item between a producer and one consumer.
 
-    ``put`` never blocks: an item that arrives while an older one is still waiting replaces it, and the
-    replacement is counted as a drop. ``take`` blocks until an item is there, the timeout passes or the slot
-    is closed.
+    ``put`` never blocks: an item that arrives while an older one is still waiting
+    replaces it, and the replacement is counted as a drop. ``take`` blocks until an item
+    is there, the timeout passes or the slot is closed.
     """
 
     def __init__(self) -> None:

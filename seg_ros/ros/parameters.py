@@ -1,9 +1,9 @@
 """
 The segmentation node's parameters, as one declarative table.
 
-The table builds the ROS parameter declarations (with descriptors: description, ranges, read-only) and the
-validator used when parameters change at runtime, so declarations, validation, the launch files and the README
-cannot drift apart.
+The table builds the ROS parameter declarations (with descriptors: description, ranges,
+read-only) and the validator used when parameters change at runtime, so declarations,
+validation, the launch files and the README cannot drift apart.
 """
 
 from dataclasses import dataclass
@@ -33,7 +33,7 @@ class ParamSpec:
     rebuilds_network: bool = False
 
     def descriptor(self) -> ParameterDescriptor:
-        """Build the ROS parameter descriptor (type, ranges, read-only flag) for this parameter."""
+        """Return the ROS parameter descriptor: type, ranges, read-only flag."""
         text = self.description
         if self.choices:
             text += ' One of: ' + ', '.join(self.choices) + '.'
@@ -110,7 +110,7 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec('require_cuda', False,
               'Fail instead of falling back to the CPU when CUDA is asked for but unusable.',
               rebuilds_network=True),
-    ParamSpec('alpha', 0.5, 'Overlay weight of the mask: overlay = (1 - alpha) image + alpha mask.',
+    ParamSpec('alpha', 0.5, 'Overlay weight of the mask: (1 - alpha) image + alpha mask.',
               minimum=0.0, maximum=1.0),
     ParamSpec('publish_class_map', True, 'Publish ~/class_map (mono8 class indices).'),
     ParamSpec('publish_color_mask', True, 'Publish ~/color_mask.'),
@@ -122,7 +122,7 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec('color_encoding', 'rgb8', 'Encoding of ~/color_mask and ~/overlay.',
               choices=COLOR_ENCODINGS),
     ParamSpec('input_qos', 'sensor_data',
-              'Image subscription QoS: sensor_data (best effort, keep last input_depth) or reliable.',
+              'Image subscription QoS: sensor_data (best effort) or reliable.',
               choices=INPUT_QOS_PROFILES, read_only=True),
     ParamSpec('input_depth', 1, 'Image subscription queue depth.',
               minimum=1, maximum=100, read_only=True),

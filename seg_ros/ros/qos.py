@@ -13,7 +13,7 @@ def image_qos(profile: str, depth: int) -> QoSProfile:
     """
     Return a keep-last, volatile QoS for image topics.
 
-    :param profile: 'sensor_data' or 'best_effort' (REP 2003 sensor data: best effort), or 'reliable'.
+    :param profile: 'sensor_data' or 'best_effort' (REP 2003: best effort), or 'reliable'.
     :param depth: how many messages the history keeps.
     """
     if profile not in _RELIABILITY:
@@ -23,7 +23,7 @@ def image_qos(profile: str, depth: int) -> QoSProfile:
 
 
 def latched_qos() -> QoSProfile:
-    """Return the QoS of topics that late subscribers must still receive (reliable, transient local)."""
+    """Return the QoS of topics late subscribers must still get (reliable, transient local)."""
     return QoSProfile(reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST,
                       depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 

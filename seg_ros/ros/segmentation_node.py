@@ -1,9 +1,9 @@
 """
 The segmentation node: camera images in, class map, colour mask, overlay and class metadata out.
 
-Topics (relative names, remap them): subscribes ``image`` and ``camera_info``; publishes ``~/class_map``,
-``~/color_mask``, ``~/overlay``, ``~/camera_info`` (only at model resolution), ``~/labels`` and
-``/diagnostics``. Parameters are those of :mod:`seg_ros.ros.parameters`.
+Topics (relative names, remap them): subscribes ``image`` and ``camera_info``; publishes
+``~/class_map``, ``~/color_mask``, ``~/overlay``, ``~/camera_info`` (only at model
+resolution), ``~/labels`` and ``/diagnostics``. Parameters: :mod:`seg_ros.ros.parameters`.
 """
 
 import sys
@@ -11,11 +11,11 @@ import threading
 import time
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rcl_interfaces.msg import SetParametersResult
 import rclpy
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
-from rcl_interfaces.msg import SetParametersResult
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import String
 
@@ -41,8 +41,8 @@ def segmenter_config(values: dict) -> SegmenterConfig:
     """
     Turn parameter values into the segmenter's configuration, filling in the defaults.
 
-    An empty ``model_path`` means the embedded model; empty label paths mean the single ``*classes.txt`` /
-    ``*colors.txt`` beside the model, if there is one.
+    An empty ``model_path`` means the embedded model; empty label paths mean the single
+    ``*classes.txt`` / ``*colors.txt`` beside the model, if there is one.
     """
     model_path = values['model_path'] or embedded_model_path()
     default_classes, default_colors = default_label_paths(model_path)
@@ -59,7 +59,7 @@ def segmenter_config(values: dict) -> SegmenterConfig:
 
 
 def scale_camera_info(info: CameraInfo, width: int, height: int) -> CameraInfo:
-    """Return ``info`` rescaled to an image of ``width`` x ``height`` (intrinsics and projection)."""
+    """Return ``info`` rescaled to ``width`` x ``height`` (intrinsics and projection)."""
     scale_x = width / info.width
     scale_y = height / info.height
     scaled = CameraInfo()
@@ -107,7 +107,8 @@ class SegmentationNode(Node):
         self._publishers = {
             name: self.create_publisher(Image, topic, output_qos)
             for name, topic in OUTPUT_TOPICS.items()}
-        self._camera_info_publisher = self.create_publisher(CameraInfo, '~/camera_info', output_qos)
+        self._camera_info_publisher = self.create_publisher(
+            CameraInfo, '~/camera_info', output_qos)
         self._labels_publisher = self.create_publisher(String, '~/labels', qos.latched_qos())
         self._diagnostics_publisher = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
         self.create_subscription(Image, 'image', self.image_callback, input_qos)
@@ -183,7 +184,7 @@ class SegmentationNode(Node):
         self._camera_info = msg
 
     def validate_parameters_callback(self, parameters: list[Parameter]) -> SetParametersResult:
-        """Accept a parameter change only if every value is valid and a new network really loads."""
+        """Accept a change only if every value is valid and a new network really loads."""
         changed = {}
         for parameter in parameters:
             spec = PARAMETERS_BY_NAME.get(parameter.name)
@@ -293,7 +294,8 @@ class SegmentationNode(Node):
             self._skipped_no_subscribers += 1
             return
         encoding = self._values['color_encoding']
-        image = to_rgb8(frame, msg.encoding) if encoding == 'rgb8' else to_bgr8(frame, msg.encoding)
+        convert = to_rgb8 if encoding == 'rgb8' else to_bgr8
+        image = convert(frame, msg.encoding)
         with self._segmenter_lock:
             segmenter = self._segmenter
             result = segmenter.run(
