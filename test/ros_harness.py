@@ -1,0 +1,124 @@
+"""
+Helpers for tests that run real ROS 2 nodes over real topics.
+
+A :class:`NodeProcess` starts one of the package's executables (``segmentation_node``...)
+with ``--ros-args``; a :class:`Probe` is an in-process rclpy node that publishes frames and
+records what comes back. Every test module passes its own ROS_DOMAIN_ID, and
+:mod:`ros_env` keeps DDS on the loopback.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from typing import Any, Callable
+
+from ros_env import ros_environment
+
+BIN_DIR = os.path.dirname(sys.executable)
+
+
+class NodeProcess:
+    """One executable of the package running in its own process, its output kept in a file."""
+
+    def __init__(self, executable: str, ros_args: list[str], domain_id: int,
+                 extra_args: list[str] | None = None, env: dict[str, str] | None = None) -> None:
+        self._log = tempfile.NamedTemporaryFile('w+', prefix=f'{executable}-', suffix='.log')
+        command = [os.path.join(BIN_DIR, executable), *(extra_args or [])]
+        if ros_args:
+            command += ['--ros-args', *ros_args]
+        environment = ros_environment(domain_id)
+        environment.update(env or {})
+        self.command = command
+        self.process = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT,
+                                        env=environment, start_new_session=True)
+
+    def output(self) -> str:
+        """Return everything the process printed so far."""
+        self._log.flush()
+        with open(self._log.name) as log:
+            return log.read()
+
+    def wait(self, timeout: float) -> int:
+        """Wait for the process to exit and return its status."""
+        return self.process.wait(timeout=timeout)
+
+    def alive(self) -> bool:
+        """Return True while the process runs."""
+        return self.process.poll() is None
+
+    def stop(self, sig: int = signal.SIGINT, timeout: float = 5.0) -> int:
+        """Send ``sig`` and wait; kill it if it does not exit in time. Return the exit status."""
+        if self.alive():
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
+
+    def close(self) -> None:
+        """Stop the process (if still running) and delete its log."""
+        self.stop(signal.SIGKILL if self.alive() else signal.SIGINT, timeout=2.0)
+        self._log.close()
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float, period: float = 0.02) -> Any:
+    """Poll ``predicate`` until it returns something truthy (returned) or ``timeout`` passes."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(period)
+
+
+class Probe:
+    """An in-process rclpy node spun in a background thread, for publishing and recording."""
+
+    def __init__(self, context, name: str = 'probe') -> None:
+        import rclpy
+        from rclpy.executors import SingleThreadedExecutor
+        self._context = context
+        self.node = rclpy.create_node(name, context=context)
+        self._executor = SingleThreadedExecutor(context=context)
+        self._executor.add_node(self.node)
+        self._lock = threading.Lock()
+        self.received: dict[str, list] = {}
+        self._thread = threading.Thread(target=self._spin, daemon=True)
+        self._running = True
+        self._thread.start()
+
+    def _spin(self) -> None:
+        while self._running and self._context.ok():
+            self._executor.spin_once(timeout_sec=0.05)
+
+    def record(self, msg_type: type, topic: str, qos) -> list:
+        """Subscribe to ``topic`` and return the list its messages are appended to."""
+        messages: list = []
+        self.received[topic] = messages
+
+        def callback(msg) -> None:
+            with self._lock:
+                messages.append(msg)
+        self.node.create_subscription(msg_type, topic, callback, qos)
+        return messages
+
+    def wait_for_subscribers(self, publisher, count: int = 1, timeout: float = 10.0) -> bool:
+        """Wait until ``publisher`` is matched with ``count`` subscriptions."""
+        return bool(wait_until(lambda: publisher.get_subscription_count() >= count, timeout))
+
+    def wait_for_publishers(self, topic: str, count: int = 1, timeout: float = 10.0) -> bool:
+        """Wait until ``topic`` has ``count`` publishers."""
+        return bool(wait_until(lambda: self.node.count_publishers(topic) >= count, timeout))
+
+    def close(self) -> None:
+        """Stop spinning and destroy the node."""
+        self._running = False
+        self._thread.join(timeout=2.0)
+        self._executor.remove_node(self.node)
+        self.node.destroy_node()

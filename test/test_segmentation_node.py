@@ -1,0 +1,251 @@
+"""
+The segmentation node end to end: the real executable, real rclpy topics, a real OpenCV network.
+
+A small ONNX model built by the tests (``models.make_scores_model``) runs at 64x48; every frame's
+outputs are checked against the model's own argmax computed here with ``cv2.dnn``.
+"""
+
+import json
+import os
+import signal
+
+import cv2
+import numpy as np
+import pytest
+
+from models import make_scores_model
+from ros_env import rclpy_context
+from ros_harness import NodeProcess, Probe, wait_until
+
+DOMAIN_ID = 11
+NAMESPACE = '/test_ns'
+NODE = f'{NAMESPACE}/segmentation'
+NUM_CLASSES = 4
+MODEL_WIDTH, MODEL_HEIGHT = 64, 48
+CLASS_NAMES = ['road', 'car', 'person', 'sky']
+COLORS_RGB = np.array([[128, 64, 128], [0, 0, 142], [220, 20, 60], [70, 130, 180]], np.uint8)
+
+ros_context = pytest.fixture(scope='module')(rclpy_context(DOMAIN_ID))
+
+
+@pytest.fixture(scope='module')
+def model_dir(tmp_path_factory) -> str:
+    folder = tmp_path_factory.mktemp('tiny_model')
+    make_scores_model(str(folder / 'tiny.onnx'), num_classes=NUM_CLASSES)
+    (folder / 'classes.txt').write_text('\n'.join(CLASS_NAMES) + '\n')
+    (folder / 'colors.txt').write_text(
+        '\n'.join(','.join(str(v) for v in color) for color in COLORS_RGB) + '\n')
+    return str(folder)
+
+
+def node_args(model_dir: str, *params: str) -> list[str]:
+    args = ['-r', f'__ns:={NAMESPACE}', '-r', f'image:={NAMESPACE}/camera/image_raw',
+            '-r', f'camera_info:={NAMESPACE}/camera/camera_info',
+            '-p', f'model_path:={os.path.join(model_dir, "tiny.onnx")}',
+            '-p', f'input_width:={MODEL_WIDTH}', '-p', f'input_height:={MODEL_HEIGHT}',
+            '-p', 'backend:=opencv', '-p', 'diagnostics_period:=0.5']
+    for param in params:
+        args += ['-p', param]
+    return args
+
+
+@pytest.fixture(scope='module')
+def node(model_dir):
+    process = NodeProcess('segmentation_node', node_args(model_dir), DOMAIN_ID)
+    yield process
+    status = process.stop(signal.SIGINT)
+    output = process.output()
+    process.close()
+    assert status == 0, output
+
+
+@pytest.fixture(scope='module')
+def probe(ros_context, node):
+    from diagnostic_msgs.msg import DiagnosticArray
+    from rclpy.qos import QoSProfile, ReliabilityPolicy
+    from sensor_msgs.msg import CameraInfo, Image
+    from std_msgs.msg import String
+
+    from seg_ros.ros.qos import image_qos, latched_qos
+
+    probe = Probe(ros_context, 'node_test_probe')
+    reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+    for output in ('class_map', 'color_mask', 'overlay'):
+        probe.record(Image, f'{NODE}/{output}', reliable)
+    probe.record(CameraInfo, f'{NODE}/camera_info', reliable)
+    probe.record(DiagnosticArray, '/diagnostics', QoSProfile(depth=50))
+    probe.labels = probe.record(String, f'{NODE}/labels', latched_qos())
+    probe.image_publisher = probe.node.create_publisher(
+        Image, f'{NAMESPACE}/camera/image_raw', image_qos('reliable', 5))
+    probe.info_publisher = probe.node.create_publisher(
+        CameraInfo, f'{NAMESPACE}/camera/camera_info', image_qos('reliable', 5))
+    assert probe.wait_for_subscribers(probe.image_publisher, timeout=30), node.output()
+    assert wait_until(lambda: probe.node.count_subscribers(f'{NODE}/overlay') == 0 or
+                      probe.node.count_publishers(f'{NODE}/overlay') >= 1, 10)
+    yield probe
+    probe.close()
+
+
+def reference_class_map(model_dir: str, frame_bgr: np.ndarray) -> np.ndarray:
+    """Run the model with plain cv2.dnn, as the classic tutorial does, at the frame's size."""
+    net = cv2.dnn.readNet(os.path.join(model_dir, 'tiny.onnx'))
+    net.setInput(cv2.dnn.blobFromImage(frame_bgr, 1 / 255, (MODEL_WIDTH, MODEL_HEIGHT),
+                                       (0, 0, 0), swapRB=True, crop=False))
+    class_map = np.argmax(net.forward()[0], axis=0).astype(np.uint8)
+    height, width = frame_bgr.shape[:2]
+    return cv2.resize(class_map, (width, height), interpolation=cv2.INTER_NEAREST)
+
+
+def make_frame(width: int, height: int, seed: int) -> np.ndarray:
+    """Return a BGR frame with large coloured blocks plus noise, so every class shows up."""
+    rng = np.random.default_rng(seed)
+    frame = np.zeros((height, width, 3), np.uint8)
+    blocks = rng.integers(0, 256, size=(4, 4, 3), dtype=np.uint8)
+    frame[:] = cv2.resize(blocks, (width, height), interpolation=cv2.INTER_NEAREST)
+    noise = rng.integers(-20, 21, size=frame.shape)
+    return np.clip(frame.astype(np.int16) + noise, 0, 255).astype(np.uint8)
+
+
+def encode(frame_bgr: np.ndarray, encoding: str, padding: int = 0, big_endian: bool = False):
+    """Build a sensor_msgs/Image by hand (independently of the node's conversion code)."""
+    from sensor_msgs.msg import Image
+    if encoding == 'bgr8':
+        pixels = frame_bgr
+    elif encoding == 'rgb8':
+        pixels = frame_bgr[:, :, ::-1]
+    elif encoding == 'bgra8':
+        pixels = np.dstack([frame_bgr, np.full(frame_bgr.shape[:2], 255, np.uint8)])
+    elif encoding == 'rgba8':
+        pixels = np.dstack([frame_bgr[:, :, ::-1], np.full(frame_bgr.shape[:2], 7, np.uint8)])
+    elif encoding == 'mono8':
+        pixels = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2GRAY)
+    elif encoding == 'mono16':
+        gray = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2GRAY).astype(np.uint16)
+        pixels = (gray << 8) | gray
+        pixels = pixels.astype('>u2' if big_endian else '<u2')
+    else:
+        raise AssertionError(encoding)
+    height, width = pixels.shape[:2]
+    rows = np.ascontiguousarray(pixels).view(np.uint8).reshape(height, -1)
+    padded = np.zeros((height, rows.shape[1] + padding), np.uint8)
+    padded[:, :rows.shape[1]] = rows
+    padded[:, rows.shape[1]:] = 0xAB  # garbage in the padding must be ignored
+    msg = Image(height=height, width=width, encoding=encoding, step=padded.shape[1],
+                is_bigendian=int(big_endian))
+    msg.data = padded.tobytes()
+    return msg
+
+
+def network_view(frame_bgr: np.ndarray, encoding: str) -> np.ndarray:
+    """Return the BGR frame the network sees for a frame sent in ``encoding``."""
+    if encoding in ('mono8', 'mono16'):
+        return cv2.cvtColor(cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
+    return frame_bgr
+
+
+def outputs_for(probe, stamp_sec: int) -> dict | None:
+    found = {}
+    for output in ('class_map', 'color_mask', 'overlay'):
+        matches = [msg for msg in probe.received[f'{NODE}/{output}']
+                   if msg.header.stamp.sec == stamp_sec]
+        if not matches:
+            return None
+        found[output] = matches[-1]
+    return found
+
+
+def send_until_outputs(probe, msg, stamp_sec: int, frame_id: str, timeout: float = 10.0):
+    """Publish ``msg`` (again every 0.5 s: best-effort input may drop one) until outputs arrive."""
+    msg.header.stamp.sec = stamp_sec
+    msg.header.stamp.nanosec = 123456789
+    msg.header.frame_id = frame_id
+    for _ in range(int(timeout / 0.5)):
+        probe.image_publisher.publish(msg)
+        outputs = wait_until(lambda: outputs_for(probe, stamp_sec), 0.5)
+        if outputs:
+            return outputs
+    return None
+
+
+def as_array(msg) -> np.ndarray:
+    channels = 3 if msg.encoding in ('rgb8', 'bgr8') else 1
+    assert msg.step == msg.width * channels
+    shape = (msg.height, msg.width, channels) if channels == 3 else (msg.height, msg.width)
+    return np.frombuffer(bytes(msg.data), np.uint8).reshape(shape)
+
+
+CASES = [
+    ('bgr8', 0, False), ('rgb8', 0, False), ('bgra8', 0, False), ('rgba8', 0, False),
+    ('mono8', 0, False), ('mono16', 0, False), ('mono16', 0, True),
+    ('bgr8', 5, False), ('rgb8', 64, False), ('mono8', 3, False), ('mono16', 6, True),
+]
+
+
+@pytest.mark.parametrize('encoding,padding,big_endian', CASES)
+def test_every_accepted_encoding_gives_all_outputs(probe, model_dir, encoding, padding,
+                                                   big_endian):
+    index = CASES.index((encoding, padding, big_endian))
+    width, height = (MODEL_WIDTH, MODEL_HEIGHT) if index % 2 == 0 else (99, 61)
+    frame_bgr = make_frame(width, height, seed=index)
+    stamp_sec = 1000 + index
+    frame_id = f'camera_{encoding}_{padding}'
+    outputs = send_until_outputs(probe, encode(frame_bgr, encoding, padding, big_endian),
+                                 stamp_sec, frame_id)
+    assert outputs, f'no outputs for {encoding} (padding {padding})'
+    for name, msg in outputs.items():
+        assert msg.header.stamp.sec == stamp_sec and msg.header.stamp.nanosec == 123456789, name
+        assert msg.header.frame_id == frame_id, name
+        assert (msg.width, msg.height) == (width, height), name
+    assert outputs['class_map'].encoding == 'mono8'
+    assert outputs['color_mask'].encoding == 'rgb8'
+    assert outputs['overlay'].encoding == 'rgb8'
+
+    seen = network_view(frame_bgr, encoding)
+    class_map = as_array(outputs['class_map'])
+    expected = reference_class_map(model_dir, seen)
+    assert np.array_equal(class_map, expected)
+    assert len(np.unique(class_map)) >= 2, 'the test frame should show several classes'
+    color_mask = as_array(outputs['color_mask'])
+    assert np.array_equal(color_mask, COLORS_RGB[class_map])
+    overlay = as_array(outputs['overlay']).astype(np.float64)
+    image_rgb = seen[:, :, ::-1].astype(np.float64)
+    formula = 0.5 * image_rgb + 0.5 * color_mask.astype(np.float64)
+    assert np.abs(overlay - formula).max() <= 1.0
+
+
+def test_labels_are_latched_json(probe):
+    assert wait_until(lambda: probe.labels, 10)
+    labels = json.loads(probe.labels[-1].data)
+    assert [entry['id'] for entry in labels] == list(range(NUM_CLASSES))
+    assert [entry['name'] for entry in labels] == CLASS_NAMES
+    assert [entry['color'] for entry in labels] == COLORS_RGB.tolist()
+
+
+def test_diagnostics_report_backend_and_counters(probe):
+    def latest_status():
+        for array in reversed(probe.received['/diagnostics']):
+            for status in array.status:
+                if NODE in status.name:
+                    return status
+        return None
+    status = wait_until(latest_status, 10)
+    assert status is not None
+    values = {kv.key: kv.value for kv in status.values}
+    assert values['backend'] == 'opencv'
+    assert values['device'].lower() == 'cpu'
+    assert int(values['frames processed']) >= 1
+    for key in ('input rate (Hz)', 'inference mean (ms)', 'latency p99 (ms)', 'frames dropped '
+                '(replaced by newer)', 'frames rejected'):
+        assert key in values
+
+
+def test_unsupported_encoding_is_rejected_and_counted(probe, node):
+    from sensor_msgs.msg import Image
+    msg = Image(height=4, width=4, encoding='32FC1', step=16, data=bytes(64))
+    msg.header.stamp.sec = 4242
+    for _ in range(5):
+        probe.image_publisher.publish(msg)
+    assert wait_until(lambda: "encoding '32FC1' is not supported" in node.output(), 10), \
+        node.output()
+    assert not outputs_for(probe, 4242)
+    assert node.alive()
