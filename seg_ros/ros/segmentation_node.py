@@ -19,7 +19,6 @@ from rclpy.parameter import Parameter
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import String
 
-from seg_ros.core.backends import ModelError
 from seg_ros.core.latest_frame import LatestFrameSlot
 from seg_ros.core.segmenter import Segmenter, SegmenterConfig
 from seg_ros.core.stats import DurationWindow, RateMeter
@@ -56,6 +55,15 @@ def segmenter_config(values: dict) -> SegmenterConfig:
         require_cuda=values['require_cuda'],
         classes_path=values['classes_path'] or default_classes,
         colors_path=values['colors_path'] or default_colors)
+
+
+def describe_error(error: ValueError) -> str:
+    """Return the error's message, naming its parameter and value when it has them."""
+    message = str(error)
+    parameter = getattr(error, 'parameter', None)
+    if parameter and parameter not in message:
+        message = f'{parameter}={getattr(error, "value", None)!r}: {message}'
+    return message
 
 
 def scale_camera_info(info: CameraInfo, width: int, height: int) -> CameraInfo:
@@ -143,10 +151,8 @@ class SegmentationNode(Node):
         config = segmenter_config(values)
         try:
             return Segmenter(config)
-        except ModelError as error:
-            raise StartupError(f'parameter {error.parameter}={error.value!r}: {error}') from error
         except ValueError as error:
-            raise StartupError(str(error)) from error
+            raise StartupError(describe_error(error)) from error
 
     def _log_segmenter(self, segmenter: Segmenter) -> None:
         logger = self.get_logger()
@@ -197,9 +203,10 @@ class SegmentationNode(Node):
         if any(PARAMETERS_BY_NAME[name].rebuilds_network for name in changed):
             try:
                 self._pending_segmenter = Segmenter(segmenter_config({**self._values, **changed}))
-            except (ModelError, ValueError) as error:
+            except ValueError as error:
                 return SetParametersResult(
-                    successful=False, reason=f'network not rebuilt, old one kept: {error}')
+                    successful=False,
+                    reason=f'network not rebuilt, old one kept: {describe_error(error)}')
         if not hasattr(self, 'add_post_set_parameters_callback'):
             self.apply_parameters_callback(parameters)  # Humble has no post-set callbacks
         return SetParametersResult(successful=True)

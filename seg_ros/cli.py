@@ -1,0 +1,194 @@
+"""
+``seg-ros``: segment images and videos from the shell, no ROS needed.
+
+``seg-ros segment INPUT... [-o DIR]`` writes, for each image, ``<name>_overlay.png`` (with a legend
+panel unless ``--no-legend``), ``<name>_mask.png`` and ``<name>_classmap.png`` (one class index a
+pixel); for each video, ``<name>_overlay.mp4`` at the input's frame rate (or ``--fps``). It prints
+the share of pixels of each class. ``seg-ros convert`` turns the Torch7 ENet into ONNX.
+"""
+
+import argparse
+import os
+import sys
+import time
+
+import cv2
+import numpy as np
+
+from seg_ros.core.errors import ModelError
+from seg_ros.core.legend import with_legend
+from seg_ros.core.segmenter import Segmenter, SegmenterConfig
+from seg_ros.paths import default_label_paths, embedded_model_path
+
+IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp', '.ppm', '.pgm')
+
+
+class InputError(Exception):
+    """One input cannot be processed; the others still are."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog='seg-ros', description=__doc__.split('\n\n')[0])
+    commands = parser.add_subparsers(dest='command', required=True)
+    segment = commands.add_parser('segment', help='segment images and videos')
+    segment.add_argument('inputs', nargs='+', metavar='INPUT', help='image or video files')
+    segment.add_argument('-o', '--output-dir', default='seg_ros_output',
+                         help='folder for the results (default: %(default)s)')
+    segment.add_argument('--model', default='', help='network file (default: the embedded ENet)')
+    segment.add_argument('--classes', default='', help='class names, one a line')
+    segment.add_argument('--colors', default='', help="class colours, one 'R,G,B' a line")
+    segment.add_argument('--width', type=int, default=1024, help='network input width')
+    segment.add_argument('--height', type=int, default=512, help='network input height')
+    segment.add_argument('--alpha', type=float, default=0.5, help='mask weight in the overlay')
+    segment.add_argument('--backend', default='auto',
+                         choices=('auto', 'opencv', 'onnxruntime', 'openvino'))
+    segment.add_argument('--target', default='auto', choices=('auto', 'cuda', 'cpu'))
+    segment.add_argument('--fps', type=float, default=0.0,
+                         help='output video frame rate (default: that of the input)')
+    segment.add_argument('--no-legend', dest='legend', action='store_false',
+                         help='overlay without the legend panel')
+    segment.add_argument('--quiet', action='store_true', help='no progress bar')
+    commands.add_parser('convert', add_help=False,
+                        help='convert the Torch7 ENet .net file to ONNX (needs torch)')
+    return parser
+
+
+def make_segmenter(args: argparse.Namespace) -> Segmenter:
+    if not 0.0 <= args.alpha <= 1.0:
+        raise ModelError('alpha', args.alpha, f'--alpha {args.alpha} is outside [0, 1]')
+    model = args.model or embedded_model_path()
+    default_classes, default_colors = default_label_paths(model)
+    return Segmenter(SegmenterConfig(
+        model_path=model, input_width=args.width, input_height=args.height,
+        backend=args.backend, target=args.target,
+        classes_path=args.classes or default_classes, colors_path=args.colors or default_colors))
+
+
+class ClassShares:
+    """Pixel counts per class, summed over everything segmented."""
+
+    def __init__(self, num_classes: int) -> None:
+        self.counts = np.zeros(num_classes, np.int64)
+
+    def add(self, class_map: np.ndarray) -> None:
+        self.counts += np.bincount(class_map.ravel(), minlength=len(self.counts))
+
+    def lines(self, names: tuple[str, ...]) -> list[str]:
+        total = max(int(self.counts.sum()), 1)
+        order = np.argsort(-self.counts, kind='stable')
+        return [f'  {names[i]:<16} {100.0 * self.counts[i] / total:6.2f} %'
+                for i in order if self.counts[i]]
+
+
+def segment_frame(segmenter: Segmenter, frame: np.ndarray, alpha: float):
+    return segmenter.run(frame, encoding='bgr8', alpha=alpha, full_resolution=True)
+
+
+def segment_image(segmenter, path: str, out_dir: str, args, shares: ClassShares) -> list[str]:
+    frame = cv2.imread(path, cv2.IMREAD_COLOR)
+    if frame is None:
+        raise InputError(f'{path}: not a readable image')
+    result = segment_frame(segmenter, frame, args.alpha)
+    shares.add(result.class_map_full)
+    stem = os.path.join(out_dir, os.path.splitext(os.path.basename(path))[0])
+    overlay = result.overlay
+    if args.legend:
+        overlay = with_legend(overlay, segmenter.labels, result.class_map_full)
+    written = [stem + '_overlay.png', stem + '_mask.png', stem + '_classmap.png']
+    for file_name, image in zip(written, (overlay, result.color_mask, result.class_map_full)):
+        if not cv2.imwrite(file_name, image):
+            raise InputError(f'{file_name}: cannot be written')
+    return written
+
+
+def progress(done: int, total: int, started: float, quiet: bool) -> None:
+    if quiet:
+        return
+    elapsed = time.monotonic() - started
+    rate = done / elapsed if elapsed > 0 else 0.0
+    if total > 0:
+        filled = int(30 * done / total)
+        bar = '#' * filled + '-' * (30 - filled)
+        text = f'\r  [{bar}] {done}/{total} frames, {rate:.1f} fps'
+    else:
+        text = f'\r  {done} frames, {rate:.1f} fps'
+    print(text, end='', file=sys.stderr, flush=True)
+
+
+def segment_video(segmenter, path: str, out_dir: str, args, shares: ClassShares) -> list[str]:
+    capture = cv2.VideoCapture(path)
+    ok, frame = capture.read() if capture.isOpened() else (False, None)
+    if not ok:
+        capture.release()
+        raise InputError(f'{path}: not a readable image or video')
+    fps = args.fps or capture.get(cv2.CAP_PROP_FPS) or 30.0
+    total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+    stem = os.path.join(out_dir, os.path.splitext(os.path.basename(path))[0])
+    out_path = stem + '_overlay.mp4'
+    writer = None
+    done, started = 0, time.monotonic()
+    try:
+        while ok:
+            result = segment_frame(segmenter, frame, args.alpha)
+            shares.add(result.class_map_full)
+            overlay = result.overlay
+            if args.legend:
+                overlay = with_legend(overlay, segmenter.labels, result.class_map_full)
+            if writer is None:
+                height, width = overlay.shape[:2]
+                writer = cv2.VideoWriter(out_path, cv2.VideoWriter_fourcc(*'mp4v'), fps,
+                                         (width, height))
+                if not writer.isOpened():
+                    raise InputError(f'{out_path}: cannot be written')
+            writer.write(overlay)
+            done += 1
+            progress(done, total, started, args.quiet)
+            ok, frame = capture.read()
+    finally:
+        capture.release()
+        if writer is not None:
+            writer.release()
+        if not args.quiet:
+            print(file=sys.stderr)
+    return [out_path]
+
+
+def run_segment(args: argparse.Namespace) -> int:
+    try:
+        segmenter = make_segmenter(args)
+    except ValueError as error:
+        print(f'seg-ros: {error}', file=sys.stderr)
+        return 2
+    print(f'model: {segmenter.config.model_path} ({segmenter.backend.describe()})')
+    os.makedirs(args.output_dir, exist_ok=True)
+    shares = ClassShares(segmenter.backend.num_classes)
+    failures = 0
+    for path in args.inputs:
+        try:
+            if not os.path.isfile(path):
+                raise InputError(f'{path}: no such file')
+            is_image = path.lower().endswith(IMAGE_SUFFIXES)
+            segment = segment_image if is_image else segment_video
+            for written in segment(segmenter, path, args.output_dir, args, shares):
+                print(f'wrote {written}')
+        except InputError as error:
+            failures += 1
+            print(f'seg-ros: {error}', file=sys.stderr)
+    if shares.counts.any():
+        print('class shares (% of pixels):')
+        print('\n'.join(shares.lines(segmenter.labels.names)))
+    return 1 if failures else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; return the exit status."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == 'convert':
+        from seg_ros.tools.torch7 import main as convert_main
+        return convert_main(argv[1:])
+    args = build_parser().parse_args(argv)
+    return run_segment(args)
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,267 @@
+"""
+A camera for testing and demos: publishes ``image_raw`` and ``camera_info`` from a source.
+
+The ``source`` parameter picks it: ``synthetic`` (animated generated street scenes, the default), a
+video file, an image file, a folder of images, or a camera device (``0``, ``/dev/video0``). Frames
+go out at ``rate`` Hz with ``header.stamp`` = capture time and ``header.frame_id`` = ``frame_id``.
+"""
+
+import glob
+import os
+import sys
+import time
+
+import cv2
+import numpy as np
+from rcl_interfaces.msg import ParameterDescriptor
+import rclpy
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from sensor_msgs.msg import CameraInfo, Image
+
+from seg_ros.ros import qos
+from seg_ros.ros.image_conversion import array_to_image
+
+IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp', '.ppm', '.pgm')
+
+
+class SourceError(Exception):
+    """The source cannot be opened or read: a message naming it."""
+
+
+class FrameSource:
+    """Frames from one kind of source; ``read`` returns a BGR frame or None at the end."""
+
+    description = ''
+
+    def read(self, elapsed_s: float) -> np.ndarray | None:
+        raise NotImplementedError
+
+    def rewind(self) -> None:
+        """Start again from the first frame (sources that cannot rewind ignore it)."""
+
+    def close(self) -> None:
+        """Release the source."""
+
+
+class SyntheticSource(FrameSource):
+    """Animated generated street scenes; time drives the animation, so it never ends."""
+
+    def __init__(self, width: int, height: int, seed: int) -> None:
+        from seg_ros.core.synthetic import SceneAnimation
+        self._animation = SceneAnimation(width, height, seed=seed)
+        self.description = f'synthetic street scenes {width}x{height} (seed {seed})'
+
+    def read(self, elapsed_s: float) -> np.ndarray | None:
+        frame, _ = self._animation.frame(elapsed_s)
+        return frame
+
+
+class CaptureSource(FrameSource):
+    """A video file or a camera device through ``cv2.VideoCapture``."""
+
+    def __init__(self, source: str) -> None:
+        device = source[len('/dev/video'):] if source.startswith('/dev/video') else source
+        target = int(device) if device.isdigit() else source
+        self._capture = cv2.VideoCapture(target)
+        self._is_device = isinstance(target, int)
+        if not self._capture.isOpened():
+            raise SourceError(f'source={source!r}: cannot open it as a video or camera device')
+        first = self._capture.read()[1]
+        if first is None:
+            raise SourceError(f'source={source!r}: opened, but no frame could be read')
+        self._first = first
+        kind = 'camera device' if self._is_device else 'video file'
+        self.description = f'{kind} {source}'
+
+    def read(self, elapsed_s: float) -> np.ndarray | None:
+        if self._first is not None:
+            frame, self._first = self._first, None
+            return frame
+        ok, frame = self._capture.read()
+        return frame if ok else None
+
+    def rewind(self) -> None:
+        if not self._is_device:
+            self._capture.set(cv2.CAP_PROP_POS_FRAMES, 0)
+
+    def close(self) -> None:
+        self._capture.release()
+
+
+class FolderSource(FrameSource):
+    """The images of a folder (or one image file), in name order."""
+
+    def __init__(self, source: str) -> None:
+        if os.path.isdir(source):
+            paths = sorted(path for path in glob.glob(os.path.join(glob.escape(source), '*'))
+                           if path.lower().endswith(IMAGE_SUFFIXES))
+            if not paths:
+                raise SourceError(f'source={source!r}: the folder holds no image '
+                                  f'({", ".join(IMAGE_SUFFIXES)})')
+        else:
+            paths = [source]
+        self._paths = paths
+        self._index = 0
+        self.description = f'{len(paths)} image(s) from {source}'
+        self.unreadable: list[str] = []
+
+    def read(self, elapsed_s: float) -> np.ndarray | None:
+        while self._index < len(self._paths):
+            path = self._paths[self._index]
+            self._index += 1
+            frame = cv2.imread(path, cv2.IMREAD_COLOR)
+            if frame is not None:
+                return frame
+            self.unreadable.append(path)
+            if len(self.unreadable) == len(self._paths):
+                raise SourceError(f'source={path!r}: no image in the source can be read')
+        return None
+
+    def rewind(self) -> None:
+        self._index = 0
+
+
+def open_source(source: str, width: int, height: int, seed: int) -> FrameSource:
+    """Open the source named by the ``source`` parameter (see the module docstring)."""
+    if source == 'synthetic':
+        return SyntheticSource(width, height, seed)
+    if source.isdigit() or source.startswith('/dev/video'):
+        return CaptureSource(source)
+    if not os.path.exists(source):
+        raise SourceError(f'source={source!r}: no such file, folder or device')
+    if os.path.isdir(source) or source.lower().endswith(IMAGE_SUFFIXES):
+        return FolderSource(source)
+    return CaptureSource(source)
+
+
+def pinhole_camera_info(width: int, height: int, horizontal_fov_deg: float) -> CameraInfo:
+    """Return an ideal pinhole CameraInfo (no distortion) for the given field of view."""
+    focal = width / (2.0 * np.tan(np.radians(horizontal_fov_deg) / 2.0))
+    cx, cy = (width - 1) / 2.0, (height - 1) / 2.0
+    info = CameraInfo(width=width, height=height, distortion_model='plumb_bob')
+    info.d = [0.0] * 5
+    info.k = [focal, 0.0, cx, 0.0, focal, cy, 0.0, 0.0, 1.0]
+    info.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
+    info.p = [focal, 0.0, cx, 0.0, 0.0, focal, cy, 0.0, 0.0, 0.0, 1.0, 0.0]
+    return info
+
+
+class CameraSource(Node):
+    """Publish frames from a source at a fixed rate."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__('camera_source', **kwargs)
+        describe = ParameterDescriptor
+        self.declare_parameter('source', 'synthetic', describe(
+            description='synthetic, a video file, an image file, a folder of images, or a '
+                        'camera device (0, /dev/video0).', read_only=True))
+        self.declare_parameter('rate', 30.0, describe(description='Frames per second.'))
+        self.declare_parameter('width', 1280, describe(
+            description='Frame width: synthetic size; for other sources 0 keeps the native size, '
+                        'else frames are resized.', read_only=True))
+        self.declare_parameter('height', 720, describe(description='Frame height (see width).',
+                                                       read_only=True))
+        self.declare_parameter('frame_id', 'camera', describe(description='header.frame_id.'))
+        self.declare_parameter('loop', True, describe(
+            description='At the end of a file or folder start again (true) or stop the node.'))
+        self.declare_parameter('seed', 0, describe(description='Synthetic scene seed.',
+                                                   read_only=True))
+        self.declare_parameter('encoding', 'bgr8', describe(
+            description='bgr8 or rgb8.', read_only=True))
+        self.declare_parameter('horizontal_fov_deg', 60.0, describe(
+            description='Field of view of the published camera_info.', read_only=True))
+        self.declare_parameter('qos', 'sensor_data', describe(
+            description='sensor_data (best effort) or reliable.', read_only=True))
+        self.declare_parameter('max_frames', 0, describe(
+            description='Stop after this many frames (0: no limit).', read_only=True))
+
+        value = self._value
+        source = str(value('source'))
+        self._encoding = value('encoding')
+        if self._encoding not in ('bgr8', 'rgb8'):
+            raise SourceError(f"encoding={self._encoding!r}: must be 'bgr8' or 'rgb8'")
+        rate = value('rate')
+        if not 0.0 < rate <= 1000.0:
+            raise SourceError(f'rate={rate!r}: must be in (0, 1000] Hz')
+        self._size = (value('width'), value('height'))
+        if source == 'synthetic' and min(self._size) <= 0:
+            raise SourceError(f'width, height={self._size}: a synthetic source needs a size')
+        self._source = open_source(source, *self._size, value('seed'))
+        self._loop = value('loop')
+        self._max_frames = value('max_frames')
+        self._frames = 0
+        self._start = time.monotonic()
+        image_qos = qos.image_qos(value('qos'), 1)
+        self._image_publisher = self.create_publisher(Image, 'image_raw', image_qos)
+        self._info_publisher = self.create_publisher(CameraInfo, 'camera_info', image_qos)
+        self._info: CameraInfo | None = None
+        self.finished = False
+        self._timer = self.create_timer(1.0 / rate, self.timer_callback)
+        self.get_logger().info(f'Publishing {self._source.description} at {rate:g} Hz on '
+                               f'{self.resolve_topic_name("image_raw")}')
+
+    def _value(self, name: str):
+        return self.get_parameter(name).value
+
+    def timer_callback(self) -> None:
+        """Capture one frame and publish it with its camera_info, stamped at capture time."""
+        stamp = self.get_clock().now().to_msg()
+        frame = self._source.read(time.monotonic() - self._start)
+        if frame is None and self._loop:
+            self._source.rewind()
+            frame = self._source.read(time.monotonic() - self._start)
+        if frame is None:
+            self.get_logger().info(f'End of source after {self._frames} frames')
+            self._stop()
+            return
+        width, height = self._size
+        if width > 0 and height > 0 and frame.shape[:2] != (height, width):
+            frame = cv2.resize(frame, (width, height), interpolation=cv2.INTER_AREA)
+        if self._encoding == 'rgb8':
+            frame = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+        msg = array_to_image(frame, self._encoding)
+        msg.header.stamp = stamp
+        msg.header.frame_id = self._value('frame_id')
+        if self._info is None or (self._info.width, self._info.height) != (msg.width, msg.height):
+            self._info = pinhole_camera_info(msg.width, msg.height,
+                                             self._value('horizontal_fov_deg'))
+        self._info.header = msg.header
+        self._image_publisher.publish(msg)
+        self._info_publisher.publish(self._info)
+        self._frames += 1
+        if self._max_frames and self._frames >= self._max_frames:
+            self._stop()
+
+    def _stop(self) -> None:
+        self._timer.cancel()
+        self.finished = True
+
+    def destroy_node(self) -> None:
+        """Release the source, then destroy the node."""
+        self._source.close()
+        super().destroy_node()
+
+
+def main(args: list[str] | None = None) -> int:
+    """Run the camera source until the end of a non-looping source or SIGINT/SIGTERM."""
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = CameraSource()
+        while rclpy.ok() and not node.finished:
+            rclpy.spin_once(node, timeout_sec=0.1)
+    except SourceError as error:
+        rclpy.logging.get_logger('camera_source').fatal(f'cannot start: {error}')
+        return 1
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
