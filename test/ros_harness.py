@@ -94,8 +94,12 @@ class Probe:
         self._thread.start()
 
     def _spin(self) -> None:
-        while self._running and self._context.ok():
-            self._executor.spin_once(timeout_sec=0.05)
+        from rclpy.executors import ExternalShutdownException
+        try:
+            while self._running and self._context.ok():
+                self._executor.spin_once(timeout_sec=0.05)
+        except ExternalShutdownException:
+            pass
 
     def record(self, msg_type: type, topic: str, qos) -> list:
         """Subscribe to ``topic`` and return the list its messages are appended to."""

@@ -28,7 +28,7 @@ ros_context = pytest.fixture(scope='module')(rclpy_context(DOMAIN_ID))
 def model_path(tmp_path_factory) -> str:
     folder = tmp_path_factory.mktemp('fault_model')
     path = str(folder / 'tiny.onnx')
-    make_scores_model(path, num_classes=3)
+    make_scores_model(path, num_classes=3, scale=1 / 255)
     return path
 
 
@@ -51,11 +51,11 @@ def fatal_lines(output: str) -> list[str]:
 
 
 @pytest.mark.parametrize('params,expected', [
-    (['model_path:=/nonexistent/model.onnx'], "model_path='/nonexistent/model.onnx'"),
-    (['input_width:=8'], 'input_width'),
-    (['target:=tpu'], "target='tpu'"),
-    (['backend:=tensorflow'], "backend='tensorflow'"),
-    (['alpha:=1.5'], 'alpha'),
+    (['model_path:=/nonexistent/model.onnx'], ('model_path', '/nonexistent/model.onnx')),
+    (['input_width:=8'], ('input_width', '8')),
+    (['target:=tpu'], ('target', 'tpu')),
+    (['backend:=tensorflow'], ('backend', 'tensorflow')),
+    (['alpha:=1.5'], ('alpha', '1.5')),
 ])
 def test_bad_start_up_parameters_exit_non_zero_with_one_message(model_path, params, expected):
     args = base_args(model_path)
@@ -65,7 +65,8 @@ def test_bad_start_up_parameters_exit_non_zero_with_one_message(model_path, para
     assert status != 0, output
     lines = fatal_lines(output)
     assert len(lines) == 1, output
-    assert expected in lines[0], output
+    name, value = expected
+    assert name in lines[0] and value in lines[0], output
 
 
 def test_class_count_mismatch_names_classes_path(model_path, tmp_path):
@@ -189,11 +190,12 @@ def test_model_change_to_missing_file_is_refused_and_node_keeps_working(running,
 
 def test_input_size_change_rebuilds_the_network(running):
     process, _, client = running
-    result, = set_parameters(client, input_width=48, input_height=40)
-    assert result.successful, result.reason
+    results = set_parameters(client, input_width=48, input_height=40)
+    assert all(result.successful for result in results), [r.reason for r in results]
     assert wait_until(lambda: 'at 48x40' in process.output(), 30), process.output()
-    result, = set_parameters(client, input_width=32, input_height=24)
-    assert result.successful
+    results = set_parameters(client, input_width=32, input_height=24)
+    assert all(result.successful for result in results)
+    assert wait_until(lambda: 'at 32x24' in process.output(), 30), process.output()
 
 
 def test_model_resolution_outputs_and_scaled_camera_info(running, model_path):

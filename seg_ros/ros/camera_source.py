@@ -256,6 +256,10 @@ def main(args: list[str] | None = None) -> int:
         return 1
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except Exception:
+        if rclpy.ok():
+            raise
+        # rclpy failed because SIGINT/SIGTERM shut the context down mid-start: a clean exit.
     finally:
         if node is not None:
             node.destroy_node()

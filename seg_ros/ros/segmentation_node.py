@@ -13,7 +13,7 @@ import time
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import SetParametersResult
 import rclpy
-from rclpy.executors import ExternalShutdownException
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import CameraInfo, Image
@@ -112,7 +112,7 @@ class SegmentationNode(Node):
         values = self._values
         input_qos = qos.image_qos(values['input_qos'], values['input_depth'])
         output_qos = qos.image_qos(values['output_qos'], values['output_depth'])
-        self._publishers = {
+        self._outputs = {
             name: self.create_publisher(Image, topic, output_qos)
             for name, topic in OUTPUT_TOPICS.items()}
         self._camera_info_publisher = self.create_publisher(
@@ -275,7 +275,7 @@ class SegmentationNode(Node):
 
     def _wanted_outputs(self) -> dict[str, bool]:
         return {name: self._values[f'publish_{name}'] and
-                self._publishers[name].get_subscription_count() > 0
+                self._outputs[name].get_subscription_count() > 0
                 for name in OUTPUT_TOPICS}
 
     def _work(self) -> None:
@@ -313,12 +313,12 @@ class SegmentationNode(Node):
         self._inference_ms.add(result.inference_ms)
         class_map = result.class_map if model_resolution else result.class_map_full
         if wanted['class_map']:
-            self._publishers['class_map'].publish(array_to_image(class_map, 'mono8', msg.header))
+            self._outputs['class_map'].publish(array_to_image(class_map, 'mono8', msg.header))
         if wanted['color_mask']:
-            self._publishers['color_mask'].publish(
+            self._outputs['color_mask'].publish(
                 array_to_image(result.color_mask, encoding, msg.header))
         if wanted['overlay']:
-            self._publishers['overlay'].publish(
+            self._outputs['overlay'].publish(
                 array_to_image(result.overlay, encoding, msg.header))
         if want_camera_info:
             info = scale_camera_info(self._camera_info, class_map.shape[1], class_map.shape[0])
@@ -340,15 +340,22 @@ class SegmentationNode(Node):
 def main(args: list[str] | None = None) -> int:
     """Run the segmentation node until SIGINT/SIGTERM; a start-up error exits with status 1."""
     rclpy.init(args=args)
+    # Made before the node, so a signal during start-up cannot leave us without an executor.
+    executor = SingleThreadedExecutor()
     node = None
     try:
         node = SegmentationNode()
-        rclpy.spin(node)
+        executor.add_node(node)
+        executor.spin()
     except StartupError as error:
         rclpy.logging.get_logger('segmentation').fatal(f'cannot start: {error}')
         return 1
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except Exception:
+        if rclpy.ok():
+            raise
+        # rclpy failed because SIGINT/SIGTERM shut the context down mid-start: a clean exit.
     finally:
         if node is not None:
             node.destroy_node()
