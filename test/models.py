@@ -1,0 +1,239 @@
+"""Tiny deterministic ONNX segmentation models for the tests, with NumPy references.
+
+Every model is a 1x1 convolution from the three colour channels to ``num_classes`` scores with
+small integer weights and biases. With ``scale=1`` and integer means the scores are small integers,
+exact in float32 whatever the summation order, so every backend must give exactly the reference
+class map, ties (equal scores) included: the first maximum wins, as with ``np.argmax``.
+
+Two kinds of model:
+
+- "scores": float32 NCHW input as made by ``cv2.dnn.blobFromImage``, output (1, C, H, W) float32
+  scores (or (1, C, H / stride, W / stride) with ``stride`` > 1).
+- "fused": uint8 (1, H, W, 3) BGR input, output (1, H, W) class ids (uint8 or int64), with
+  ``seg_ros.*`` metadata like the project's converter writes.
+"""
+
+from __future__ import annotations
+
+import os
+
+import cv2
+import numpy as np
+import onnx
+from onnx import helper, TensorProto
+
+OPSET = 13
+
+
+def class_weights(num_classes: int, *, tie: bool = False,
+                  scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """
+    Return the fixed integer weights (C, 3) and biases (C,) of the test models.
+
+    Class c is "the colour nearest to prototype mu_c": score_c = 2 mu_c . p - |mu_c|^2, linear in
+    the pixel p, so a 1x1 convolution computes it and every class shows up on a varied frame.
+
+    :param num_classes: number of classes C, 2 to 27.
+    :param tie: make the last class a copy of class 0: it always ties with it and must never win.
+    :param scale: the pre-processing scale the model expects; the biases are multiplied by it so
+        the classes stay "nearest colour" on scaled input.
+    :return: float32 weights and biases.
+    """
+    if not 2 <= num_classes <= 27:
+        raise ValueError(f'num_classes must be 2 to 27, got {num_classes}')
+    levels = np.array([40, 128, 215])
+    grid = np.stack(np.meshgrid(levels, levels, levels, indexing='ij'), axis=-1).reshape(-1, 3)
+    # Stepping through the grid by 10 (coprime with 27) spreads the first few prototypes apart.
+    prototypes = grid[(np.arange(num_classes) * 10) % 27]
+    if tie:
+        prototypes[-1] = prototypes[0]
+    weights = (2 * prototypes).astype(np.float32)
+    bias = (-(prototypes ** 2).sum(axis=1) * scale).astype(np.float32)
+    return weights, bias
+
+
+def _spatial_dims(width: int | None, height: int | None) -> tuple[int | str, int | str]:
+    return (height if height else 'height', width if width else 'width')
+
+
+def _add_metadata(model: onnx.ModelProto, metadata: dict[str, str]) -> None:
+    for key, value in metadata.items():
+        entry = model.metadata_props.add()
+        entry.key = key
+        entry.value = str(value)
+
+
+def _save(model: onnx.ModelProto, path: str | os.PathLike) -> str:
+    onnx.checker.check_model(model)
+    onnx.save(model, os.fspath(path))
+    return os.fspath(path)
+
+
+def make_scores_model(path: str | os.PathLike, num_classes: int = 4, *, width: int | None = None,
+                      height: int | None = None, stride: int = 1, tie: bool = False,
+                      scale: float = 1.0, metadata: dict[str, str] | None = None) -> str:
+    """
+    Write a "scores" model: float32 (1, 3, H, W) blob -> (1, C, H / stride, W / stride) scores.
+
+    :param path: where to write the .onnx file.
+    :param num_classes: number of output channels C.
+    :param width: static input width, or None for a symbolic one.
+    :param height: static input height, or None for a symbolic one.
+    :param stride: convolution stride; the output is that much smaller than the input.
+    :param tie: see :func:`class_weights`.
+    :param scale: see :func:`class_weights`.
+    :param metadata: extra ``metadata_props`` entries.
+    :return: the path written.
+    """
+    weights, bias = class_weights(num_classes, tie=tie, scale=scale)
+    dim_h, dim_w = _spatial_dims(width, height)
+    out_h = dim_h if isinstance(dim_h, str) else -(-dim_h // stride)
+    out_w = dim_w if isinstance(dim_w, str) else -(-dim_w // stride)
+    if stride != 1:
+        out_h = out_h if isinstance(out_h, int) else 'out_height'
+        out_w = out_w if isinstance(out_w, int) else 'out_width'
+    graph = helper.make_graph(
+        [helper.make_node('Conv', ['input', 'weight', 'bias'], ['scores'], kernel_shape=[1, 1],
+                          strides=[stride, stride])],
+        'seg_ros_test_scores',
+        [helper.make_tensor_value_info('input', TensorProto.FLOAT, [1, 3, dim_h, dim_w])],
+        [helper.make_tensor_value_info('scores', TensorProto.FLOAT,
+                                       [1, num_classes, out_h, out_w])],
+        [helper.make_tensor('weight', TensorProto.FLOAT, [num_classes, 3, 1, 1],
+                            weights.ravel().tolist()),
+         helper.make_tensor('bias', TensorProto.FLOAT, [num_classes], bias.tolist())])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid('', OPSET)],
+                              producer_name='seg_ros-tests')
+    model.ir_version = 8
+    _add_metadata(model, metadata or {})
+    return _save(model, path)
+
+
+def make_fused_model(path: str | os.PathLike, num_classes: int = 4, *, width: int | None = None,
+                     height: int | None = None, output_dtype: type = np.uint8, tie: bool = False,
+                     metadata: dict[str, str] | None = None, opencv_unsupported: bool = False
+                     ) -> str:
+    """
+    Write a "fused" model: uint8 (1, H, W, 3) BGR image -> (1, H, W) class ids.
+
+    Inside: Cast to float, transpose to NCHW, the same 1x1 convolution as the scores model on the
+    BGR channels (no scaling), ArgMax over the classes, Cast to ``output_dtype``.
+
+    :param path: where to write the .onnx file.
+    :param num_classes: number of classes C.
+    :param width: static input width, or None for a symbolic one.
+    :param height: static input height, or None for a symbolic one.
+    :param output_dtype: np.uint8 or np.int64.
+    :param tie: see :func:`class_weights`.
+    :param metadata: ``metadata_props``; None writes ``seg_ros.num_classes`` (and the input size
+        when static), ``{}`` writes none.
+    :param opencv_unsupported: start with ``BitwiseAnd(image, image)`` (opset 18): the same
+        result, but an operator OpenCV DNN 4.x cannot import while ONNX Runtime and OpenVINO can.
+    :return: the path written.
+    """
+    weights, bias = class_weights(num_classes, tie=tie)
+    dim_h, dim_w = _spatial_dims(width, height)
+    out_type = {np.dtype(np.uint8): TensorProto.UINT8,
+                np.dtype(np.int64): TensorProto.INT64}[np.dtype(output_dtype)]
+    nodes = [
+        helper.make_node('Cast', ['image_bits' if opencv_unsupported else 'image'],
+                         ['image_float'], to=TensorProto.FLOAT),
+        helper.make_node('Transpose', ['image_float'], ['blob'], perm=[0, 3, 1, 2]),
+        helper.make_node('Conv', ['blob', 'weight', 'bias'], ['scores'], kernel_shape=[1, 1]),
+        helper.make_node('ArgMax', ['scores'], ['ids'], axis=1, keepdims=0),
+    ]
+    if opencv_unsupported:
+        nodes.insert(0, helper.make_node('BitwiseAnd', ['image', 'image'], ['image_bits']))
+    if out_type == TensorProto.INT64:
+        nodes.append(helper.make_node('Identity', ['ids'], ['class_map']))
+    else:
+        nodes.append(helper.make_node('Cast', ['ids'], ['class_map'], to=out_type))
+    graph = helper.make_graph(
+        nodes, 'seg_ros_test_fused',
+        [helper.make_tensor_value_info('image', TensorProto.UINT8, [1, dim_h, dim_w, 3])],
+        [helper.make_tensor_value_info('class_map', out_type, [1, dim_h, dim_w])],
+        [helper.make_tensor('weight', TensorProto.FLOAT, [num_classes, 3, 1, 1],
+                            weights.ravel().tolist()),
+         helper.make_tensor('bias', TensorProto.FLOAT, [num_classes], bias.tolist())])
+    opset = 18 if opencv_unsupported else OPSET
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid('', opset)],
+                              producer_name='seg_ros-tests')
+    model.ir_version = 8
+    if metadata is None:
+        metadata = {'seg_ros.num_classes': str(num_classes)}
+        if width and height:
+            metadata.update({'seg_ros.input_width': str(width),
+                             'seg_ros.input_height': str(height)})
+    _add_metadata(model, metadata)
+    return _save(model, path)
+
+
+def reference_scores(frame_bgr: np.ndarray, num_classes: int = 4, *, width: int, height: int,
+                     scale: float = 1.0, mean: tuple[float, float, float] = (0.0, 0.0, 0.0),
+                     swap_rb: bool = True, stride: int = 1, tie: bool = False,
+                     fused: bool = False) -> np.ndarray:
+    """
+    Compute the test model's scores (C, h, w) in float64, independently of the backends.
+
+    The image is resized with ``cv2.resize`` (INTER_LINEAR) like ``blobFromImage``; then the mean
+    (given in network channel order) is subtracted and the result scaled. A fused model sees the
+    resized BGR image unscaled.
+
+    :return: float64 scores at the model output resolution.
+    """
+    resized = frame_bgr
+    if resized.shape[:2] != (height, width):
+        resized = cv2.resize(frame_bgr, (width, height), interpolation=cv2.INTER_LINEAR)
+    channels = resized.astype(np.float64)
+    if not fused:
+        if swap_rb:
+            channels = channels[:, :, ::-1]
+        channels = (channels - np.asarray(mean, dtype=np.float64)) * scale
+    channels = channels[::stride, ::stride]
+    weights, bias = class_weights(num_classes, tie=tie, scale=1.0 if fused else scale)
+    return (np.einsum('hwk,ck->chw', channels, weights.astype(np.float64))
+            + bias.astype(np.float64)[:, None, None])
+
+
+def expected_class_map(frame_bgr: np.ndarray, num_classes: int = 4, *, width: int, height: int,
+                       scale: float = 1.0, mean: tuple[float, float, float] = (0.0, 0.0, 0.0),
+                       swap_rb: bool = True, stride: int = 1, tie: bool = False,
+                       fused: bool = False) -> np.ndarray:
+    """
+    Return the class map (height, width) uint8 a backend must produce for the test model.
+
+    Arguments as :func:`reference_scores`; a strided model's map is repeated back to the input size
+    (what nearest-neighbour upsampling by an integer factor gives).
+    """
+    scores = reference_scores(frame_bgr, num_classes, width=width, height=height, scale=scale,
+                              mean=mean, swap_rb=swap_rb, stride=stride, tie=tie, fused=fused)
+    class_map = np.argmax(scores, axis=0).astype(np.uint8)
+    if stride != 1:
+        class_map = np.repeat(np.repeat(class_map, stride, axis=0), stride, axis=1)
+        class_map = np.ascontiguousarray(class_map[:height, :width])
+    return class_map
+
+
+def ambiguous_pixels(scores: np.ndarray, tolerance: float) -> np.ndarray:
+    """
+    Mark pixels whose two best scores are closer than ``tolerance`` (float rounding may swap them).
+
+    :param scores: (C, h, w) reference scores.
+    :param tolerance: the score gap under which either class is an acceptable answer.
+    :return: (h, w) bool mask.
+    """
+    top_two = np.sort(scores, axis=0)[-2:]
+    return (top_two[1] - top_two[0]) < tolerance
+
+
+def make_frame(width: int, height: int, seed: int = 0) -> np.ndarray:
+    """
+    Return a deterministic BGR test frame: smooth random colour patches plus noise.
+
+    :return: (height, width, 3) uint8.
+    """
+    rng = np.random.default_rng(seed)
+    patches = rng.integers(0, 256, size=(6, 10, 3), dtype=np.uint8)
+    smooth = cv2.resize(patches, (width, height), interpolation=cv2.INTER_LINEAR)
+    noisy = smooth + rng.normal(0, 20, size=smooth.shape)
+    return np.clip(noisy, 0, 255).astype(np.uint8)

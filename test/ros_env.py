@@ -1,0 +1,140 @@
+"""
+ROS 2 environment for tests and benchmarks that must keep DDS on this machine.
+
+The variable set comes from :mod:`seg_ros.dds` (shared with the demo); this module pins the
+profile to this checkout's copy and adds the in-process and pytest helpers.  Every ROS process
+started by the tests (in-process nodes and subprocesses) gets:
+
+``RMW_IMPLEMENTATION=rmw_fastrtps_cpp``
+    The profile below is a Fast DDS profile.
+``FASTRTPS_DEFAULT_PROFILES_FILE`` and ``FASTDDS_DEFAULT_PROFILES_FILE``
+    ``config/fastdds_loopback.xml``: 64 MiB shared-memory segment (the stock 512 KiB one drops
+    most best-effort images above it), UDPv4 only on 127.0.0.1, discovery by unicast to
+    127.0.0.1 with no multicast locator.  Fast DDS 2.x reads the first name, 3.x the second.
+``ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST``
+    A second guard with the profile: rmw_fastrtps then also drops multicast discovery and adds
+    127.0.0.1 as a peer, and keeps the profile's transports, so big frames still arrive; if
+    the profile failed to load, the fallback is a localhost-only participant, not multicast
+    on every interface (``bench/dds_transport.py --check-loopback`` shows both).
+``ROS_LOCALHOST_ONLY``, ``ROS_STATIC_PEERS``, ``ROS_DISCOVERY_SERVER`` are removed
+    They would widen discovery or replace the profile's transports.
+``ROS_DOMAIN_ID``
+    One id a test module, never 0, so parallel test modules do not see each other.
+``GLIBC_TUNABLES=glibc.malloc.mmap_threshold=...:glibc.malloc.trim_threshold=...``
+    Keeps multi-megabyte image buffers on the heap instead of a fresh ``mmap`` (and page
+    faults) per message: about 2x lower latency in the benchmark.  glibc reads it when a
+    process starts, so it matters for subprocesses, never for the current interpreter.
+
+:func:`ros_environment` returns a copy of ``os.environ`` with the variables, for
+``subprocess``; :func:`apply_ros_environment` sets them in this process, which must happen
+before ``rclpy.init()`` (rcl reads the domain id and discovery range at init, Fast DDS the
+profile when the first participant is created, once per process).  The venv's start-up hook
+only re-executes the interpreter to set ``LD_LIBRARY_PATH``, so setting these later is fine.
+:func:`rclpy_context` wraps both into a pytest fixture.
+"""
+
+import os
+from pathlib import Path
+import sys
+
+from seg_ros.dds import GLIBC_TUNABLES, loopback_environment, loopback_variables
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+# The tests check this checkout, so they use its profile, not an installed copy.
+PROFILE_PATH = REPO_ROOT / 'config' / 'fastdds_loopback.xml'
+
+__all__ = ['GLIBC_TUNABLES', 'PROFILE_PATH', 'apply_ros_environment', 'rclpy_context',
+           'ros_environment', 'ros_variables']
+
+
+def _profile_variables(loopback_profile: bool) -> dict[str, str]:
+    if not loopback_profile:
+        return {}
+    return {'FASTRTPS_DEFAULT_PROFILES_FILE': str(PROFILE_PATH),
+            'FASTDDS_DEFAULT_PROFILES_FILE': str(PROFILE_PATH)}
+
+
+def ros_variables(domain_id: int, *, loopback_profile: bool = True,
+                  glibc_tunables: bool = True,
+                  discovery_range: str = 'LOCALHOST') -> dict[str, str]:
+    """
+    Return only the variables that keep a ROS process on loopback (see the module docstring).
+
+    :param domain_id: ROS_DOMAIN_ID; 1-232, never 0 (the default every other ROS user shares).
+    :param loopback_profile: set the Fast DDS profile of ``config/fastdds_loopback.xml``.
+    :param glibc_tunables: set GLIBC_TUNABLES for large-buffer allocation.
+    :param discovery_range: ROS_AUTOMATIC_DISCOVERY_RANGE; LOCALHOST unless measuring.
+    :return: variable name to value.
+    """
+    variables = loopback_variables(domain_id, profile=False, glibc_tunables=glibc_tunables,
+                                   discovery_range=discovery_range)
+    variables.update(_profile_variables(loopback_profile))
+    return variables
+
+
+def ros_environment(domain_id: int, *, loopback_profile: bool = True,
+                    glibc_tunables: bool = True,
+                    discovery_range: str = 'LOCALHOST') -> dict[str, str]:
+    """
+    Return a copy of ``os.environ`` with the loopback ROS variables, for subprocesses.
+
+    Variables that would widen discovery or replace the profile (ROS_LOCALHOST_ONLY,
+    ROS_STATIC_PEERS, ROS_DISCOVERY_SERVER) are removed, and so are a profile or tunables
+    inherited from this process when a flag turns them off.
+
+    :param domain_id: ROS_DOMAIN_ID for the subprocess.
+    :param loopback_profile: set the Fast DDS profile of ``config/fastdds_loopback.xml``.
+    :param glibc_tunables: set GLIBC_TUNABLES for large-buffer allocation.
+    :param discovery_range: ROS_AUTOMATIC_DISCOVERY_RANGE; LOCALHOST unless measuring.
+    :return: the environment.
+    """
+    environment = loopback_environment(domain_id, profile=False, glibc_tunables=glibc_tunables,
+                                       discovery_range=discovery_range)
+    environment.update(_profile_variables(loopback_profile))
+    return environment
+
+
+def apply_ros_environment(domain_id: int, **options) -> dict[str, str]:
+    """
+    Set the loopback ROS variables in this process; call it before ``rclpy.init()``.
+
+    :param domain_id: ROS_DOMAIN_ID for the nodes of this process.
+    :param options: keyword flags of :func:`ros_variables`.
+    :return: the variables that were set.
+    :raises RuntimeError: when rclpy is already initialised (rcl has read the old values).
+    """
+    rclpy = sys.modules.get('rclpy')
+    if rclpy is not None and rclpy.ok():
+        raise RuntimeError('apply_ros_environment() must run before rclpy.init()')
+    environment = ros_environment(domain_id, **options)
+    for name in set(os.environ) - set(environment):
+        del os.environ[name]
+    variables = ros_variables(domain_id, **options)
+    os.environ.update(variables)
+    return variables
+
+
+def rclpy_context(domain_id: int, **options):
+    """
+    Return a generator for a pytest fixture: loopback variables, an initialised rclpy context.
+
+    Use it as ``ros_context = pytest.fixture(scope='module')(rclpy_context(43))``; the fixture
+    yields an ``rclpy.context.Context`` to pass to nodes and executors, and shuts it down after.
+
+    :param domain_id: ROS_DOMAIN_ID of the test module.
+    :param options: keyword flags of :func:`ros_variables`.
+    :return: a generator function without arguments.
+    """
+    def fixture():
+        apply_ros_environment(domain_id, **options)
+        import rclpy
+        from rclpy.context import Context
+
+        context = Context()
+        rclpy.init(context=context, domain_id=domain_id)
+        try:
+            yield context
+        finally:
+            context.try_shutdown()
+
+    return fixture
