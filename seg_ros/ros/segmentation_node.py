@@ -108,6 +108,7 @@ class SegmentationNode(Node):
         self._last_error = ''
         self._started = time.monotonic()
         self._camera_info: CameraInfo | None = None
+        self._output_messages: dict[str, Image] = {}
 
         values = self._values
         input_qos = qos.image_qos(values['input_qos'], values['input_depth'])
@@ -312,14 +313,15 @@ class SegmentationNode(Node):
                 alpha=self._values['alpha'])
         self._inference_ms.add(result.inference_ms)
         class_map = result.class_map if model_resolution else result.class_map_full
-        if wanted['class_map']:
-            self._outputs['class_map'].publish(array_to_image(class_map, 'mono8', msg.header))
-        if wanted['color_mask']:
-            self._outputs['color_mask'].publish(
-                array_to_image(result.color_mask, encoding, msg.header))
-        if wanted['overlay']:
-            self._outputs['overlay'].publish(
-                array_to_image(result.overlay, encoding, msg.header))
+        images = {'class_map': (class_map, 'mono8'), 'color_mask': (result.color_mask, encoding),
+                  'overlay': (result.overlay, encoding)}
+        for name, (pixels, pixel_encoding) in images.items():
+            if wanted[name]:
+                # publish() serialises at once, so the message's buffer is re-used next frame.
+                out = array_to_image(pixels, pixel_encoding, msg.header,
+                                     msg=self._output_messages.get(name))
+                self._output_messages[name] = out
+                self._outputs[name].publish(out)
         if want_camera_info:
             info = scale_camera_info(self._camera_info, class_map.shape[1], class_map.shape[0])
             info.header = msg.header
