@@ -40,14 +40,13 @@ setup(
         'tools': ['torch==2.13.0', 'onnx', 'torchfile'],
         'test': ['pytest', 'hypothesis', 'flake8', 'flake8-quotes', 'flake8-import-order',
                  'flake8-builtins', 'flake8-comprehensions', 'flake8-docstrings', 'pep257',
-                 'pydocstyle', 'onnx'],
+                 'pydocstyle', 'onnx', 'xmlschema'],
     },
     zip_safe=True,
     maintainer='seg_ros developers',
     maintainer_email='seg-ros@example.com',
     description='Semantic segmentation node for ROS 2 camera streams (ENet, FCN, DeepLab).',
     license='Apache-2.0',
-    tests_require=['pytest'],
     entry_points={
         'console_scripts': [
             'segmentation_node = seg_ros.ros.segmentation_node:main',

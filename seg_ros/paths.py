@@ -20,8 +20,8 @@ def share_directory() -> str:
         from ament_index_python.packages import get_package_share_directory, PackageNotFoundError
         try:
             return get_package_share_directory(PACKAGE_NAME)
-        except PackageNotFoundError:
-            pass
+        except (PackageNotFoundError, OSError, KeyError):
+            pass  # not in an ament index (a virtual environment): look beside the sources
     except ImportError:
         pass
     source_tree = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

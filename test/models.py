@@ -1,9 +1,10 @@
 """Tiny deterministic ONNX segmentation models for the tests, with NumPy references.
 
 Every model is a 1x1 convolution from the three colour channels to ``num_classes`` scores with
-small integer weights and biases. With ``scale=1`` and integer means the scores are small integers,
-exact in float32 whatever the summation order, so every backend must give exactly the reference
-class map, ties (equal scores) included: the first maximum wins, as with ``np.argmax``.
+integer weights and biases (a "nearest prototype colour" classifier). With ``scale=1`` and integer
+means the scores are integers below 2**24, exact in float32 whatever the summation order, so
+every backend must give exactly the reference class map, ties (equal scores) included: the first
+maximum wins, as with ``np.argmax``.
 
 Two kinds of model:
 
