@@ -1,0 +1,116 @@
+"""The offline ``seg-ros`` command: images, a short generated video, bad inputs, class shares."""
+
+import os
+import re
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+from models import make_frame, make_scores_model
+
+SEG_ROS = os.path.join(os.path.dirname(sys.executable), 'seg-ros')
+CLASSES = ['road', 'car', 'person', 'sky']
+
+
+@pytest.fixture(scope='module')
+def model(tmp_path_factory) -> str:
+    folder = tmp_path_factory.mktemp('cli_model')
+    path = make_scores_model(str(folder / 'tiny.onnx'), num_classes=4, scale=1 / 255)
+    (folder / 'classes.txt').write_text('\n'.join(CLASSES) + '\n')
+    (folder / 'colors.txt').write_text('128,64,128\n0,0,142\n220,20,60\n70,130,180\n')
+    return path
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([SEG_ROS, *args], capture_output=True, text=True, timeout=300)
+
+
+def class_shares(stdout: str) -> dict[str, float]:
+    return {name: float(share)
+            for name, share in re.findall(r'^\s+(\S+)\s+([\d.]+) %$', stdout, re.MULTILINE)}
+
+
+def test_images_write_overlay_mask_and_class_map(model, tmp_path):
+    inputs = []
+    for index, (width, height) in enumerate([(160, 96), (75, 41)]):
+        path = tmp_path / f'frame{index}.png'
+        cv2.imwrite(str(path), make_frame(width, height, seed=index))
+        inputs.append((str(path), width, height))
+    out = tmp_path / 'out'
+    result = run_cli('segment', *[path for path, _, _ in inputs], '-o', str(out),
+                     '--model', model, '--width', '64', '--height', '48', '--backend', 'opencv')
+    assert result.returncode == 0, result.stderr
+    for index, (_, width, height) in enumerate(inputs):
+        class_map = cv2.imread(str(out / f'frame{index}_classmap.png'), cv2.IMREAD_UNCHANGED)
+        mask = cv2.imread(str(out / f'frame{index}_mask.png'))
+        overlay = cv2.imread(str(out / f'frame{index}_overlay.png'))
+        assert class_map.shape == (height, width) and class_map.dtype == np.uint8
+        assert class_map.max() < len(CLASSES)
+        assert mask.shape == (height, width, 3)
+        assert overlay.shape[0] == height and overlay.shape[1] > width, 'legend panel missing'
+    shares = class_shares(result.stdout)
+    assert set(shares) <= set(CLASSES) and len(shares) >= 2
+    assert sum(shares.values()) == pytest.approx(100.0, abs=0.05)
+
+
+def test_no_legend_keeps_the_image_size(model, tmp_path):
+    path = tmp_path / 'frame.png'
+    cv2.imwrite(str(path), make_frame(80, 60, seed=5))
+    result = run_cli('segment', str(path), '-o', str(tmp_path), '--model', model,
+                     '--width', '64', '--height', '48', '--no-legend', '--backend', 'opencv')
+    assert result.returncode == 0, result.stderr
+    assert cv2.imread(str(tmp_path / 'frame_overlay.png')).shape == (60, 80, 3)
+
+
+def test_video_writes_an_overlay_video_at_the_input_rate(model, tmp_path):
+    video = tmp_path / 'clip.avi'
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*'MJPG'), 12.0, (96, 64))
+    for index in range(10):
+        writer.write(make_frame(96, 64, seed=index))
+    writer.release()
+    out = tmp_path / 'out'
+    result = run_cli('segment', str(video), '-o', str(out), '--model', model,
+                     '--width', '64', '--height', '48', '--backend', 'opencv', '--no-legend')
+    assert result.returncode == 0, result.stderr
+    capture = cv2.VideoCapture(str(out / 'clip_overlay.mp4'))
+    assert capture.isOpened()
+    assert capture.get(cv2.CAP_PROP_FPS) == pytest.approx(12.0, abs=0.01)
+    frames = 0
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        assert frame.shape == (64, 96, 3)
+        frames += 1
+    assert frames == 10
+    assert '10/10 frames' in result.stderr
+    assert sum(class_shares(result.stdout).values()) == pytest.approx(100.0, abs=0.05)
+
+
+def test_bad_inputs_are_reported_and_the_others_still_processed(model, tmp_path):
+    good = tmp_path / 'good.png'
+    cv2.imwrite(str(good), make_frame(64, 48, seed=1))
+    broken = tmp_path / 'broken.jpg'
+    broken.write_bytes(b'not a jpeg at all')
+    not_video = tmp_path / 'notes.txt'
+    not_video.write_text('hello\n')
+    missing = tmp_path / 'missing.png'
+    result = run_cli('segment', str(missing), str(broken), str(good), str(not_video),
+                     '-o', str(tmp_path / 'out'), '--model', model, '--width', '64',
+                     '--height', '48', '--backend', 'opencv')
+    assert result.returncode == 1
+    assert f'{missing}: no such file' in result.stderr
+    assert f'{broken}: not a readable image' in result.stderr
+    assert f'{not_video}: not a readable image or video' in result.stderr
+    assert (tmp_path / 'out' / 'good_overlay.png').is_file()
+
+
+def test_missing_model_is_a_clear_error(tmp_path):
+    path = tmp_path / 'frame.png'
+    cv2.imwrite(str(path), make_frame(32, 32))
+    result = run_cli('segment', str(path), '--model', str(tmp_path / 'nope.onnx'))
+    assert result.returncode == 2
+    assert 'model_path' in result.stderr and 'nope.onnx' in result.stderr
