@@ -426,3 +426,7 @@ def main(argv: list[str] | None = None) -> int:
     print('torch7 layers: ' + ', '.join(f'{k} x{v}' for k, v in summary['layers'].items()))
     print('onnx ops: ' + ', '.join(f'{k} x{v}' for k, v in summary['ops'].items()))
     return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
