@@ -26,12 +26,30 @@ def read_tutorial_colors(path: str) -> np.ndarray:
     return np.array(rows, dtype=np.uint8)
 
 
+def fixed_palette(count: int) -> np.ndarray:
+    """
+    Return ``count`` distinct-looking colours, for models without a colour file.
+
+    :param count: number of classes.
+    :return: (count, 3) uint8 palette.
+    """
+    return np.random.default_rng(42).integers(0, 256, (count, 3), dtype=np.uint8)
+
+
 class ClassicPipeline:
     """Run the tutorial's per-frame steps on a BGR frame and time forward against the rest."""
 
-    def __init__(self, model_path: str, colors_path: str, width: int, height: int) -> None:
+    def __init__(self, model_path: str, colors: np.ndarray, width: int, height: int) -> None:
+        """
+        Load the network with ``cv2.dnn.readNet``.
+
+        :param model_path: a model cv2.dnn reads that outputs (1, C, H, W) scores.
+        :param colors: (C, 3) uint8 palette, used as BGR.
+        :param width: network input width.
+        :param height: network input height.
+        """
         self._net = cv2.dnn.readNet(model_path)
-        self._colors = read_tutorial_colors(colors_path)
+        self._colors = colors
         self._size = (width, height)
 
     def run(self, frame: np.ndarray) -> tuple[np.ndarray, dict[str, float]]:

@@ -231,13 +231,6 @@ class OutputRecorder:
         return sum(1 for name in OUTPUTS
                    if self.node.count_publishers(f'/{NODE_NAME}/{name}') > 0)
 
-    def clear(self) -> None:
-        """Forget everything recorded so far (end of the warm-up)."""
-        with self._lock:
-            for name in OUTPUTS:
-                self.arrivals[name].clear()
-            self.diagnostics.clear()
-
     def snapshot(self) -> tuple[dict, list]:
         """Return copies of the arrivals and diagnostics."""
         with self._lock:
@@ -254,10 +247,13 @@ class OutputRecorder:
 
 def summarize(arrivals: dict, window: tuple[int, int]) -> dict:
     """
-    Turn raw arrivals into rate and latency figures for the frames stamped inside the window.
+    Turn raw arrivals into rate and latency figures for the frames completed inside the window.
+
+    A frame counts when the last of its outputs arrived inside the window (arrival time, not
+    stamp time: under load a frame can take longer than any fixed grace period).
 
     :param arrivals: output name to (arrival ns, stamp ns, height, width) tuples.
-    :param window: (start ns, end ns) of the measured window (stamp time).
+    :param window: (start ns, end ns) of the measured window.
     :return: the figures.
     """
     start, end = window
@@ -266,23 +262,21 @@ def summarize(arrivals: dict, window: tuple[int, int]) -> dict:
     sizes = set()
     for name, records in arrivals.items():
         for arrival, stamp, height, width in records:
-            if start <= stamp < end:
-                per_frame.setdefault(stamp, {})[name] = arrival
-                sizes.add((name, width, height))
-    complete = {stamp: max(times.values()) - stamp
-                for stamp, times in per_frame.items() if len(times) == len(OUTPUTS)}
-    latencies = [nanoseconds / 1e6 for nanoseconds in complete.values()]
-    first_output = [min(times.values()) - stamp for stamp, times in per_frame.items()]
+            per_frame.setdefault(stamp, {})[name] = arrival
+            sizes.add((name, width, height))
+    complete = {stamp: times for stamp, times in per_frame.items()
+                if len(times) == len(OUTPUTS) and start <= max(times.values()) < end}
+    latencies = [(max(times.values()) - stamp) / 1e6 for stamp, times in complete.items()]
+    first_output = [(min(times.values()) - stamp) / 1e6 for stamp, times in complete.items()]
     return {
         'window_s': seconds,
         'frames_complete': len(complete),
-        'frames_partial': len(per_frame) - len(complete),
         'output_fps': len(complete) / seconds if seconds > 0 else float('nan'),
         'latency_p50_ms': percentile(latencies, 0.50),
         'latency_p99_ms': percentile(latencies, 0.99),
         'latency_max_ms': max(latencies) if latencies else float('nan'),
-        'first_output_latency_p50_ms': percentile([n / 1e6 for n in first_output], 0.50),
-        'messages': {name: sum(1 for _, stamp, _, _ in records if start <= stamp < end)
+        'first_output_latency_p50_ms': percentile(first_output, 0.50),
+        'messages': {name: sum(1 for arrival, _, _, _ in records if start <= arrival < end)
                      for name, records in arrivals.items()},
         'output_sizes': sorted(f'{name} {width}x{height}' for name, width, height in sizes),
     }
@@ -329,23 +323,20 @@ def run_node(config: dict, camera: dict, domain_id: int, warmup_s: float,
         time.sleep(warmup_s)
         node_pids = process_tree(node.process.pid)
         camera_pids = process_tree(source.process.pid)
-        recorder.clear()
         start_ns = time.time_ns()
         cpu_start = (cpu_seconds(node_pids), cpu_seconds(camera_pids),
                      cpu_seconds([os.getpid()]), machine_busy_seconds(), time.monotonic())
         time.sleep(measure_s)
         cpu_end = (cpu_seconds(node_pids), cpu_seconds(camera_pids),
                    cpu_seconds([os.getpid()]), machine_busy_seconds(), time.monotonic())
-        # Frames stamped in the window may still be in flight: give them one more second.
         end_ns = time.time_ns()
-        time.sleep(1.0)
         rss = peak_rss_mib(node_pids)
         arrivals, diagnostics = recorder.snapshot()
         wall = cpu_end[4] - cpu_start[4]
         busy = cpu_end[3][0] - cpu_start[3][0]
         total = cpu_end[3][1] - cpu_start[3][1]
         result = summarize(arrivals, (start_ns, end_ns))
-        in_window = [values for arrival, values in diagnostics if arrival <= end_ns + 1e9]
+        in_window = [values for arrival, values in diagnostics if start_ns <= arrival <= end_ns]
         result.update({
             'node_cpu_percent': 100.0 * (cpu_end[0] - cpu_start[0]) / wall,
             'camera_cpu_percent': 100.0 * (cpu_end[1] - cpu_start[1]) / wall,

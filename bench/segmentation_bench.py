@@ -5,15 +5,18 @@ Everything is measured in one run, side by side, and reported as medians and as 
 that same run (a shared, noisy machine shifts absolute times, much less their ratios). Offline
 cases are interleaved: each round runs every case once on the next frame, in a rotated order.
 
-Offline, per model (frames: the ``../shared/images`` photos resized to 1280x720, or synthetic
-street scenes for the embedded model when the photos are absent):
+Offline, per model (frames at 1280x720: the ``../shared/images`` photos for the real ENet,
+synthetic street scenes, its training domain, for the embedded model):
 
 * ``classic``: the tutorial's cv2.dnn + NumPy per-frame work (:mod:`classic_enet`);
 * ``bare``: ``Backend.infer(frame)`` of each backend and model form (frame -> class map at
   model size: pre-processing, network, class map);
-* ``network``: the network call alone on an already prepared input (``Backend._forward``);
 * ``seg_ros``: ``Segmenter.run`` with every output at frame size (class map, colour mask,
   overlay), i.e. all of seg_ros's per-frame work without ROS.
+
+The network call's share is timed inside each measured call (the backend's ``_forward``
+wrapped with a timer), so "frame minus network" is paired sample by sample, not the difference
+of two noisy medians. CPU ms is the process's CPU time over the call, all threads.
 
 Model forms of the real ENet: the Torch7 ``.net`` (OpenCV only), and the ONNX files that
 ``seg_ros.tools.torch7.convert_torch7`` writes into a temporary folder (never into the repo:
@@ -26,6 +29,7 @@ Over topics (``--skip-node`` leaves it out): ``camera_source`` at 30 Hz 1280x720
 Usage::
 
     .venv/bin/python bench/segmentation_bench.py [--quick] [--skip-node] [--rounds N]
+        [--backend onnxruntime[,openvino...]] [--target auto|cpu|cuda] (see --help)
 
 It prints Markdown tables and writes ``bench/results/segmentation.json``.
 ROS_DOMAIN_ID: ``--domain`` (51) and the next ones, one per node configuration.
@@ -52,7 +56,7 @@ import numpy as np
 from seg_ros.core.backends import available_backends, open_backend, Preprocess
 from seg_ros.core.errors import ModelError
 from seg_ros.core.segmenter import Segmenter, SegmenterConfig
-from seg_ros.paths import default_label_paths, embedded_model_path
+from seg_ros.paths import default_label_paths, EMBEDDED_MODEL
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.path.join(os.path.dirname(REPO_ROOT), 'shared')
@@ -89,6 +93,25 @@ class Case:
         values = [sample[name] for sample in self.samples if name in sample]
         return statistics.median(values) if values else float('nan')
 
+    def rest_median(self) -> float:
+        """Return the median of total minus the network call, paired sample by sample."""
+        values = [sample['total'] - sample['network'] for sample in self.samples
+                  if 'network' in sample]
+        return statistics.median(values) if values else float('nan')
+
+    def rest_share(self) -> float:
+        """Return the median share of frame time spent outside the network call (0-1)."""
+        values = [1.0 - sample['network'] / sample['total'] for sample in self.samples
+                  if 'network' in sample]
+        return statistics.median(values) if values else float('nan')
+
+    def speedup_over(self, baseline: 'Case') -> float:
+        """Return the median over rounds of baseline time / this case's time (same round)."""
+        times = {sample['round']: sample['total'] for sample in self.samples}
+        ratios = [sample['total'] / times[sample['round']] for sample in baseline.samples
+                  if sample['round'] in times]
+        return statistics.median(ratios) if ratios else float('nan')
+
 
 def log(message: str) -> None:
     """Print progress to stderr (stdout carries the tables)."""
@@ -96,15 +119,10 @@ def log(message: str) -> None:
 
 
 # ---- frames and models ----------------------------------------------------------------------
-def photo_paths() -> list[str]:
-    """Return the shared photos (``../shared/images/*.jpg``), sorted."""
-    return sorted(glob.glob(os.path.join(glob.escape(IMAGES_DIR), '*.jpg')))
-
-
-def photo_frames() -> list[np.ndarray]:
-    """Return the shared photos resized to the camera size, as camera_source resizes them."""
+def photo_frames(folder: str) -> list[np.ndarray]:
+    """Return the folder's ``*.jpg`` photos resized to the camera size, as camera_source does."""
     frames = []
-    for path in photo_paths():
+    for path in sorted(glob.glob(os.path.join(glob.escape(folder), '*.jpg'))):
         frame = cv2.imread(path, cv2.IMREAD_COLOR)
         if frame is not None:
             frames.append(cv2.resize(frame, FRAME_SIZE, interpolation=cv2.INTER_AREA))
@@ -112,7 +130,7 @@ def photo_frames() -> list[np.ndarray]:
 
 
 def synthetic_frames(count: int) -> list[np.ndarray]:
-    """Return ``count`` synthetic street scenes at the camera size (the embedded model's domain)."""
+    """Return ``count`` synthetic street scenes at camera size (the embedded model's domain)."""
     from seg_ros.core.synthetic import SceneAnimation
 
     animation = SceneAnimation(*FRAME_SIZE, seed=7)
@@ -128,15 +146,16 @@ def write_frames(frames: list[np.ndarray], folder: str) -> str:
     return folder
 
 
-def convert_enet(temp_dir: str, skipped: list[str]) -> dict[str, str]:
+def convert_enet(net_path: str, temp_dir: str, skipped: list[str]) -> dict[str, str]:
     """
     Return the real ENet's model forms: the Torch7 file and its ONNX conversions (temp files).
 
+    :param net_path: the Torch7 file.
     :param temp_dir: where the ONNX files go.
     :param skipped: receives a line for each form that could not be made.
     :return: form name -> model path.
     """
-    forms = {'torch7': ENET_PATH}
+    forms = {'torch7': net_path}
     try:
         from seg_ros.tools.torch7 import convert_torch7
     except ImportError as error:
@@ -146,7 +165,7 @@ def convert_enet(temp_dir: str, skipped: list[str]) -> dict[str, str]:
         path = os.path.join(temp_dir, f'enet-{form}.onnx')
         started = time.perf_counter()
         try:
-            convert_torch7(ENET_PATH, path, MODEL_SIZE[0], MODEL_SIZE[1], fused=fused)
+            convert_torch7(net_path, path, MODEL_SIZE[0], MODEL_SIZE[1], fused=fused)
         except Exception as error:  # report any converter failure and go on with the rest
             skipped.append(f'enet {form}: conversion failed: {error}')
             continue
@@ -156,71 +175,120 @@ def convert_enet(temp_dir: str, skipped: list[str]) -> dict[str, str]:
 
 
 # ---- cases ----------------------------------------------------------------------------------
+class LapTimer:
+    """
+    Times chosen methods of an object from inside the measured call (in-call splits).
+
+    A split measured inside the same call as the total is paired with it, so it is far less
+    noisy than the difference of two separately timed cases. It shadows the methods on the
+    instance; the cost is two ``perf_counter`` calls each.
+    """
+
+    def __init__(self) -> None:
+        self._laps: dict[str, float] = {}
+
+    def wrap(self, owner: object, method: str, lap: str) -> None:
+        """Time every call of ``owner.<method>`` into the lap ``lap``."""
+        original = getattr(owner, method)
+
+        def timed(*args, **kwargs):
+            started = time.perf_counter()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                elapsed = 1e3 * (time.perf_counter() - started)
+                self._laps[lap] = self._laps.get(lap, 0.0) + elapsed
+        setattr(owner, method, timed)
+
+    def take(self) -> dict[str, float]:
+        """Return and reset the laps of the last call."""
+        laps, self._laps = self._laps, {}
+        return laps
+
+
+def timed_call(call: Callable[[], object], timer: LapTimer) -> dict[str, float]:
+    """Run ``call``; return its wall time, process CPU time (all threads) and laps, in ms."""
+    cpu_started = time.process_time()
+    started = time.perf_counter()
+    call()
+    total = 1e3 * (time.perf_counter() - started)
+    timings = {'total': total, 'cpu': 1e3 * (time.process_time() - cpu_started)}
+    timings.update(timer.take())
+    return timings
+
+
 def bare_step(backend) -> Callable[[np.ndarray], dict[str, float]]:
-    """Time ``backend.infer(frame)``."""
-    def step(frame: np.ndarray) -> dict[str, float]:
-        started = time.perf_counter()
-        backend.infer(frame)
-        return {'total': 1e3 * (time.perf_counter() - started)}
-    return step
-
-
-def network_step(backend) -> Callable[[np.ndarray], dict[str, float]] | None:
     """
-    Time the network call alone on an input prepared beforehand (one per distinct frame).
+    Time ``backend.infer(frame)``, split into prepare, network and class-map post-processing.
 
-    It uses the backend's private ``_prepare``/``_forward``: the public API has no way to run
-    the network without its pre- and post-processing. None when they are missing.
+    The split wraps the backend's private ``_prepare``/``_forward`` (the public API cannot run
+    the network alone); without them only the total is reported.
     """
-    prepare = getattr(backend, '_prepare', None)
-    forward = getattr(backend, '_forward', None)
-    if prepare is None or forward is None:
-        return None
-    prepared: dict[int, np.ndarray] = {}
+    timer = LapTimer()
+    if hasattr(backend, '_forward') and hasattr(backend, '_prepare'):
+        timer.wrap(backend, '_prepare', 'prepare')
+        timer.wrap(backend, '_forward', 'network')
 
     def step(frame: np.ndarray) -> dict[str, float]:
-        network_input = prepared.get(id(frame))
-        if network_input is None:
-            network_input = prepared[id(frame)] = prepare(frame, 'bgr8')
-        started = time.perf_counter()
-        forward(network_input)
-        return {'total': 1e3 * (time.perf_counter() - started)}
+        timings = timed_call(lambda: backend.infer(frame), timer)
+        if 'network' in timings:
+            timings['postprocess'] = (timings['total'] - timings['network'] -
+                                      timings['prepare'])
+        return timings
     return step
 
 
 def segmenter_step(segmenter: Segmenter) -> Callable[[np.ndarray], dict[str, float]]:
-    """Time ``Segmenter.run`` with every output at frame size; split inference from the rest."""
+    """Time ``Segmenter.run`` with every output at frame size, split like :func:`bare_step`."""
+    timer = LapTimer()
+    backend = segmenter.backend
+    if hasattr(backend, '_forward') and hasattr(backend, '_prepare'):
+        timer.wrap(backend, '_prepare', 'prepare')
+        timer.wrap(backend, '_forward', 'network')
+
     def step(frame: np.ndarray) -> dict[str, float]:
-        started = time.perf_counter()
-        result = segmenter.run(frame, class_map=True, color_mask=True, overlay=True,
-                               full_resolution=True, encoding='bgr8', alpha=ALPHA)
-        total = 1e3 * (time.perf_counter() - started)
-        return {'total': total, 'inference': result.inference_ms,
-                'rest': total - result.inference_ms}
+        results = []
+        timings = timed_call(lambda: results.append(segmenter.run(
+            frame, class_map=True, color_mask=True, overlay=True, full_resolution=True,
+            encoding='bgr8', alpha=ALPHA)), timer)
+        inference = results[0].inference_ms
+        timings['inference'] = inference
+        timings['render'] = timings['total'] - inference
+        if 'network' in timings:
+            timings['postprocess'] = inference - timings['network'] - timings['prepare']
+        return timings
     return step
 
 
 def classic_step(pipeline: classic_enet.ClassicPipeline):
-    """Time the tutorial pipeline; its network share is ``forward`` alone."""
+    """Time the tutorial pipeline: blob, network (forward), argmax, render."""
     def step(frame: np.ndarray) -> dict[str, float]:
-        return pipeline.run(frame)[1]
+        cpu_started = time.process_time()
+        timings = pipeline.run(frame)[1]
+        timings['cpu'] = 1e3 * (time.process_time() - cpu_started)
+        return timings
     return step
 
 
 def build_cases(model: str, forms: dict[str, str], labels: tuple[str, str],
-                skipped: list[str]) -> list[Case]:
+                arguments: argparse.Namespace, skipped: list[str]) -> list[Case]:
     """
-    Open every (backend, model form) pair that loads: bare, network-only and seg_ros cases.
+    Open every (backend, model form) pair that loads: a bare backend and a seg_ros case each.
 
     :param model: model label for the table ('enet' or 'embedded').
     :param forms: form name -> model path.
     :param labels: (classes_path, colors_path), '' for none.
+    :param arguments: the command line (``backends``, ``target``).
     :param skipped: receives a line for every pair that cannot run, with its reason.
     :return: the cases.
     """
     cases = []
     runtimes = available_backends()
+    # A CUDA measurement must not silently time the CPU fallback.
+    require_cuda = arguments.target == 'cuda'
     for backend_name, problem in runtimes.items():
+        if arguments.backends and backend_name not in arguments.backends:
+            continue
         if problem:
             skipped.append(f'{model} {backend_name}: {problem}')
             continue
@@ -229,11 +297,12 @@ def build_cases(model: str, forms: dict[str, str], labels: tuple[str, str],
                 continue  # only OpenCV DNN reads Torch7 files
             started = time.perf_counter()
             try:
-                backend, _ = open_backend(path, Preprocess(*MODEL_SIZE), backend=backend_name)
+                backend, _ = open_backend(path, Preprocess(*MODEL_SIZE), backend=backend_name,
+                                          target=arguments.target, require_cuda=require_cuda)
                 segmenter = Segmenter(SegmenterConfig(
                     model_path=path, input_width=MODEL_SIZE[0], input_height=MODEL_SIZE[1],
-                    backend=backend_name, classes_path=labels[0],
-                    colors_path=labels[1]))
+                    backend=backend_name, target=arguments.target, require_cuda=require_cuda,
+                    classes_path=labels[0], colors_path=labels[1]))
             except ModelError as error:
                 skipped.append(f'{model} {backend_name} {form}: {error}')
                 continue
@@ -241,9 +310,6 @@ def build_cases(model: str, forms: dict[str, str], labels: tuple[str, str],
             log(f'  opened {model} {backend_name} {form} in '
                 f'{time.perf_counter() - started:.1f} s: {describe}')
             cases.append(Case(model, 'bare', backend_name, form, bare_step(backend), describe))
-            network = network_step(backend)
-            if network is not None:
-                cases.append(Case(model, 'network', backend_name, form, network, describe))
             cases.append(Case(model, 'seg_ros', backend_name, form, segmenter_step(segmenter),
                               segmenter.backend.describe()))
     return cases
@@ -265,7 +331,9 @@ def measure(cases: list[Case], frames: list[np.ndarray], rounds: int, warmup: in
         shift = round_index % len(cases)
         for case in cases[shift:] + cases[:shift]:
             time.sleep(CASE_GAP_S)
-            case.samples.append(case.step(frame))
+            sample = case.step(frame)
+            sample['round'] = round_index
+            case.samples.append(sample)
         if round_index == 0 or (round_index + 1) % 5 == 0:
             log(f'  round {round_index + 1}/{rounds} '
                 f'({time.perf_counter() - started:.0f} s)')
@@ -273,22 +341,26 @@ def measure(cases: list[Case], frames: list[np.ndarray], rounds: int, warmup: in
 
 # ---- node -----------------------------------------------------------------------------------
 def node_configs(enet_forms: dict[str, str], enet_labels: tuple[str, str], photos_dir: str,
-                 embedded: str | None, synthetic_dir: str | None, quick: bool) -> list[dict]:
+                 embedded: str | None, synthetic_dir: str | None,
+                 arguments: argparse.Namespace) -> list[dict]:
     """Return the node configurations to run: name, node parameters, camera parameters, form."""
     camera = {'width': FRAME_SIZE[0], 'height': FRAME_SIZE[1], 'rate': CAMERA_RATE,
               'loop': 'true'}
     common = {'input_width': MODEL_SIZE[0], 'input_height': MODEL_SIZE[1],
-              'color_encoding': 'bgr8', 'alpha': ALPHA}
+              'color_encoding': 'bgr8', 'alpha': ALPHA, 'target': arguments.target,
+              'require_cuda': str(arguments.target == 'cuda').lower()}
+    # One backend asked for: the node uses it; otherwise it picks (auto), as users run it.
+    backend = arguments.backends[0] if len(arguments.backends or ()) == 1 else 'auto'
     configs = []
     if photos_dir:
         labels = {'classes_path': enet_labels[0], 'colors_path': enet_labels[1]}
         if 'onnx-fused' in enet_forms:
             configs.append({
-                'name': 'enet auto (onnx-fused)', 'model': 'enet', 'form': 'onnx-fused',
-                'node': {'model_path': enet_forms['onnx-fused'], 'backend': 'auto',
+                'name': f'enet {backend} (onnx-fused)', 'model': 'enet', 'form': 'onnx-fused',
+                'node': {'model_path': enet_forms['onnx-fused'], 'backend': backend,
                          **common, **labels},
                 'camera': {'source': photos_dir, **camera}})
-        if not quick:
+        if not arguments.quick and 'opencv' in (arguments.backends or ('opencv',)):
             configs.append({
                 'name': 'enet opencv (torch7)', 'model': 'enet', 'form': 'torch7',
                 'node': {'model_path': enet_forms['torch7'], 'backend': 'opencv',
@@ -296,8 +368,8 @@ def node_configs(enet_forms: dict[str, str], enet_labels: tuple[str, str], photo
                 'camera': {'source': photos_dir, **camera}})
     if embedded and synthetic_dir:
         configs.append({
-            'name': 'embedded auto', 'model': 'embedded', 'form': 'onnx',
-            'node': {'model_path': embedded, 'backend': 'auto', **common},
+            'name': f'embedded {backend}', 'model': 'embedded', 'form': 'onnx',
+            'node': {'model_path': embedded, 'backend': backend, **common},
             'camera': {'source': synthetic_dir, **camera}})
     return configs
 
@@ -309,7 +381,8 @@ def case_summary(case: Case) -> dict:
     return {'key': case.key, 'model': case.model, 'pipeline': case.pipeline,
             'backend': case.backend, 'form': case.form, 'describe': case.describe,
             'samples': len(case.samples),
-            'median_ms': {name: case.median(name) for name in names},
+            'median_ms': {name: case.median(name) for name in names if name != 'round'},
+            'rest_median_ms': case.rest_median(), 'rest_share': case.rest_share(),
             'p90_ms': node_probe.percentile([s['total'] for s in case.samples], 0.9)}
 
 
@@ -319,39 +392,35 @@ def find(cases: list[Case], **fields) -> Case | None:
                  if all(getattr(case, name) == value for name, value in fields.items())), None)
 
 
+REST_PARTS = {'classic': ('blob', 'argmax', 'render'), 'bare': ('prepare', 'postprocess'),
+              'seg_ros': ('prepare', 'postprocess', 'render')}
+
+
 def offline_rows(cases: list[Case]) -> list[str]:
     """Return the Markdown table of the offline cases of one model."""
     classic = find(cases, pipeline='classic')
-    lines = ['| model | pipeline | backend | model form | frame ms | network ms | rest ms | '
-             'rest share | fps | vs classic |',
-             '|---|---|---|---|---:|---:|---:|---:|---:|---:|']
+    lines = ['| model | pipeline | backend | model form | frame ms | CPU ms | network ms | '
+             'rest ms | rest share | the rest, ms | fps | vs classic |',
+             '|---|---|---|---|---:|---:|---:|---:|---:|---|---:|---:|']
     for case in cases:
-        total = case.median()
-        if case.pipeline == 'classic':
-            network, rest = case.median('network'), total - case.median('network')
-        elif case.pipeline == 'seg_ros':
-            network_case = find(cases, pipeline='network', backend=case.backend, form=case.form)
-            network = network_case.median() if network_case else case.median('inference')
-            rest = total - network
-        elif case.pipeline == 'bare':
-            network_case = find(cases, pipeline='network', backend=case.backend, form=case.form)
-            network = network_case.median() if network_case else float('nan')
-            rest = total - network
-        else:
-            network, rest = total, 0.0
-        speedup = classic.median() / total if classic else float('nan')
+        parts = ', '.join(f'{part} {case.median(part):.1f}'
+                          for part in REST_PARTS.get(case.pipeline, ())
+                          if not np.isnan(case.median(part)))
+        speedup = case.speedup_over(classic) if classic else float('nan')
         lines.append(f'| {case.model} | {case.pipeline} | {case.backend} | {case.form} | '
-                     f'{total:.1f} | {network:.1f} | {rest:.1f} | {100 * rest / total:.1f}% | '
-                     f'{1000 / total:.2f} | {speedup:.2f}x |')
+                     f'{case.median():.1f} | {case.median("cpu"):.0f} | '
+                     f'{case.median("network"):.1f} | {case.rest_median():.1f} | '
+                     f'{100 * case.rest_share():.1f}% | {parts} | {1000 / case.median():.2f} | '
+                     f'{speedup:.2f}x |')
     return lines
 
 
 def node_rows(runs: list[dict]) -> list[str]:
     """Return the Markdown table of the node runs."""
-    lines = ['| node config | backend | output fps | seg_ros alone fps | fps ratio | '
-             'latency p50 ms | latency p99 ms | inference mean ms (diag) | p99 / inference | '
+    lines = ['| node config | backend | input Hz | output fps | seg_ros alone fps | fps ratio | '
+             'latency p50 ms | latency p99 ms | inference mean ms | p99 / inference | '
              'node CPU % | camera CPU % | machine busy % | node peak RSS MiB | dropped |',
-             '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|']
+             '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|']
     for run in runs:
         result = run['result']
         if 'error' in result:
@@ -359,9 +428,11 @@ def node_rows(runs: list[dict]) -> list[str]:
             continue
         diagnostics = result.get('diagnostics', {})
         lines.append(
-            f'| {run["name"]} | {diagnostics.get("backend", "?")} | {result["output_fps"]:.2f} | '
-            f'{run.get("offline_fps", float("nan")):.2f} | {run.get("fps_ratio", float("nan")):.2f}'
-            f' | {result["latency_p50_ms"]:.0f} | {result["latency_p99_ms"]:.0f} | '
+            f'| {run["name"]} | {diagnostics.get("backend", "?")} | '
+            f'{to_float(diagnostics.get("input rate (Hz)")):.1f} | {result["output_fps"]:.2f} | '
+            f'{run.get("offline_fps", float("nan")):.2f} | '
+            f'{run.get("fps_ratio", float("nan")):.2f} | {result["latency_p50_ms"]:.0f} | '
+            f'{result["latency_p99_ms"]:.0f} | '
             f'{run.get("inference_mean_ms", float("nan")):.1f} | '
             f'{run.get("latency_ratio", float("nan")):.2f} | {result["node_cpu_percent"]:.0f} | '
             f'{result["camera_cpu_percent"]:.0f} | {result["machine_busy_percent"]:.0f} | '
@@ -378,56 +449,57 @@ def to_float(text: str | None) -> float:
         return float('nan')
 
 
-def target_ratios(enet_cases: list[Case], all_cases: list[Case], runs: list[dict]) -> list[dict]:
+def target_ratios(all_cases: list[Case], runs: list[dict]) -> list[dict]:
     """
     Compute the issue's target ratios from this run's measurements.
 
-    :param enet_cases: offline cases of the real ENet (the tutorial runs only on it).
     :param all_cases: every offline case.
     :param runs: node runs, with their matching offline figures added.
     :return: one record per ratio: name, value, goal, met, what it compares.
     """
     ratios = []
-    classic = find(enet_cases, pipeline='classic')
-    seg_cases = [case for case in enet_cases if case.pipeline == 'seg_ros']
-    if classic and seg_cases:
-        best = min(seg_cases, key=lambda case: case.median())
-        same = find(enet_cases, pipeline='seg_ros', backend='opencv', form='torch7')
+    for model in ('enet', 'embedded'):
+        classic = find(all_cases, model=model, pipeline='classic')
+        seg_cases = [case for case in all_cases
+                     if case.model == model and case.pipeline == 'seg_ros']
+        if classic is None or not seg_cases:
+            continue
+        best = max(seg_cases, key=lambda case: case.speedup_over(classic))
+        speedup = best.speedup_over(classic)
         ratios.append({
-            'name': 'seg_ros per frame vs classic tutorial (speedup)',
-            'value': classic.median() / best.median(), 'goal': '>= 2', 'met':
-                classic.median() / best.median() >= 2.0,
-            'compares': f'classic {classic.median():.1f} ms / seg_ros {best.backend} '
-                        f'{best.form} {best.median():.1f} ms'})
+            'name': f'seg_ros per frame vs classic tutorial (speedup), {model}, best: '
+                    f'{best.backend} {best.form}',
+            'value': speedup, 'goal': '>= 2', 'met': bool(speedup >= 2.0),
+            'compares': f'median of per-round ratios; medians classic {classic.median():.1f} '
+                        f'ms, seg_ros {best.median():.1f} ms'})
+        same = find(seg_cases, backend='opencv', form=classic.form)
         if same is not None:
             ratios.append({
-                'name': 'same model file and runtime (opencv, torch7) vs classic (speedup)',
-                'value': classic.median() / same.median(), 'goal': '(information)',
-                'met': None,
-                'compares': f'classic {classic.median():.1f} ms / seg_ros opencv torch7 '
+                'name': f'seg_ros vs classic with the same file and runtime, {model} (opencv, '
+                        f'{classic.form})',
+                'value': same.speedup_over(classic), 'goal': '(information)', 'met': None,
+                'compares': f'medians classic {classic.median():.1f} ms, seg_ros '
                             f'{same.median():.1f} ms'})
     for case in (c for c in all_cases if c.pipeline == 'seg_ros'):
-        network = find(all_cases, model=case.model, pipeline='network', backend=case.backend,
-                       form=case.form)
-        if network is None:
-            continue
-        share = (case.median() - network.median()) / case.median()
+        share = case.rest_share()
         ratios.append({
             'name': f'non-network share of frame time, {case.model} {case.backend} {case.form}',
-            'value': share, 'goal': '<= 0.10', 'met': share <= 0.10,
-            'compares': f'({case.median():.1f} - network {network.median():.1f}) / '
-                        f'{case.median():.1f} ms'})
+            'value': share, 'goal': '<= 0.10', 'met': bool(share <= 0.10),
+            'compares': f'median of (frame - network call) / frame; medians {case.median():.1f} '
+                        f'ms, network {case.median("network"):.1f} ms'})
     for run in runs:
         if 'fps_ratio' in run:
             ratios.append({
                 'name': f'node fps over topics vs seg_ros alone, {run["name"]}',
-                'value': run['fps_ratio'], 'goal': '>= 0.90', 'met': run['fps_ratio'] >= 0.9,
+                'value': run['fps_ratio'], 'goal': '>= 0.90',
+                'met': bool(run['fps_ratio'] >= 0.9),
                 'compares': f'{run["result"]["output_fps"]:.2f} fps / '
                             f'{run["offline_fps"]:.2f} fps'})
         if 'latency_ratio' in run:
             ratios.append({
                 'name': f'latency p99 vs mean inference, {run["name"]}',
-                'value': run['latency_ratio'], 'goal': '<= 2', 'met': run['latency_ratio'] <= 2,
+                'value': run['latency_ratio'], 'goal': '<= 2',
+                'met': bool(run['latency_ratio'] <= 2),
                 'compares': f'p99 {run["result"]["latency_p99_ms"]:.0f} ms / inference mean '
                             f'{run["inference_mean_ms"]:.1f} ms (node diagnostics)'})
     return ratios
@@ -464,16 +536,32 @@ def versions() -> dict[str, str]:
 
 
 # ---- main -----------------------------------------------------------------------------------
+def classic_case(model: str, form: str, path: str, colors_path: str,
+                 skipped: list[str]) -> Case | None:
+    """Return the tutorial pipeline's case on a scores model cv2.dnn reads, or None."""
+    try:
+        if colors_path:
+            colors = classic_enet.read_tutorial_colors(colors_path)
+        else:
+            probe = cv2.dnn.readNet(path)
+            probe.setInput(np.zeros((1, 3, MODEL_SIZE[1], MODEL_SIZE[0]), np.float32))
+            colors = classic_enet.fixed_palette(probe.forward().shape[1])
+        pipeline = classic_enet.ClassicPipeline(path, colors, *MODEL_SIZE)
+    except (cv2.error, OSError, ValueError) as error:
+        skipped.append(f'{model} classic: {error}')
+        return None
+    return Case(model, 'classic', 'opencv', form, classic_step(pipeline),
+                f'cv2.dnn {cv2.__version__} + NumPy (tutorial)')
+
+
 def offline_phase(model: str, forms: dict[str, str], labels: tuple[str, str],
                   frames: list[np.ndarray], arguments, skipped: list[str]) -> list[Case]:
-    """Build and measure the offline cases of one model (with the classic one for ENet)."""
+    """Build and measure the offline cases of one model, the tutorial pipeline first."""
     log(f'{model}: loading')
-    cases = []
-    if model == 'enet':
-        cases.append(Case('enet', 'classic', 'opencv', 'torch7', classic_step(
-            classic_enet.ClassicPipeline(ENET_PATH, labels[1], *MODEL_SIZE)),
-            f'cv2.dnn {cv2.__version__} + NumPy (tutorial)'))
-    cases += build_cases(model, forms, labels, skipped)
+    classic_form = 'torch7' if 'torch7' in forms else 'onnx'
+    classic = classic_case(model, classic_form, forms[classic_form], labels[1], skipped)
+    cases = [classic] if classic else []
+    cases += build_cases(model, forms, labels, arguments, skipped)
     if not cases:
         return cases
     log(f'{model}: {len(cases)} cases, {arguments.rounds} interleaved rounds')
@@ -481,73 +569,94 @@ def offline_phase(model: str, forms: dict[str, str], labels: tuple[str, str],
     return cases
 
 
-def main() -> int:
-    """Parse the command line, measure, print the tables, write the JSON."""
+def parse_arguments() -> argparse.Namespace:
+    """Parse the command line and fill in the defaults that depend on ``--quick``."""
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--quick', action='store_true',
                         help='fewer rounds, shorter and fewer node runs')
     parser.add_argument('--skip-node', action='store_true', help='leave out the node runs')
     parser.add_argument('--rounds', type=int, help='interleaved offline rounds (15; quick 4)')
-    parser.add_argument('--node-seconds', type=float, help='measured seconds a node run (20)')
+    parser.add_argument('--node-seconds', type=float,
+                        help='measured seconds a node run (20; quick 8)')
     parser.add_argument('--domain', type=int, default=51,
                         help='ROS_DOMAIN_ID of the first node run (then +1, ...)')
+    parser.add_argument('--backend', dest='backends', type=lambda text: text.split(','),
+                        help='comma-separated backends to measure (default: every available '
+                             'one; a single one is also used by the node)')
+    parser.add_argument('--target', default='auto', choices=('auto', 'cpu', 'cuda'),
+                        help='device of the seg_ros rows and the node; cuda requires it '
+                             '(require_cuda) instead of falling back to the CPU')
     parser.add_argument('--output', default=RESULTS_PATH, help='JSON results file')
+    parser.add_argument('--enet', default=ENET_PATH,
+                        help='the Torch7 ENet Cityscapes file (default: ../shared/models/...)')
+    parser.add_argument('--images', default=IMAGES_DIR,
+                        help='folder of *.jpg street photos (default: ../shared/images)')
+    parser.add_argument('--embedded', help='the embedded model (default: '
+                                           'models/enet-synth/enet-synth.onnx of this tree)')
     arguments = parser.parse_args()
+    arguments.rounds = arguments.rounds or (4 if arguments.quick else 15)
+    arguments.warmup = 1 if arguments.quick else 2
+    arguments.node_seconds = arguments.node_seconds or (8.0 if arguments.quick else 20.0)
+    arguments.spot_count = 3 if arguments.quick else 6
+    return arguments
+
+
+def main() -> int:
+    """Parse the command line, measure, print the tables, write the JSON."""
+    arguments = parse_arguments()
     if not os.environ.get('AMENT_PREFIX_PATH'):
         # seg_ros.paths.share_directory() lets ament_index's OSError for an unset
         # AMENT_PREFIX_PATH escape; the virtual environment is the ament prefix of its ROS
         # packages, and seg_ros, absent from its index, then falls back to the source tree.
         os.environ['AMENT_PREFIX_PATH'] = sys.prefix
-    arguments.rounds = arguments.rounds or (4 if arguments.quick else 15)
-    arguments.warmup = 1 if arguments.quick else 2
-    node_seconds = arguments.node_seconds or (8.0 if arguments.quick else 20.0)
     started = time.monotonic()
     load_before = load_average()
     skipped: list[str] = []
     temp_dir = tempfile.mkdtemp(prefix='seg_ros-bench-')
     try:
-        photos = photo_frames()
+        photos = photo_frames(arguments.images)
         enet_cases: list[Case] = []
         enet_forms: dict[str, str] = {}
-        enet_labels = default_label_paths(ENET_PATH)
-        if not os.path.isfile(ENET_PATH) or not photos:
-            skipped.append(f'real ENet: {ENET_PATH if not photos else IMAGES_DIR} is absent; '
-                           'the classic baseline and every ENet row are skipped')
+        enet_labels = default_label_paths(arguments.enet)
+        if not os.path.isfile(arguments.enet) or not photos:
+            missing = arguments.images if os.path.isfile(arguments.enet) else arguments.enet
+            skipped.append(f'real ENet: {missing} is absent; every ENet row is skipped')
             log(skipped[-1])
         else:
             log('enet: converting the Torch7 file to ONNX in a temporary folder')
-            enet_forms = convert_enet(temp_dir, skipped)
+            enet_forms = convert_enet(arguments.enet, temp_dir, skipped)
             enet_cases = offline_phase('enet', enet_forms, enet_labels, photos, arguments,
                                        skipped)
-        embedded = embedded_model_path()
+        # Looked up only now: the model may be written while the ENet rows run.
+        embedded = arguments.embedded or os.path.join(REPO_ROOT, EMBEDDED_MODEL)
         embedded_cases: list[Case] = []
-        synthetic_dir = None
+        synthetic: list[np.ndarray] = []
         if not os.path.isfile(embedded):
             skipped.append(f'embedded model: {os.path.relpath(embedded, REPO_ROOT)} is absent '
                            '(not trained yet?); its rows are skipped')
             log(skipped[-1])
-            embedded = None
         else:
             synthetic = synthetic_frames(4)
-            synthetic_dir = write_frames(synthetic, os.path.join(temp_dir, 'synthetic'))
             embedded_cases = offline_phase(
-                'embedded', {'onnx': embedded}, default_label_paths(embedded),
-                photos or synthetic, arguments, skipped)
+                'embedded', {'onnx': embedded}, default_label_paths(embedded), synthetic,
+                arguments, skipped)
         all_cases = enet_cases + embedded_cases
         runs = []
         if not arguments.skip_node:
             photos_dir = (write_frames(photos, os.path.join(temp_dir, 'photos'))
                           if enet_cases else None)
-            configs = node_configs(enet_forms, enet_labels, photos_dir, embedded,
-                                   synthetic_dir, arguments.quick)
+            synthetic_dir = (write_frames(synthetic, os.path.join(temp_dir, 'synthetic'))
+                             if embedded_cases else None)
+            configs = node_configs(enet_forms, enet_labels, photos_dir,
+                                   embedded if embedded_cases else None, synthetic_dir,
+                                   arguments)
             for offset, config in enumerate(configs):
-                log(f'node: {config["name"]} ({node_seconds:g} s measured, domain '
+                log(f'node: {config["name"]} ({arguments.node_seconds:g} s measured, domain '
                     f'{arguments.domain + offset})')
-                result = node_probe.run_node(config['node'], config['camera'],
-                                             arguments.domain + offset, warmup_s=3.0,
-                                             measure_s=node_seconds, log=log)
-                runs.append(match_offline(dict(config, result=result), all_cases))
-        ratios = target_ratios(enet_cases, all_cases, runs)
+                model_frames = photos if config['model'] == 'enet' else synthetic
+                runs.append(node_run(config, all_cases, model_frames, arguments.domain + offset,
+                                     arguments.node_seconds, arguments.spot_count))
+        ratios = target_ratios(all_cases, runs)
         report = build_report(all_cases, runs, ratios, skipped, arguments, load_before,
                               time.monotonic() - started)
         print('\n'.join(report['markdown']))
@@ -560,18 +669,46 @@ def main() -> int:
     return 0
 
 
-def match_offline(run: dict, cases: list[Case]) -> dict:
-    """Add to a node run the offline seg_ros figures of the same model, backend and form."""
-    result = run['result']
+def spot_check(cases: list[Case], frames: list[np.ndarray], count: int) -> dict[str, list]:
+    """
+    Time each case ``count`` more times, interleaved (outside its interleaved-round samples).
+
+    :return: case key -> frame times in ms.
+    """
+    times: dict[str, list[float]] = {case.key: [] for case in cases}
+    for index in range(count):
+        for case in cases:
+            time.sleep(CASE_GAP_S)
+            times[case.key].append(case.step(frames[index % len(frames)])['total'])
+    return times
+
+
+def node_run(config: dict, cases: list[Case], frames: list[np.ndarray], domain_id: int,
+             seconds: float, spot_count: int) -> dict:
+    """
+    Run one node configuration, bracketed by offline runs of the seg_ros case it matches.
+
+    The machine's load drifts; timing seg_ros alone right before and right after the node run
+    gives the fps ratio a reference taken within seconds of it.
+    """
+    candidates = [case for case in cases if case.model == config['model'] and
+                  case.pipeline == 'seg_ros' and case.form == config['form'] and
+                  config['node']['backend'] in ('auto', case.backend)]
+    before = spot_check(candidates, frames, spot_count)
+    result = node_probe.run_node(config['node'], config['camera'], domain_id, warmup_s=3.0,
+                                 measure_s=seconds, log=log)
+    run = dict(config, result=result)
     if 'error' in result:
         return run
     diagnostics = result.get('diagnostics', {})
-    backend = diagnostics.get('backend', run['node']['backend'])
-    offline = find(cases, model=run['model'], pipeline='seg_ros', backend=backend,
-                   form=run['form'])
+    backend = diagnostics.get('backend', config['node']['backend'])
+    offline = find(candidates, backend=backend)
     if offline is not None:
+        after = spot_check([offline], frames, spot_count)[offline.key]
+        reference = statistics.median(before[offline.key] + after)
         run['offline_key'] = offline.key
-        run['offline_fps'] = 1000.0 / offline.median()
+        run['offline_ms_around_run'] = before[offline.key] + after
+        run['offline_fps'] = 1000.0 / reference
         run['fps_ratio'] = result['output_fps'] / run['offline_fps']
     inference = to_float(diagnostics.get('inference mean (ms)'))
     if inference == inference:
@@ -594,6 +731,13 @@ def build_report(cases: list[Case], runs: list[dict], ratios: list[dict], skippe
         model_cases = [case for case in cases if case.model == model]
         if model_cases:
             markdown += offline_rows(model_cases) + ['']
+    described = {}
+    for case in cases:
+        name = 'classic' if case.pipeline == 'classic' else f'{case.backend} {case.form}'
+        described.setdefault(f'{case.model} {name}', case.describe)
+    if described:
+        markdown += ['Runtimes: ' + '; '.join(f'`{name}`: {text}'
+                                              for name, text in described.items()), '']
     if runs:
         markdown += [f'Node over topics: camera_source {FRAME_SIZE[0]}x{FRAME_SIZE[1]} at '
                      f'{CAMERA_RATE:g} Hz -> segmentation_node (class map, colour mask and '
@@ -610,7 +754,8 @@ def build_report(cases: list[Case], runs: list[dict], ratios: list[dict], skippe
                     'platform': platform.platform()},
         'settings': {'frame_size': FRAME_SIZE, 'model_size': MODEL_SIZE,
                      'rounds': arguments.rounds, 'quick': arguments.quick,
-                     'camera_rate': CAMERA_RATE},
+                     'camera_rate': CAMERA_RATE, 'backends': arguments.backends,
+                     'target': arguments.target, 'node_seconds': arguments.node_seconds},
         'offline': [case_summary(case) for case in cases],
         'node': runs,
         'ratios': ratios,

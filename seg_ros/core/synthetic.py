@@ -489,10 +489,10 @@ def draw_figure(canvas: _Canvas, light: _Light, z: float, foot: tuple[float, flo
                                    (u + torso_w * 0.9, hip_y + 0.04 * height),
                                    (u - torso_w * 0.9, hip_y + 0.04 * height)))], cls, shirt)
         if look.bag:
-            canvas.polygons([np.array(((u - look.facing * torso_w * 2.0, shoulder_y + 0.03 * height),
-                                       (u - look.facing * torso_w, shoulder_y + 0.03 * height),
-                                       (u - look.facing * torso_w, hip_y),
-                                       (u - look.facing * torso_w * 2.0, hip_y)))], cls,
+            back, pack = u - look.facing * torso_w, u - look.facing * torso_w * 2.0
+            canvas.polygons([np.array(((pack, shoulder_y + 0.03 * height),
+                                       (back, shoulder_y + 0.03 * height),
+                                       (back, hip_y), (pack, hip_y)))], cls,
                             light.paint((40, 50, 60), z))
         canvas.line((u, shoulder_y + 0.02 * height),
                     (u - 0.12 * height * stride * look.facing, v - 0.45 * height), cls, shirt,
@@ -662,7 +662,8 @@ class _Sign(_Item):
                 canvas.line((cu - r * 0.5, cv), (cu + r * 0.5, cv), sign,
                             light.paint((40, 40, 200), z), r * 0.3)
         elif self.shape == 1:  # warning triangle
-            tri = np.array(((cu, cv - r), (cu + r * 1.1, cv + r * 0.9), (cu - r * 1.1, cv + r * 0.9)))
+            tri = np.array(((cu, cv - r), (cu + r * 1.1, cv + r * 0.9),
+                            (cu - r * 1.1, cv + r * 0.9)))
             canvas.polygons([tri], sign, light.paint((40, 40, 210), z))
             inner = (tri - (cu, cv + 0.25 * r)) * 0.6 + (cu, cv + 0.25 * r)
             canvas.polygons([inner], sign, white)
@@ -811,7 +812,9 @@ def _ground(canvas: _Canvas, cam: _Camera, light: _Light, street: _Street,
 
     grass = _jitter(rng, (60, 140, 120), 25)
     canvas.polygons([quad(-100.0, 100.0)], C.TERRAIN, light.paint(grass, 15.0, 0.9))
-    asphalt = _jitter(rng, (105, 100, 100), 30)
+    # Asphalt: any grey level, only a slight tint.
+    grey = rng.uniform(70.0, 140.0)
+    asphalt = _jitter(rng, (int(grey) + 4, int(grey), int(grey)), 8)
     paving = _jitter(rng, ((150, 150, 155), (140, 160, 175), (110, 120, 150))[
         int(rng.integers(3))], 20)
     for inner, outer in ((street.road_left, street.walk_left),
@@ -929,7 +932,8 @@ def _draw_building(canvas: _Canvas, cam: _Camera, light: _Light, b: _Building) -
 
 
 def _buildings(rng: np.random.Generator, street: _Street) -> tuple[list, list]:
-    """Buildings and boundary walls/fences along both building lines, far to near.
+    """
+    Line both sides of the street with buildings and, in the gaps, walls, fences or hedges.
 
     :return: (buildings, boundary pieces) where a boundary piece is (kind, side, x, z0, z1, h).
     """
@@ -963,7 +967,7 @@ def _buildings(rng: np.random.Generator, street: _Street) -> tuple[list, list]:
 
 def _draw_boundary(canvas: _Canvas, cam: _Camera, light: _Light, rng: np.random.Generator,
                    piece: tuple) -> None:
-    """A wall, a fence or a hedge along a building line."""
+    """Draw a wall, a fence or a hedge along a building line."""
     kind, side, x, z0, z1, height = piece
     z0 = max(z0, _Z_NEAR)
     if z1 <= z0:
@@ -1111,8 +1115,9 @@ def _scene(rng: np.random.Generator, width: int, height: int, zoom: float,
                     items.append(_Tree(rng, tree_x, z))
         for _ in range(int(rng.integers(0, 3))):
             items.append(_Sign(rng, curb_x - toward * 0.2, rng.uniform(4.0, 45.0)))
-        if rng.random() < 0.3:
-            items.append(_TrafficLight(rng, curb_x, rng.uniform(6.0, 35.0), toward))
+        if rng.random() < 0.5:
+            for _ in range(int(rng.integers(1, 3))):
+                items.append(_TrafficLight(rng, curb_x, rng.uniform(6.0, 40.0), toward))
     # Vehicles: right lanes drive away, left lanes come towards the camera.
     lanes = max(1, int(round((street.road_right - street.road_left) / street.lane_width)))
     for lane in range(lanes):

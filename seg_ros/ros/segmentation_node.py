@@ -6,6 +6,7 @@ Topics (relative names, remap them): subscribes ``image`` and ``camera_info``; p
 resolution), ``~/labels`` and ``/diagnostics``. Parameters: :mod:`seg_ros.ros.parameters`.
 """
 
+import re
 import sys
 import threading
 import time
@@ -30,6 +31,8 @@ from seg_ros.ros.parameters import PARAMETERS, PARAMETERS_BY_NAME
 
 OUTPUT_TOPICS = {'class_map': '~/class_map', 'color_mask': '~/color_mask', 'overlay': '~/overlay'}
 WARN_THROTTLE_S = 5.0
+# What varies between two rejections of one kind: sizes and quoted values.
+_REJECTION_DETAILS = re.compile(r"\d+|'[^']*'")
 
 
 class StartupError(Exception):
@@ -103,6 +106,9 @@ class SegmentationNode(Node):
         self._inference_ms = DurationWindow()
         self._latency_ms = DurationWindow()
         self._rejected = 0
+        self._rejection_logged: dict[str, float] = {}
+        self._last_rejection = ''
+        self._last_accepted: float | None = None
         self._skipped_no_subscribers = 0
         self._failed = 0
         self._last_error = ''
@@ -177,13 +183,14 @@ class SegmentationNode(Node):
         self._received.tick()
         if msg.encoding not in NODE_ENCODINGS:
             self._reject(f'encoding {msg.encoding!r} is not supported '
-                         f'(accepted: {", ".join(NODE_ENCODINGS)})')
+                         f'(accepted: {", ".join(NODE_ENCODINGS)})', kind='encoding')
             return
         try:
             frame = image_to_array(msg)
         except ImageConversionError as error:
             self._reject(str(error))
             return
+        self._last_accepted = time.monotonic()
         self._slot.put((msg, frame))
 
     def camera_info_callback(self, msg: CameraInfo) -> None:
@@ -231,6 +238,8 @@ class SegmentationNode(Node):
         latency = self._latency_ms.summary()
         last_frame = self._received.last_time
         silent_for = now - (last_frame if last_frame is not None else self._started)
+        last_accepted = self._last_accepted
+        unusable_for = now - (last_accepted if last_accepted is not None else self._started)
         status = DiagnosticStatus(
             name=f'{self.get_fully_qualified_name()}: segmentation',
             hardware_id=f'{backend.name}/{backend.device}')
@@ -240,6 +249,11 @@ class SegmentationNode(Node):
             status.level = DiagnosticStatus.WARN
             status.message = (f'no image for {silent_for:.1f} s on '
                               f'{self.resolve_topic_name("image")}')
+        elif unusable_for > self._values['stale_timeout']:
+            # Frames arrive but none can be used (wrong encoding, malformed): not 'segmenting'.
+            status.level = DiagnosticStatus.WARN
+            status.message = (f'every image rejected for {unusable_for:.1f} s, last: '
+                              f'{self._last_rejection}')
         else:
             status.level, status.message = DiagnosticStatus.OK, 'segmenting'
         values = {
@@ -269,10 +283,16 @@ class SegmentationNode(Node):
         self._diagnostics_publisher.publish(array)
 
     # ---- worker -------------------------------------------------------------------------------
-    def _reject(self, reason: str) -> None:
+    def _reject(self, reason: str, kind: str | None = None) -> None:
         self._rejected += 1
-        self.get_logger().warning(f'frame rejected: {reason}',
-                                  throttle_duration_sec=WARN_THROTTLE_S)
+        self._last_rejection = reason
+        # One throttle per kind of fault (rclpy's throttles one call site), so a stream of
+        # one malformed kind cannot hide another; the kind is the message without its values.
+        kind = kind or _REJECTION_DETAILS.sub('', reason)
+        now = time.monotonic()
+        if now - self._rejection_logged.get(kind, -WARN_THROTTLE_S) >= WARN_THROTTLE_S:
+            self._rejection_logged[kind] = now
+            self.get_logger().warning(f'frame rejected: {reason}')
 
     def _wanted_outputs(self) -> dict[str, bool]:
         return {name: self._values[f'publish_{name}'] and

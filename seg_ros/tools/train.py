@@ -42,7 +42,6 @@ import cv2
 import numpy as np
 import torch
 from torch import nn
-import torch.nn.functional as F
 
 from seg_ros.core import synthetic
 from seg_ros.tools.enet import ENet
@@ -138,7 +137,7 @@ def quiet_worker(_: int) -> None:
 
 
 def class_weights(labels: torch.Tensor, c: float) -> torch.Tensor:
-    """ENet's class weights 1 / ln(c + share) from the class pixel shares in ``labels``."""
+    """Return ENet's class weights 1 / ln(c + share), shares of the pixels in ``labels``."""
     counts = torch.bincount(labels.reshape(-1).long(), minlength=NUM_CLASSES).double()
     share = counts / counts.sum()
     return (1.0 / torch.log(c + share)).float()
@@ -271,13 +270,13 @@ def build_parser() -> argparse.ArgumentParser:
         description='Train the embedded ENet on generated street scenes, evaluate it on '
                     'held-out frames and export it to ONNX (scores form).')
     parser.add_argument('--seed', type=int, default=0, help='seed of everything (0..2**31-1)')
-    parser.add_argument('--iterations', type=int, default=4000, help='main-stage steps')
+    parser.add_argument('--iterations', type=int, default=3000, help='main-stage steps')
     parser.add_argument('--size', type=parse_size, default=(256, 128),
                         help='main-stage sample size WxH')
     parser.add_argument('--zoom', type=parse_range, default=(1.0, 4.0),
                         help='main-stage zoom range LOW,HIGH (log-uniform)')
     parser.add_argument('--batch', type=int, default=8)
-    parser.add_argument('--finetune-iterations', type=int, default=0,
+    parser.add_argument('--finetune-iterations', type=int, default=400,
                         help='steps of the fine-tune stage (0: none)')
     parser.add_argument('--finetune-size', type=parse_size, default=(512, 256))
     parser.add_argument('--finetune-zoom', type=parse_range, default=(1.0, 2.0))
