@@ -35,6 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
     segment.add_argument('-o', '--output-dir', default='seg_ros_output',
                          help='folder for the results (default: %(default)s)')
     segment.add_argument('--model', default='', help='network file (default: the embedded ENet)')
+    segment.add_argument('--config', default='',
+                         help='second file of a two-file model: Caffe .prototxt, TensorFlow '
+                              '.pbtxt, Darknet .cfg')
     segment.add_argument('--classes', default='', help='class names, one a line')
     segment.add_argument('--colors', default='', help="class colours, one 'R,G,B' a line")
     segment.add_argument('--width', type=int, default=1024, help='network input width')
@@ -43,6 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
     segment.add_argument('--backend', default='auto',
                          choices=('auto', 'opencv', 'onnxruntime', 'openvino'))
     segment.add_argument('--target', default='auto', choices=('auto', 'cuda', 'cpu'))
+    segment.add_argument('--precision', default='f32', choices=('f32', 'fast'),
+                         help='fast: OpenVINO may use bf16/f16 (faster, slightly different '
+                              'masks); default: %(default)s')
     segment.add_argument('--fps', type=float, default=0.0,
                          help='output video frame rate (default: that of the input)')
     segment.add_argument('--no-legend', dest='legend', action='store_false',
@@ -61,7 +67,8 @@ def make_segmenter(args: argparse.Namespace) -> Segmenter:
     return Segmenter(SegmenterConfig(
         model_path=model, input_width=args.width, input_height=args.height,
         backend=args.backend, target=args.target,
-        classes_path=args.classes or default_classes, colors_path=args.colors or default_colors))
+        classes_path=args.classes or default_classes, colors_path=args.colors or default_colors,
+        config_path=args.config, precision=args.precision))
 
 
 class ClassShares:

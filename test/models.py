@@ -238,3 +238,73 @@ def make_frame(width: int, height: int, seed: int = 0) -> np.ndarray:
     smooth = cv2.resize(patches, (width, height), interpolation=cv2.INTER_LINEAR)
     noisy = smooth + rng.normal(0, 20, size=smooth.shape)
     return np.clip(noisy, 0, 255).astype(np.uint8)
+
+
+# --- a Caffe model (two files) ---------------------------------------------------------------
+# Field numbers of caffe.proto (BVLC Caffe) for the few messages a Caffe model needs.
+_CAFFE_NET_LAYER = 100                                 # NetParameter.layer
+_CAFFE_LAYER_NAME, _CAFFE_LAYER_TYPE, _CAFFE_LAYER_BLOBS = 1, 2, 7
+_CAFFE_BLOB_DATA, _CAFFE_BLOB_SHAPE = 5, 7             # BlobProto: packed float data, BlobShape
+_CAFFE_SHAPE_DIM = 1                                   # BlobShape.dim: packed int64
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, value = value & 0x7F, value >> 7
+        out.append(byte | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
+def _length_delimited(number: int, payload: bytes) -> bytes:
+    """Encode one protobuf field of wire type 2 (bytes, sub-message, packed repeated)."""
+    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
+
+
+def _caffe_blob(values: np.ndarray) -> bytes:
+    shape = b''.join(_varint(int(dim)) for dim in values.shape)
+    return (_length_delimited(_CAFFE_BLOB_SHAPE, _length_delimited(_CAFFE_SHAPE_DIM, shape))
+            + _length_delimited(_CAFFE_BLOB_DATA, values.astype('<f4').tobytes()))
+
+
+def make_caffe_model(prototxt_path: str | os.PathLike, caffemodel_path: str | os.PathLike,
+                     num_classes: int = 4, *, width: int = 64, height: int = 32,
+                     tie: bool = False, scale: float = 1.0) -> tuple[str, str]:
+    """
+    Write the "scores" model as a Caffe pair: text ``.prototxt`` and binary ``.caffemodel``.
+
+    The same 1x1 convolution with the weights of :func:`class_weights`, so
+    :func:`expected_class_map` is its reference. The ``.caffemodel`` is a ``caffe.NetParameter``
+    protobuf holding the layer's two blobs, written by a minimal encoder (no Caffe needed).
+
+    :param prototxt_path: where to write the network description.
+    :param caffemodel_path: where to write the weights.
+    :param num_classes: number of output channels C.
+    :param width: input width declared in the prototxt (OpenCV reshapes to the blob it gets).
+    :param height: input height declared in the prototxt.
+    :param tie: see :func:`class_weights`.
+    :param scale: see :func:`class_weights`.
+    :return: (prototxt path, caffemodel path).
+    """
+    weights, bias = class_weights(num_classes, tie=tie, scale=scale)
+    with open(prototxt_path, 'w') as prototxt:
+        prototxt.write(
+            'name: "seg_ros_test_caffe"\n'
+            'input: "data"\n'
+            f'input_shape {{ dim: 1 dim: 3 dim: {height} dim: {width} }}\n'
+            'layer {\n'
+            '  name: "scores"\n'
+            '  type: "Convolution"\n'
+            '  bottom: "data"\n'
+            '  top: "scores"\n'
+            f'  convolution_param {{ num_output: {num_classes} kernel_size: 1 bias_term: true }}\n'
+            '}\n')
+    layer = (_length_delimited(_CAFFE_LAYER_NAME, b'scores')
+             + _length_delimited(_CAFFE_LAYER_TYPE, b'Convolution')
+             + _length_delimited(_CAFFE_LAYER_BLOBS,
+                                 _caffe_blob(weights.reshape(num_classes, 3, 1, 1)))
+             + _length_delimited(_CAFFE_LAYER_BLOBS, _caffe_blob(bias)))
+    with open(caffemodel_path, 'wb') as caffemodel:
+        caffemodel.write(_length_delimited(_CAFFE_NET_LAYER, layer))
+    return os.fspath(prototxt_path), os.fspath(caffemodel_path)

@@ -316,3 +316,43 @@ def test_size_conflicting_with_a_static_model_names_the_size(model_dir):
 def test_model_size_asked_but_not_declared_names_input_width(scores_model):
     assert_model_error('input_width', 0, 'declares no input size', scores_model,
                        Preprocess(0, 0))
+
+
+# --- precision --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize('backend', INSTALLED)
+def test_default_precision_is_f32_and_described(scores_model, backend):
+    opened, notes = open_backend(scores_model, Preprocess(WIDTH, HEIGHT, scale=1.0), backend,
+                                 'cpu')
+    assert opened.precision == 'f32' and 'precision f32' in opened.describe()
+    assert not any('precision' in note for note in notes)
+
+
+@pytest.mark.parametrize('backend', [name for name in INSTALLED if name != 'openvino'])
+def test_fast_precision_on_float32_only_backends_runs_f32_with_a_note(scores_model, backend):
+    opened, notes = open_backend(scores_model, Preprocess(WIDTH, HEIGHT, scale=1.0), backend,
+                                 'cpu', precision='fast')
+    assert opened.precision == 'f32' and 'precision f32' in opened.describe()
+    assert any('precision fast' in note and 'f32' in note for note in notes)
+    frame = make_frame(WIDTH, HEIGHT)
+    np.testing.assert_array_equal(opened.infer(frame),
+                                  expected_class_map(frame, 5, width=WIDTH, height=HEIGHT))
+
+
+@pytest.mark.skipif('openvino' not in INSTALLED, reason='OpenVINO is not installed')
+def test_openvino_fast_precision_runs_and_names_the_precision_used(scores_model):
+    import openvino
+    opened, notes = open_backend(scores_model, Preprocess(WIDTH, HEIGHT), 'openvino', 'cpu',
+                                 precision='fast')
+    capabilities = openvino.Core().get_property('CPU', 'OPTIMIZATION_CAPABILITIES')
+    expected = 'bf16' if 'BF16' in capabilities else 'f16' if 'FP16' in capabilities else 'f32'
+    assert opened.precision == expected
+    assert f'precision {expected}' in opened.describe()
+    assert (expected == 'f32') == any('precision fast' in note for note in notes)
+    class_map = opened.infer(make_frame(WIDTH, HEIGHT))
+    assert class_map.shape == (HEIGHT, WIDTH) and class_map.max() < 5
+
+
+def test_bad_precision_names_precision(scores_model):
+    assert_model_error('precision', 'f16', 'precision must be one of', scores_model,
+                       Preprocess(WIDTH, HEIGHT), precision='f16')

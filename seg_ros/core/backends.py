@@ -14,7 +14,7 @@ ONNX Runtime and OpenVINO are optional and imported only when used.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 import functools
 import importlib
 import os
@@ -30,6 +30,8 @@ from seg_ros.core.render import resize_class_map
 
 BACKENDS = ('auto', 'opencv', 'onnxruntime', 'openvino')
 TARGETS = ('auto', 'cpu', 'cuda')
+# 'f32': every backend in float32, all agree; 'fast': OpenVINO uses bf16 / f16 where it can.
+PRECISIONS = ('f32', 'fast')
 MAX_CLASSES = 256  # class maps are uint8
 
 KIND_SCORES = 'scores'
@@ -38,6 +40,10 @@ KIND_FUSED = 'fused'
 # Model formats by file extension; only ONNX runs on the optional runtimes.
 ONNX_EXTENSIONS = ('.onnx',)
 OPENCV_EXTENSIONS = ('.net', '.t7', '.caffemodel', '.pb', '.weights', '.tflite')
+# Two-file formats: model format -> (framework, usual config_path extension, config required).
+CONFIG_FORMATS = {'caffemodel': ('Caffe', '.prototxt', True),
+                  'pb': ('TensorFlow', '.pbtxt', False),
+                  'weights': ('Darknet', '.cfg', True)}
 
 META_NUM_CLASSES = 'seg_ros.num_classes'
 META_INPUT_WIDTH = 'seg_ros.input_width'
@@ -109,6 +115,7 @@ class ModelInfo:
     kind: str = KIND_SCORES         # KIND_SCORES or KIND_FUSED (by the ONNX input type)
     input_shape: tuple[int | str, ...] = ()   # ONNX input dimensions; str for symbolic ones
     metadata: dict[str, str] = field(default_factory=dict)
+    config_path: str = ''           # network description of a two-file format, else ''
 
     def declared_size(self) -> tuple[int, int] | None:
         """Return the static (width, height) of the input, if the model fixes it."""
@@ -140,21 +147,7 @@ def inspect_model(model_path: str) -> ModelInfo:
     :return: the model's format, kind, input shape and metadata.
     :raises ModelError: naming ``model_path``.
     """
-    if not model_path:
-        raise ModelError('model_path', model_path, 'model_path is empty')
-    if not os.path.exists(model_path):
-        raise ModelError('model_path', model_path, f'model_path {model_path!r} does not exist')
-    if os.path.isdir(model_path):
-        raise ModelError('model_path', model_path,
-                         f'model_path {model_path!r} is a directory, not a model file')
-    try:
-        with open(model_path, 'rb') as model_file:
-            data = model_file.read()
-    except OSError as error:
-        raise ModelError('model_path', model_path,
-                         f'model_path {model_path!r} cannot be read: {error.strerror}') from error
-    if not data:
-        raise ModelError('model_path', model_path, f'model_path {model_path!r} is an empty file')
+    data = _read_file('model_path', model_path)
     extension = os.path.splitext(model_path)[1].lower()
     if extension in OPENCV_EXTENSIONS:
         return ModelInfo(model_path, extension.lstrip('.'))
@@ -170,6 +163,44 @@ def inspect_model(model_path: str) -> ModelInfo:
         raise ModelError('model_path', model_path,
                          f'model_path {model_path!r}: unknown model format (expected .onnx or one '
                          f'of {", ".join(OPENCV_EXTENSIONS)})') from error
+
+
+def _read_file(parameter: str, path: str) -> bytes:
+    """Return the contents of a non-empty file; ModelError naming ``parameter`` otherwise."""
+    if not path:
+        raise ModelError(parameter, path, f'{parameter} is empty')
+    if not os.path.exists(path):
+        raise ModelError(parameter, path, f'{parameter} {path!r} does not exist')
+    if os.path.isdir(path):
+        raise ModelError(parameter, path, f'{parameter} {path!r} is a directory, not a file')
+    try:
+        with open(path, 'rb') as model_file:
+            data = model_file.read()
+    except OSError as error:
+        raise ModelError(parameter, path,
+                         f'{parameter} {path!r} cannot be read: {error.strerror}') from error
+    if not data:
+        raise ModelError(parameter, path, f'{parameter} {path!r} is an empty file')
+    return data
+
+
+def _with_config(info: ModelInfo, config_path: str) -> ModelInfo:
+    """Check ``config_path`` against the model's format; return ``info`` carrying it."""
+    framework, extension, required = CONFIG_FORMATS.get(info.file_format, ('', '', False))
+    if not config_path:
+        if required:
+            raise ModelError('config_path', config_path,
+                             f'model_path {info.path!r} is a {framework} model: set config_path '
+                             f'to its network description ({extension} file)')
+        return info
+    if not framework:
+        raise ModelError('config_path', config_path,
+                         f'config_path {config_path!r} is set but model_path {info.path!r} '
+                         f'({info.file_format}) is a single-file model; config_path is only for '
+                         'Caffe .caffemodel (+ .prototxt), TensorFlow .pb (+ .pbtxt) and Darknet '
+                         '.weights (+ .cfg): leave it empty')
+    _read_file('config_path', config_path)
+    return replace(info, config_path=config_path)
 
 
 # ONNX protobuf field numbers (onnx.proto3) of what the header parser reads.
@@ -339,6 +370,7 @@ class Backend(ABC):
         self.kind = info.kind
         self.device = 'cpu'
         self.num_classes = 0
+        self.precision = 'f32'  # the inference precision really used, for describe()
 
     @property
     def uses_cuda(self) -> bool:
@@ -411,7 +443,8 @@ class Backend(ABC):
                           f'{_short(error)}')
 
     def _size_text(self) -> str:
-        return f'input {self.preprocess.width}x{self.preprocess.height}, {self.kind} model'
+        return (f'precision {self.precision}, input {self.preprocess.width}x'
+                f'{self.preprocess.height}, {self.kind} model')
 
 
 def _resized(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -465,8 +498,8 @@ class OpenCVBackend(Backend):
     name = 'opencv'
 
     def __init__(self, info: ModelInfo, preprocess: Preprocess, target: str,
-                 require_cuda: bool, notes: list[str]) -> None:
-        """Load the network, try CUDA if wanted, warm up; see :func:`open_backend`."""
+                 require_cuda: bool, notes: list[str], precision: str = 'f32') -> None:
+        """Load the network, try CUDA if wanted, warm up (float32); see :func:`open_backend`."""
         super().__init__(info, preprocess)
         self.cuda_problem = None
         cuda_problem = opencv_cuda_problem() if target != 'cpu' else 'target is cpu'
@@ -501,12 +534,18 @@ class OpenCVBackend(Backend):
 
     def _load(self, cuda: bool) -> cv2.dnn.Net:
         # A fresh Net each time: one that failed on CUDA, or ran at another size, is unusable.
+        config_path = self.info.config_path
         try:
-            net = cv2.dnn.readNet(self.info.path)
+            net = cv2.dnn.readNet(self.info.path, config_path)
         except cv2.error as error:
             if self.info.file_format == 'onnx':
                 # The ONNX header is sound: an operator OpenCV DNN does not implement.
                 raise self._unsupported_error(error) from error
+            if config_path and config_path in str(error):
+                # OpenCV names the file it failed to parse.
+                raise ModelError('config_path', config_path,
+                                 f'OpenCV DNN cannot read config_path {config_path!r} (for '
+                                 f'{self.info.path!r}): {_short(error)}') from error
             raise ModelError('model_path', self.info.path,
                              f'OpenCV DNN cannot read {self.info.path!r}: '
                              f'{_short(error)}') from error
@@ -545,8 +584,8 @@ class OnnxRuntimeBackend(Backend):
     name = 'onnxruntime'
 
     def __init__(self, info: ModelInfo, preprocess: Preprocess, target: str,
-                 require_cuda: bool, notes: list[str]) -> None:
-        """Create the session with the best providers for ``target``, warm up."""
+                 require_cuda: bool, notes: list[str], precision: str = 'f32') -> None:
+        """Create the session with the best providers for ``target``, warm up; float32 only."""
         super().__init__(info, preprocess)
         ort = _import_runtime('onnxruntime')
         available = ort.get_available_providers()
@@ -606,8 +645,8 @@ class OpenVinoBackend(Backend):
     name = 'openvino'
 
     def __init__(self, info: ModelInfo, preprocess: Preprocess, target: str,
-                 require_cuda: bool, notes: list[str]) -> None:
-        """Read, reshape to the input size, compile, warm up."""
+                 require_cuda: bool, notes: list[str], precision: str = 'f32') -> None:
+        """Read, reshape to the input size, compile (at ``precision``), warm up."""
         super().__init__(info, preprocess)
         ov = _import_runtime('openvino')
         if target == 'cuda' or require_cuda:
@@ -621,12 +660,13 @@ class OpenVinoBackend(Backend):
             shape = [1, preprocess.height, preprocess.width, 3]
         else:
             shape = [1, 3, preprocess.height, preprocess.width]
+        # f32 so that results match the other backends (the CPU plugin may default to bf16).
+        hint = _openvino_fast_precision(core, self.device) if precision == 'fast' else 'f32'
         try:
             model = core.read_model(info.path)
             model.reshape({model.inputs[0].get_any_name(): shape})
-            # f32 so that results match the other backends (the CPU plugin may default to bf16).
             self._compiled = core.compile_model(model, self.device, {
-                'PERFORMANCE_HINT': 'LATENCY', 'INFERENCE_PRECISION_HINT': 'f32'})
+                'PERFORMANCE_HINT': 'LATENCY', 'INFERENCE_PRECISION_HINT': hint})
         except Exception as error:  # OpenVINO raises RuntimeError and its own types
             raise ModelError('model_path', info.path,
                              f'openvino cannot load {info.path!r} at {preprocess.width}x'
@@ -634,6 +674,11 @@ class OpenVinoBackend(Backend):
                              f'{_short(error)}') from error
         self._request = self._compiled.create_infer_request()
         self._version = ov.get_version().split('-')[0]
+        try:  # what the plugin really uses (it may override the hint)
+            used = self._compiled.get_property('INFERENCE_PRECISION_HINT')
+            self.precision = str(getattr(used, 'get_type_name', lambda: used)())
+        except Exception:  # a plugin without the property: the hint stands
+            self.precision = hint
         try:
             self._warm_up()
         except ModelError:
@@ -646,8 +691,19 @@ class OpenVinoBackend(Backend):
         return self._request.infer({0: network_input})[0]
 
     def describe(self) -> str:
-        """Return e.g. ``openvino 2026.4.1, device CPU, ...``."""
+        """Return e.g. ``openvino 2026.4.1, device CPU, precision f32, ...``."""
         return f'openvino {self._version}, device {self.device}, {self._size_text()}'
+
+
+def _openvino_fast_precision(core: Any, device: str) -> str:
+    """Return the lowest float precision ``device`` supports natively: bf16, f16 or f32."""
+    try:
+        capabilities = core.get_property(device, 'OPTIMIZATION_CAPABILITIES')
+    except Exception:  # OpenVINO raises RuntimeError and its own types
+        return 'f32'
+    if device == 'CPU' and 'BF16' in capabilities:
+        return 'bf16'
+    return 'f16' if 'FP16' in capabilities else 'f32'
 
 
 # --------------------------------------------------------------------------------------------
@@ -748,31 +804,52 @@ def _resolve_size(preprocess: Preprocess, info: ModelInfo, notes: list[str]) -> 
     return preprocess
 
 
+def _precision_notes(opened: Backend, precision: str, notes: list[str]) -> list[str]:
+    """Add a note when ``precision='fast'`` was asked for but runs float32."""
+    if precision == 'fast' and opened.precision == 'f32':
+        why = ('has no lower precision on this device' if opened.name == 'openvino'
+               else 'computes in float32 only')
+        notes.append(f'{opened.name}: precision fast asked for, but {opened.name} {why}: running '
+                     'f32')
+    return notes
+
+
 def open_backend(model_path: str, preprocess: Preprocess, backend: str = 'auto',
-                 target: str = 'auto', require_cuda: bool = False) -> tuple[Backend, list[str]]:
+                 target: str = 'auto', require_cuda: bool = False, config_path: str = '',
+                 precision: str = 'f32') -> tuple[Backend, list[str]]:
     """
     Load a model on the best (or the named) backend and warm it up.
 
     :param model_path: model file: ONNX (any backend) or a format OpenCV DNN reads (Torch7
-        ``.net``/``.t7``, Caffe ``.caffemodel`` with its ``.prototxt``, TensorFlow ``.pb``, ...).
+        ``.net``/``.t7``, Caffe ``.caffemodel``, TensorFlow ``.pb``, Darknet ``.weights``, ...).
     :param preprocess: input size and normalisation.
     :param backend: ``'auto'``, ``'opencv'``, ``'onnxruntime'`` or ``'openvino'``.
     :param target: ``'auto'`` (CUDA when really available), ``'cpu'`` or ``'cuda'`` (falls back
         to CPU with a note unless ``require_cuda``).
     :param require_cuda: fail instead of running without CUDA.
+    :param config_path: the network description of a two-file format, read by OpenCV DNN: Caffe
+        ``.prototxt`` (required), TensorFlow ``.pbtxt`` (optional), Darknet ``.cfg`` (required);
+        must be empty for other formats (ONNX, Torch7, TFLite).
+    :param precision: ``'f32'`` (every backend computes in float32 and they agree) or ``'fast'``
+        (OpenVINO may use bf16 on a CPU that has it, f16 on a GPU: faster, slightly different
+        class maps; the other backends stay float32). ``describe()`` names the one used.
     :return: the backend, and notes: one-line reasons for the choices made (backends skipped,
         why CUDA is not used, ...).
-    :raises ModelError: naming the parameter at fault (``model_path``, ``backend``, ``target``,
-        ``input_width``, ``input_height``, ...).
+    :raises ModelError: naming the parameter at fault (``model_path``, ``config_path``,
+        ``backend``, ``target``, ``precision``, ``input_width``, ``input_height``, ...).
     """
     if backend not in BACKENDS:
         raise ModelError('backend', backend, f'backend must be one of {BACKENDS}, got {backend!r}')
     if target not in TARGETS:
         raise ModelError('target', target, f'target must be one of {TARGETS}, got {target!r}')
+    if precision not in PRECISIONS:
+        raise ModelError('precision', precision,
+                         f'precision must be one of {PRECISIONS}, got {precision!r}')
     if require_cuda and target == 'cpu':
         raise ModelError('target', target, 'target is cpu but require_cuda is set')
     notes: list[str] = []
-    info = inspect_model(model_path)
+    # Only OpenCV DNN reads the two-file formats, so a config_path leaves auto one choice.
+    info = _with_config(inspect_model(model_path), config_path)
     preprocess = _resolve_size(preprocess, info, notes)
     if info.kind == KIND_FUSED:
         notes.append('fused model: it normalises its uint8 BGR input itself (scale, mean and '
@@ -782,7 +859,9 @@ def open_backend(model_path: str, preprocess: Preprocess, backend: str = 'auto',
         problem = _runtime_problem(backend)
         if problem:
             raise ModelError('backend', backend, f'backend {backend!r} cannot be used: {problem}')
-        return _BACKEND_CLASSES[backend](info, preprocess, target, require_cuda, notes), notes
+        opened = _BACKEND_CLASSES[backend](info, preprocess, target, require_cuda, notes,
+                                           precision)
+        return opened, _precision_notes(opened, precision, notes)
     failures = []
     tried_cuda = set()
     order = _auto_order(info, target, require_cuda)
@@ -797,7 +876,7 @@ def open_backend(model_path: str, preprocess: Preprocess, backend: str = 'auto',
             # A backend whose CUDA path was just tried runs the CPU attempt on the CPU directly.
             opened = _BACKEND_CLASSES[name](info, preprocess,
                                             'cpu' if name in tried_cuda else target,
-                                            require_cuda, notes)
+                                            require_cuda, notes, precision)
         except ModelError as error:
             if error.parameter in ('input_width', 'input_height'):
                 raise
@@ -810,7 +889,7 @@ def open_backend(model_path: str, preprocess: Preprocess, backend: str = 'auto',
                          'order')
             continue
         notes.append(f'auto: chose {name}')
-        return opened, notes
+        return opened, _precision_notes(opened, precision, notes)
     if require_cuda and all(error.parameter == 'target' for error in failures):
         reasons = '; '.join(str(error) for error in failures) or _cuda_summary(info)
         raise ModelError('target', target,

@@ -21,7 +21,9 @@ class SegmenterConfig:
     Everything that defines a segmenter; see :class:`Preprocess` and :func:`open_backend`.
 
     ``input_width`` x ``input_height`` 0 x 0 means the size the model declares. Empty label paths
-    mean generated names and a fixed palette.
+    mean generated names and a fixed palette. ``config_path`` is the network description of a
+    two-file model (Caffe ``.prototxt``, TensorFlow ``.pbtxt``, Darknet ``.cfg``), else empty;
+    ``precision`` is ``'f32'`` or ``'fast'`` (see :func:`open_backend`).
     """
 
     model_path: str
@@ -35,6 +37,8 @@ class SegmenterConfig:
     require_cuda: bool = False
     classes_path: str = ''
     colors_path: str = ''
+    config_path: str = ''
+    precision: str = 'f32'
 
 
 @dataclass
@@ -72,7 +76,8 @@ class Segmenter:
         self.backend: Backend
         self.notes: list[str]
         self.backend, self.notes = open_backend(config.model_path, preprocess, config.backend,
-                                                config.target, config.require_cuda)
+                                                config.target, config.require_cuda,
+                                                config.config_path, config.precision)
         self.labels = Labels.from_files(config.classes_path, config.colors_path,
                                         self.backend.num_classes)
         self._luts = {encoding: color_lut(self.labels.colors_rgb, encoding)

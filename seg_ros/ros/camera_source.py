@@ -14,18 +14,17 @@ import time
 import cv2
 import numpy as np
 from rcl_interfaces.msg import ParameterDescriptor
-import rclpy
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image
 
 from seg_ros.ros import qos
 from seg_ros.ros.image_conversion import array_to_image
+from seg_ros.ros.runner import run_node, StartupError
 
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp', '.ppm', '.pgm')
 
 
-class SourceError(Exception):
+class SourceError(StartupError):
     """The source cannot be opened or read: a message naming it."""
 
 
@@ -245,26 +244,7 @@ class CameraSource(Node):
 
 def main(args: list[str] | None = None) -> int:
     """Run the camera source until the end of a non-looping source or SIGINT/SIGTERM."""
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = CameraSource()
-        while rclpy.ok() and not node.finished:
-            rclpy.spin_once(node, timeout_sec=0.1)
-    except SourceError as error:
-        rclpy.logging.get_logger('camera_source').fatal(f'cannot start: {error}')
-        return 1
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except Exception:
-        if rclpy.ok():
-            raise
-        # rclpy failed because SIGINT/SIGTERM shut the context down mid-start: a clean exit.
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return run_node(CameraSource, 'camera_source', args)
 
 
 if __name__ == '__main__':

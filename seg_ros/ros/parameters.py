@@ -13,6 +13,7 @@ from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescri
 
 BACKENDS = ('auto', 'opencv', 'onnxruntime', 'openvino')
 TARGETS = ('auto', 'cuda', 'cpu')
+PRECISIONS = ('f32', 'fast')
 COLOR_ENCODINGS = ('rgb8', 'bgr8')
 OUTPUT_RESOLUTIONS = ('input', 'model')
 INPUT_QOS_PROFILES = ('sensor_data', 'reliable')
@@ -83,6 +84,11 @@ PARAMETERS: tuple[ParamSpec, ...] = (
               'Network file read by the selected backend (ONNX, Torch7 .net, Caffe, TensorFlow). '
               'Empty: the embedded ENet trained by seg_ros on synthetic street scenes.',
               rebuilds_network=True),
+    ParamSpec('config_path', '',
+              'Network description of a two-file model, read with model_path by OpenCV DNN: '
+              'Caffe .prototxt (required for .caffemodel), TensorFlow .pbtxt (optional for .pb), '
+              'Darknet .cfg (required for .weights). Empty for single-file models (ONNX, Torch7).',
+              rebuilds_network=True),
     ParamSpec('classes_path', '',
               'Class names, one a line. Empty: classes.txt beside the model, else class_<i>.',
               rebuilds_network=True),
@@ -110,6 +116,11 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec('require_cuda', False,
               'Fail instead of falling back to the CPU when CUDA is asked for but unusable.',
               rebuilds_network=True),
+    ParamSpec('precision', 'f32',
+              'Inference precision: f32 (all backends agree), or fast: lower precision where the '
+              'hardware has it (OpenVINO bf16 on CPU, f16 on GPU; slightly different masks, '
+              'faster). Other backends run f32. The diagnostics name the precision used.',
+              choices=PRECISIONS, rebuilds_network=True),
     ParamSpec('alpha', 0.5, 'Overlay weight of the mask: (1 - alpha) image + alpha mask.',
               minimum=0.0, maximum=1.0),
     ParamSpec('publish_class_map', True, 'Publish ~/class_map (mono8 class indices).'),

@@ -13,8 +13,6 @@ import time
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import SetParametersResult
-import rclpy
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import CameraInfo, Image
@@ -28,15 +26,12 @@ from seg_ros.ros import qos
 from seg_ros.ros.image_conversion import (array_to_image, image_to_array, ImageConversionError,
                                           NODE_ENCODINGS, to_bgr8, to_rgb8)
 from seg_ros.ros.parameters import PARAMETERS, PARAMETERS_BY_NAME
+from seg_ros.ros.runner import run_node, StartupError
 
 OUTPUT_TOPICS = {'class_map': '~/class_map', 'color_mask': '~/color_mask', 'overlay': '~/overlay'}
 WARN_THROTTLE_S = 5.0
 # What varies between two rejections of one kind: sizes and quoted values.
 _REJECTION_DETAILS = re.compile(r"\d+|'[^']*'")
-
-
-class StartupError(Exception):
-    """The node cannot start: one message naming the parameter and its value."""
 
 
 def segmenter_config(values: dict) -> SegmenterConfig:
@@ -57,7 +52,8 @@ def segmenter_config(values: dict) -> SegmenterConfig:
         swap_rb=values['swap_rb'], backend=values['backend'], target=values['target'],
         require_cuda=values['require_cuda'],
         classes_path=values['classes_path'] or default_classes,
-        colors_path=values['colors_path'] or default_colors)
+        colors_path=values['colors_path'] or default_colors,
+        config_path=values['config_path'], precision=values['precision'])
 
 
 def describe_error(error: ValueError) -> str:
@@ -361,28 +357,7 @@ class SegmentationNode(Node):
 
 def main(args: list[str] | None = None) -> int:
     """Run the segmentation node until SIGINT/SIGTERM; a start-up error exits with status 1."""
-    rclpy.init(args=args)
-    # Made before the node, so a signal during start-up cannot leave us without an executor.
-    executor = SingleThreadedExecutor()
-    node = None
-    try:
-        node = SegmentationNode()
-        executor.add_node(node)
-        executor.spin()
-    except StartupError as error:
-        rclpy.logging.get_logger('segmentation').fatal(f'cannot start: {error}')
-        return 1
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except Exception:
-        if rclpy.ok():
-            raise
-        # rclpy failed because SIGINT/SIGTERM shut the context down mid-start: a clean exit.
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return run_node(SegmentationNode, 'segmentation', args)
 
 
 if __name__ == '__main__':

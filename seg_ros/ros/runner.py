@@ -1,0 +1,46 @@
+"""How every seg_ros executable runs its node: start-up errors, signals, clean shutdown."""
+
+from typing import Callable
+
+import rclpy
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.node import Node
+
+
+class StartupError(Exception):
+    """The node cannot start: one message naming the parameter (or source) and its value."""
+
+
+def run_node(make_node: Callable[[], Node], logger_name: str,
+             args: list[str] | None = None) -> int:
+    """
+    Create a node and spin it until SIGINT/SIGTERM, or until its ``finished`` attribute is true.
+
+    :param make_node: builds the node; raises :class:`StartupError` when it cannot start.
+    :param logger_name: the logger that reports a start-up error.
+    :param args: command line arguments for ``rclpy.init`` (``--ros-args ...``).
+    :return: the process exit status: 0 after a normal end or a signal, 1 after a start-up error.
+    """
+    rclpy.init(args=args)
+    # Made before the node, so a signal during start-up cannot leave us without an executor.
+    executor = SingleThreadedExecutor()
+    node = None
+    try:
+        node = make_node()
+        executor.add_node(node)
+        while rclpy.ok() and not getattr(node, 'finished', False):
+            executor.spin_once(timeout_sec=0.1)
+    except StartupError as error:
+        rclpy.logging.get_logger(logger_name).fatal(f'cannot start: {error}')
+        return 1
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except Exception:
+        if rclpy.ok():
+            raise
+        # rclpy failed because SIGINT/SIGTERM shut the context down mid-start: a clean exit.
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
