@@ -32,7 +32,7 @@ test: $(TEST_STAMP)
 	$(PY) -m pytest test
 
 bench: $(TEST_STAMP)
-	$(PY) bench/run_all.py
+	$(PY) bench/segmentation_bench.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info demo_output .pytest_cache .hypothesis

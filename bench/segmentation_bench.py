@@ -119,10 +119,23 @@ def log(message: str) -> None:
 
 
 # ---- frames and models ----------------------------------------------------------------------
+def photo_paths(folder: str) -> list[str]:
+    """Return the folder's ``*.jpg`` photos, in name order."""
+    return sorted(glob.glob(os.path.join(glob.escape(folder), '*.jpg')))
+
+
+def copy_photos(folder: str, target: str) -> str:
+    """Copy the original photos for camera_source, which resizes them as a camera would."""
+    os.makedirs(target, exist_ok=True)
+    for path in photo_paths(folder):
+        shutil.copy(path, target)
+    return target
+
+
 def photo_frames(folder: str) -> list[np.ndarray]:
     """Return the folder's ``*.jpg`` photos resized to the camera size, as camera_source does."""
     frames = []
-    for path in sorted(glob.glob(os.path.join(glob.escape(folder), '*.jpg'))):
+    for path in photo_paths(folder):
         frame = cv2.imread(path, cv2.IMREAD_COLOR)
         if frame is not None:
             frames.append(cv2.resize(frame, FRAME_SIZE, interpolation=cv2.INTER_AREA))
@@ -419,8 +432,9 @@ def node_rows(runs: list[dict]) -> list[str]:
     """Return the Markdown table of the node runs."""
     lines = ['| node config | backend | input Hz | output fps | seg_ros alone fps | fps ratio | '
              'latency p50 ms | latency p99 ms | inference mean ms | p99 / inference | '
-             'node CPU % | camera CPU % | machine busy % | node peak RSS MiB | dropped |',
-             '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|']
+             'node CPU % | node CPU ms / frame | alone CPU ms / frame | camera CPU % | '
+             'machine busy % | node peak RSS MiB | dropped |',
+             '|---|---|' + '---:|' * 15]
     for run in runs:
         result = run['result']
         if 'error' in result:
@@ -435,6 +449,8 @@ def node_rows(runs: list[dict]) -> list[str]:
             f'{result["latency_p99_ms"]:.0f} | '
             f'{run.get("inference_mean_ms", float("nan")):.1f} | '
             f'{run.get("latency_ratio", float("nan")):.2f} | {result["node_cpu_percent"]:.0f} | '
+            f'{run.get("node_cpu_ms_per_frame", float("nan")):.0f} | '
+            f'{run.get("offline_cpu_ms", float("nan")):.0f} | '
             f'{result["camera_cpu_percent"]:.0f} | {result["machine_busy_percent"]:.0f} | '
             f'{result["node_peak_rss_mib"]:.0f} | '
             f'{diagnostics.get("frames dropped (replaced by newer)", "?")} |')
@@ -472,6 +488,13 @@ def target_ratios(all_cases: list[Case], runs: list[dict]) -> list[dict]:
             'value': speedup, 'goal': '>= 2', 'met': bool(speedup >= 2.0),
             'compares': f'median of per-round ratios; medians classic {classic.median():.1f} '
                         f'ms, seg_ros {best.median():.1f} ms'})
+        best_cpu = min(seg_cases, key=lambda case: case.median('cpu'))
+        ratios.append({
+            'name': f'the same in CPU time (load-independent), {model}, best: '
+                    f'{best_cpu.backend} {best_cpu.form}',
+            'value': classic.median('cpu') / best_cpu.median('cpu'), 'goal': '(information)',
+            'met': None, 'compares': f'medians classic {classic.median("cpu"):.0f} CPU ms, '
+                                     f'seg_ros {best_cpu.median("cpu"):.0f} CPU ms'})
         same = find(seg_cases, backend='opencv', form=classic.form)
         if same is not None:
             ratios.append({
@@ -495,6 +518,12 @@ def target_ratios(all_cases: list[Case], runs: list[dict]) -> list[dict]:
                 'met': bool(run['fps_ratio'] >= 0.9),
                 'compares': f'{run["result"]["output_fps"]:.2f} fps / '
                             f'{run["offline_fps"]:.2f} fps'})
+        if 'cpu_ratio' in run:
+            ratios.append({
+                'name': f'node CPU time per frame vs seg_ros alone, {run["name"]}',
+                'value': run['cpu_ratio'], 'goal': '(information)', 'met': None,
+                'compares': f'{run["node_cpu_ms_per_frame"]:.0f} / {run["offline_cpu_ms"]:.0f} '
+                            'CPU ms (receiving every camera frame, publishing, the rest)'})
         if 'latency_ratio' in run:
             ratios.append({
                 'name': f'latency p99 vs mean inference, {run["name"]}',
@@ -643,7 +672,7 @@ def main() -> int:
         all_cases = enet_cases + embedded_cases
         runs = []
         if not arguments.skip_node:
-            photos_dir = (write_frames(photos, os.path.join(temp_dir, 'photos'))
+            photos_dir = (copy_photos(arguments.images, os.path.join(temp_dir, 'photos'))
                           if enet_cases else None)
             synthetic_dir = (write_frames(synthetic, os.path.join(temp_dir, 'synthetic'))
                              if embedded_cases else None)
@@ -673,14 +702,14 @@ def spot_check(cases: list[Case], frames: list[np.ndarray], count: int) -> dict[
     """
     Time each case ``count`` more times, interleaved (outside its interleaved-round samples).
 
-    :return: case key -> frame times in ms.
+    :return: case key -> the timings of each call (ms: total, cpu, ...).
     """
-    times: dict[str, list[float]] = {case.key: [] for case in cases}
+    samples: dict[str, list[dict]] = {case.key: [] for case in cases}
     for index in range(count):
         for case in cases:
             time.sleep(CASE_GAP_S)
-            times[case.key].append(case.step(frames[index % len(frames)])['total'])
-    return times
+            samples[case.key].append(case.step(frames[index % len(frames)]))
+    return samples
 
 
 def node_run(config: dict, cases: list[Case], frames: list[np.ndarray], domain_id: int,
@@ -704,12 +733,17 @@ def node_run(config: dict, cases: list[Case], frames: list[np.ndarray], domain_i
     backend = diagnostics.get('backend', config['node']['backend'])
     offline = find(candidates, backend=backend)
     if offline is not None:
-        after = spot_check([offline], frames, spot_count)[offline.key]
-        reference = statistics.median(before[offline.key] + after)
+        around = before[offline.key] + spot_check([offline], frames, spot_count)[offline.key]
         run['offline_key'] = offline.key
-        run['offline_ms_around_run'] = before[offline.key] + after
-        run['offline_fps'] = 1000.0 / reference
+        run['offline_ms_around_run'] = [sample['total'] for sample in around]
+        run['offline_fps'] = 1000.0 / statistics.median(run['offline_ms_around_run'])
         run['fps_ratio'] = result['output_fps'] / run['offline_fps']
+        # CPU time per frame does not depend on how much CPU other users leave to a process.
+        run['offline_cpu_ms'] = statistics.median(sample['cpu'] for sample in around)
+        if result['frames_complete']:
+            run['node_cpu_ms_per_frame'] = (10.0 * result['node_cpu_percent'] *
+                                            result['window_s'] / result['frames_complete'])
+            run['cpu_ratio'] = run['node_cpu_ms_per_frame'] / run['offline_cpu_ms']
     inference = to_float(diagnostics.get('inference mean (ms)'))
     if inference == inference:
         run['inference_mean_ms'] = inference
@@ -727,6 +761,12 @@ def build_report(cases: list[Case], runs: list[dict], ratios: list[dict], skippe
                 f'Offline: median of {arguments.rounds} interleaved rounds a case. Load average '
                 f'before {load_before[0]:.2f}, after {load_after[0]:.2f} (other users of this '
                 'machine disturb absolute times; compare within a run).', '']
+    cores = os.cpu_count() or 1
+    if max(load_before[0], load_after[0]) > cores:
+        markdown += [f'**Warning**: the machine was oversubscribed (load above {cores} cores): '
+                     'every process got a fraction of a core, multi-threaded runtimes lose most '
+                     'there, so even ratios of wall times are distorted. The CPU ms columns '
+                     '(work per frame) depend much less on the load.', '']
     for model in ('enet', 'embedded'):
         model_cases = [case for case in cases if case.model == model]
         if model_cases:
@@ -745,7 +785,8 @@ def build_report(cases: list[Case], runs: list[dict], ratios: list[dict], skippe
         markdown += node_rows(runs) + ['']
     if ratios:
         markdown += ['Targets (ratios measured in this run):', ''] + ratio_rows(ratios) + ['']
-    markdown += [f'Skipped: {line}' for line in skipped]
+    if skipped:
+        markdown += ['Skipped:', ''] + [f'- {line}' for line in skipped] + ['']
     markdown.append(f'Total time {elapsed:.0f} s.')
     return {
         'markdown': markdown,
