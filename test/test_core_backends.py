@@ -9,7 +9,8 @@ import pytest
 from models import (ambiguous_pixels, expected_class_map, make_frame, make_fused_model,
                     make_scores_model, reference_scores)
 from seg_ros.core.backends import (available_backends, class_map_from_scores, cuda_problems,
-                                   inspect_model, open_backend, Preprocess)
+                                   inspect_model, open_backend, ort_providers, Preprocess,
+                                   tensorrt_cache_dir)
 from seg_ros.core.errors import ModelError
 
 INSTALLED = [name for name, problem in available_backends().items() if problem is None]
@@ -356,3 +357,16 @@ def test_openvino_fast_precision_runs_and_names_the_precision_used(scores_model)
 def test_bad_precision_names_precision(scores_model):
     assert_model_error('precision', 'f16', 'precision must be one of', scores_model,
                        Preprocess(WIDTH, HEIGHT), precision='f16')
+
+
+def test_onnxruntime_providers_put_gpu_first_and_cache_tensorrt_engines(monkeypatch, tmp_path):
+    monkeypatch.setenv('SEG_ROS_TRT_CACHE', str(tmp_path))
+    assert tensorrt_cache_dir() == str(tmp_path)
+    providers = ort_providers(['TensorrtExecutionProvider', 'CUDAExecutionProvider'], 'fast')
+    assert providers[1:] == ['CUDAExecutionProvider', 'CPUExecutionProvider']
+    name, options = providers[0]
+    assert name == 'TensorrtExecutionProvider'
+    assert options == {'trt_engine_cache_enable': True, 'trt_engine_cache_path': str(tmp_path),
+                       'trt_fp16_enable': True}
+    assert ort_providers(['TensorrtExecutionProvider'], 'f32')[0][1]['trt_fp16_enable'] is False
+    assert ort_providers([], 'f32') == ['CPUExecutionProvider']

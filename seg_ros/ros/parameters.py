@@ -118,8 +118,9 @@ PARAMETERS: tuple[ParamSpec, ...] = (
               rebuilds_network=True),
     ParamSpec('precision', 'f32',
               'Inference precision: f32 (all backends agree), or fast: lower precision where the '
-              'hardware has it (OpenVINO bf16 on CPU, f16 on GPU; slightly different masks, '
-              'faster). Other backends run f32. The diagnostics name the precision used.',
+              'hardware has it (OpenVINO bf16 on CPU, f16 on GPU; an FP16 TensorRT engine with '
+              'onnxruntime; slightly different masks, faster). Other backends run f32. The '
+              'diagnostics name the precision used.',
               choices=PRECISIONS, rebuilds_network=True),
     ParamSpec('alpha', 0.5, 'Overlay weight of the mask: (1 - alpha) image + alpha mask.',
               minimum=0.0, maximum=1.0),
