@@ -152,6 +152,8 @@ def main(argv: list[str] | None = None) -> int:
         environment, os.path.join(args.output_dir, 'camera_source.log'))
     segmentation = start('segmentation_node', [
         '--params-file', os.path.join(share, 'config', 'segment.yaml'),
+        # The embedded ENet's recommended input size (models/enet-synth/MODEL_CARD.md).
+        '-p', 'input_width:=512', '-p', 'input_height:=256',
         '-r', 'image:=/camera/image_raw', '-r', 'camera_info:=/camera/camera_info'],
         environment, os.path.join(args.output_dir, 'segmentation_node.log'))
 

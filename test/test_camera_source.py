@@ -75,13 +75,14 @@ def test_folder_source_without_loop_stops_after_the_last_image(probe, tmp_path):
     images, _ = record_camera(probe, '/folder')
     camera = NodeProcess('camera_source', [
         '-r', '__ns:=/folder', '-p', f'source:={tmp_path}', '-p', 'width:=0', '-p', 'height:=0',
-        '-p', 'rate:=2.0', '-p', 'loop:=false', '-p', 'qos:=reliable'], DOMAIN_ID)
+        '-p', 'rate:=2.0', '-p', 'loop:=false', '-p', 'qos:=reliable',
+        '-p', 'wait_for_subscribers:=1'], DOMAIN_ID)
     try:
-        # A camera waits for no subscriber, so frames sent before discovery are lost: the
-        # exact count is the camera's own; here at least one must arrive.
+        # It waits for the probe's subscription, so every frame of the folder reaches it.
         assert camera.wait(timeout=60) == 0, camera.output()
+        assert '1 subscriber(s) matched: publishing' in camera.output()
         assert 'End of source after 3 frames' in camera.output()
-        assert wait_until(lambda: images, 5)
+        assert wait_until(lambda: len(images) == 3, 5), len(images)
         for msg in images:
             assert (msg.width, msg.height) == (64, 48)
     finally:

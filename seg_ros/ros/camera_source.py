@@ -174,6 +174,10 @@ class CameraSource(Node):
             description='sensor_data (best effort) or reliable.', read_only=True))
         self.declare_parameter('max_frames', 0, describe(
             description='Stop after this many frames (0: no limit).', read_only=True))
+        self.declare_parameter('wait_for_subscribers', 0, describe(
+            description='Publish nothing until this many subscribers are matched on image_raw '
+                        '(0: start at once); replays a file from its first frame to a recorder.',
+            read_only=True))
 
         value = self._value
         source = str(value('source'))
@@ -189,6 +193,9 @@ class CameraSource(Node):
         self._source = open_source(source, *self._size, value('seed'))
         self._loop = value('loop')
         self._max_frames = value('max_frames')
+        self._wait_for = value('wait_for_subscribers')
+        if self._wait_for < 0:
+            raise SourceError(f'wait_for_subscribers={self._wait_for!r}: must be >= 0')
         self._frames = 0
         self._start = time.monotonic()
         image_qos = qos.image_qos(value('qos'), 1)
@@ -205,6 +212,12 @@ class CameraSource(Node):
 
     def timer_callback(self) -> None:
         """Capture one frame and publish it with its camera_info, stamped at capture time."""
+        if self._wait_for:
+            if self._image_publisher.get_subscription_count() < self._wait_for:
+                return
+            self.get_logger().info(f'{self._wait_for} subscriber(s) matched: publishing')
+            self._wait_for = 0
+            self._start = time.monotonic()
         stamp = self.get_clock().now().to_msg()
         frame = self._source.read(time.monotonic() - self._start)
         if frame is None and self._loop:

@@ -288,7 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--lr', type=float, default=2e-3, help='peak AdamW learning rate')
     parser.add_argument('--weight-decay', type=float, default=1e-4)
     parser.add_argument('--warmup', type=int, default=100, help='warm-up steps')
-    parser.add_argument('--class-weight-c', type=float, default=1.10,
+    parser.add_argument('--class-weight-c', type=float, default=1.02,
                         help='c of the class weights 1/ln(c + p) (ENet used 1.02)')
     parser.add_argument('--threads', type=int, default=2, help='torch threads')
     parser.add_argument('--workers', type=int, default=1, help='data worker processes')
