@@ -195,3 +195,16 @@ def test_scores_model_matches_opencv_torch7(converted, photos):
             assert scores.shape == (1, 20, HEIGHT, WIDTH)
             classes = scores.argmax(axis=1)
             assert agreement(classes, photo['classes']) >= MIN_AGREEMENT, (runtime, photo['name'])
+
+
+@requires_enet
+def test_command_line_check_prints_the_agreement_on_each_photo(tmp_path, capsys):
+    missing = str(tmp_path / 'missing.jpg')
+    status = main([ENET_NET, '-o', str(tmp_path / 'enet.onnx'), '--check', *PHOTOS, missing])
+    captured = capsys.readouterr()
+    assert status == 1, 'an unreadable image makes the check fail'
+    assert f'cannot read image {missing!r}' in captured.err
+    for photo in PHOTOS:
+        line = next(line for line in captured.out.splitlines() if line.startswith(photo + ':'))
+        percent = float(line.split(': ')[1].split(' %')[0])
+        assert percent >= 100 * MIN_AGREEMENT and line.endswith(' ok'), line

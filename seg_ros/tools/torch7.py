@@ -42,12 +42,14 @@ from collections.abc import Sequence
 import os
 import sys
 
+import cv2
 import numpy as np
 import torch
 from torch import nn
 import torch.nn.functional as F
 import torchfile
 
+from seg_ros.core.backends import open_backend, Preprocess
 from seg_ros.tools.enet import pad_channels
 from seg_ros.tools.export import export_onnx
 from seg_ros.tools.unpool import max_unpool2x2
@@ -413,6 +415,11 @@ def main(argv: list[str] | None = None) -> int:
                         help='pixel scale, after the mean (default 1/255)')
     parser.add_argument('--mean', type=parse_mean, default=(0.0, 0.0, 0.0),
                         help='per-channel mean, network order, pixel units (default 0,0,0)')
+    parser.add_argument('--check', nargs='+', metavar='IMAGE', default=[],
+                        help='then segment these images with the original (cv2.dnn) and the '
+                             'converted model and print the share of pixels that agree')
+    parser.add_argument('--min-agreement', type=float, default=99.9, metavar='PERCENT',
+                        help='with --check: exit with status 1 below this (default 99.9)')
     args = parser.parse_args(argv)
     try:
         summary = convert_torch7(args.net, args.output, args.width, args.height,
@@ -425,7 +432,43 @@ def main(argv: list[str] | None = None) -> int:
           f"classes, {summary['params']} parameters")
     print('torch7 layers: ' + ', '.join(f'{k} x{v}' for k, v in summary['layers'].items()))
     print('onnx ops: ' + ', '.join(f'{k} x{v}' for k, v in summary['ops'].items()))
+    if args.check:
+        preprocess = Preprocess(args.width, args.height, args.scale, args.mean, not args.bgr)
+        return check_agreement(args.net, summary['path'], preprocess, args.check,
+                               args.min_agreement)
     return 0
+
+
+def check_agreement(net_path: str, onnx_path: str, preprocess: Preprocess,
+                    images: Sequence[str], min_percent: float) -> int:
+    """
+    Print, for each image, the share of pixels whose class the two models agree on.
+
+    The original runs in ``cv2.dnn`` (float scores, argmax); the converted one with seg_ros's
+    fastest backend here, in float32.
+
+    :return: 0 when every image was read and agrees at least ``min_percent``, else 1.
+    """
+    original = cv2.dnn.readNet(net_path)
+    converted, _ = open_backend(onnx_path, preprocess, backend='auto', target='cpu')
+    size = (preprocess.width, preprocess.height)
+    status = 0
+    for path in images:
+        frame = cv2.imread(path, cv2.IMREAD_COLOR)
+        if frame is None:
+            print(f'seg-ros convert: cannot read image {path!r}', file=sys.stderr)
+            status = 1
+            continue
+        original.setInput(cv2.dnn.blobFromImage(frame, preprocess.scale, size, preprocess.mean,
+                                                swapRB=preprocess.swap_rb, crop=False))
+        expected = original.forward()[0].argmax(axis=0)
+        percent = 100.0 * float(np.mean(converted.infer(frame) == expected))
+        verdict = 'ok' if percent >= min_percent else f'BELOW {min_percent:g} %'
+        print(f'{path}: {percent:.4f} % of pixels agree with cv2.dnn on the original '
+              f'({converted.name}) {verdict}')
+        if percent < min_percent:
+            status = 1
+    return status
 
 
 if __name__ == '__main__':
