@@ -270,10 +270,10 @@ def build_parser() -> argparse.ArgumentParser:
         description='Train the embedded ENet on generated street scenes, evaluate it on '
                     'held-out frames and export it to ONNX (scores form).')
     parser.add_argument('--seed', type=int, default=0, help='seed of everything (0..2**31-1)')
-    parser.add_argument('--iterations', type=int, default=3000, help='main-stage steps')
+    parser.add_argument('--iterations', type=int, default=2700, help='main-stage steps')
     parser.add_argument('--size', type=parse_size, default=(256, 128),
                         help='main-stage sample size WxH')
-    parser.add_argument('--zoom', type=parse_range, default=(1.0, 4.0),
+    parser.add_argument('--zoom', type=parse_range, default=(1.0, 2.5),
                         help='main-stage zoom range LOW,HIGH (log-uniform)')
     parser.add_argument('--batch', type=int, default=8)
     parser.add_argument('--finetune-iterations', type=int, default=400,
@@ -285,7 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help='new samples rendered per step (main stage; half for fine-tune)')
     parser.add_argument('--ring', type=int, default=128,
                         help='steps a sample stays in the ring (ring = fresh x this)')
-    parser.add_argument('--lr', type=float, default=2e-3, help='peak AdamW learning rate')
+    parser.add_argument('--lr', type=float, default=3e-3, help='peak AdamW learning rate')
     parser.add_argument('--weight-decay', type=float, default=1e-4)
     parser.add_argument('--warmup', type=int, default=100, help='warm-up steps')
     parser.add_argument('--class-weight-c', type=float, default=1.02,
