@@ -66,6 +66,13 @@ class NodeProcess:
         self.stop(signal.SIGKILL if self.alive() else signal.SIGINT, timeout=2.0)
         self._log.close()
 
+    def finish(self) -> None:
+        """End a node a test kept running: SIGINT, close, and assert a clean exit (status 0)."""
+        status = self.stop(signal.SIGINT)
+        output = self.output()
+        self.close()
+        assert status == 0, output
+
 
 def wait_until(predicate: Callable[[], Any], timeout: float, period: float = 0.02) -> Any:
     """Poll ``predicate`` until it returns something truthy (returned) or ``timeout`` passes."""

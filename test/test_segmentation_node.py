@@ -7,7 +7,6 @@ outputs are checked against the model's own argmax computed here with ``cv2.dnn`
 
 import json
 import os
-import signal
 
 import cv2
 import numpy as np
@@ -53,10 +52,7 @@ def node_args(model_dir: str, *params: str) -> list[str]:
 def node(model_dir):
     process = NodeProcess('segmentation_node', node_args(model_dir), DOMAIN_ID)
     yield process
-    status = process.stop(signal.SIGINT)
-    output = process.output()
-    process.close()
-    assert status == 0, output
+    process.finish()
 
 
 @pytest.fixture(scope='module')

@@ -128,8 +128,7 @@ def running(ros_context, model_path):
     assert client.wait_for_services(timeout_sec=60), process.output()
     yield process, probe, client
     probe.close()
-    assert process.stop(signal.SIGINT) == 0, process.output()
-    process.close()
+    process.finish()
 
 
 def set_parameters(client, **values):
