@@ -11,8 +11,6 @@ last seconds is not far above that of the first.
 """
 
 import os
-import signal
-import subprocess
 import sys
 import threading
 import time
@@ -20,7 +18,7 @@ import time
 import pytest
 
 from models import make_scores_model
-from ros_env import rclpy_context, REPO_ROOT, ros_environment
+from ros_env import rclpy_context, REPO_ROOT
 from ros_harness import NodeProcess, Probe, wait_until
 
 DOMAIN_ID = 62
@@ -112,12 +110,11 @@ def test_overloaded_node_drops_frames_without_growing_memory_or_latency(ros_cont
         diagnostics = probe.record(DiagnosticArray, '/diagnostics', QoSProfile(depth=20))
         for name in OUTPUTS:
             assert probe.wait_for_publishers(f'{NODE}/{name}', timeout=60), node.output()
-        command = [sys.executable, os.path.join(REPO_ROOT, 'bench', 'overload.py'), 'camera',
-                   '--rate', str(RATE_HZ), '--width', str(WIDTH), '--height', str(HEIGHT),
-                   '--seconds', '300', '--domain', str(DOMAIN_ID),
-                   '--topic', f'{NAMESPACE}/camera/image_raw']
-        camera = subprocess.Popen(command, env=ros_environment(DOMAIN_ID),
-                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        camera = NodeProcess(os.path.basename(sys.executable), [], DOMAIN_ID, extra_args=[
+            os.path.join(REPO_ROOT, 'bench', 'overload.py'), 'camera',
+            '--rate', str(RATE_HZ), '--width', str(WIDTH), '--height', str(HEIGHT),
+            '--seconds', '300', '--domain', str(DOMAIN_ID),
+            '--topic', f'{NAMESPACE}/camera/image_raw'])
         assert wait_until(times.frames, 60), 'no output from the node:\n' + node.output()
         # Warm-up: buffers and caches reach their working size over the first frames.
         warm_from = time.monotonic()
@@ -128,7 +125,7 @@ def test_overloaded_node_drops_frames_without_growing_memory_or_latency(ros_cont
         deadline = time.monotonic() + MEASURE_S
         rss = []
         while time.monotonic() < deadline:
-            assert camera.poll() is None, camera.stdout.read()
+            assert camera.alive(), camera.output()
             assert node.alive(), node.output()
             rss.append(rss_mib(node.process.pid))
             time.sleep(0.5)
@@ -174,11 +171,5 @@ def test_overloaded_node_drops_frames_without_growing_memory_or_latency(ros_cont
               f'{first_p50:.0f} -> {last_p50:.0f} ms')
     finally:
         if camera is not None:
-            if camera.poll() is None:
-                camera.send_signal(signal.SIGINT)
-            try:
-                camera.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                camera.kill()
-                camera.wait()
+            camera.close()
         probe.close()

@@ -69,31 +69,19 @@ def test_bad_start_up_parameters_exit_non_zero_with_one_message(model_path, para
     assert name in lines[0] and value in lines[0], output
 
 
-def test_class_count_mismatch_names_classes_path(model_path, tmp_path):
-    classes = tmp_path / 'five.txt'
-    classes.write_text('a\nb\nc\nd\ne\n')
-    status, output = start_failure(base_args(model_path) + ['-p', f'classes_path:={classes}'])
+@pytest.mark.parametrize('parameter, file_name, content', [
+    ('classes_path', 'five.txt', 'a\nb\nc\nd\ne\n'),        # class count != model's
+    ('colors_path', 'two.txt', '1,2,3\n4,5,6\n'),             # colour count != model's
+    ('model_path', 'bogus.onnx', 'this is not a network\n'),  # not a model at all
+])
+def test_bad_file_fails_start_up_naming_parameter_and_path(model_path, tmp_path, parameter,
+                                                           file_name, content):
+    path = tmp_path / file_name
+    path.write_text(content)
+    status, output = start_failure(base_args(model_path) + ['-p', f'{parameter}:={path}'])
     assert status != 0
     lines = fatal_lines(output)
-    assert len(lines) == 1 and 'classes_path' in lines[0] and str(classes) in lines[0], output
-
-
-def test_colour_count_mismatch_names_colors_path(model_path, tmp_path):
-    colors = tmp_path / 'two.txt'
-    colors.write_text('1,2,3\n4,5,6\n')
-    status, output = start_failure(base_args(model_path) + ['-p', f'colors_path:={colors}'])
-    assert status != 0
-    lines = fatal_lines(output)
-    assert len(lines) == 1 and 'colors_path' in lines[0] and str(colors) in lines[0], output
-
-
-def test_not_a_model_file(tmp_path, model_path):
-    bogus = tmp_path / 'bogus.onnx'
-    bogus.write_text('this is not a network\n')
-    status, output = start_failure(base_args(model_path) + ['-p', f'model_path:={bogus}'])
-    assert status != 0
-    lines = fatal_lines(output)
-    assert len(lines) == 1 and 'model_path' in lines[0] and str(bogus) in lines[0], output
+    assert len(lines) == 1 and parameter in lines[0] and str(path) in lines[0], output
 
 
 def test_cuda_required_but_absent_fails(model_path):
