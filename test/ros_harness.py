@@ -133,3 +133,52 @@ class Probe:
         self._thread.join(timeout=2.0)
         self._executor.remove_node(self.node)
         self.node.destroy_node()
+
+
+class ParameterCaller:
+    """Get and set a running node's parameters through its parameter services.
+
+    A request is sent again when no answer has come within ``retry_after`` seconds: over DDS a
+    service's reply can be lost while discovery of the caller's reply reader is still under way
+    on a loaded machine, even after ``wait_for_services`` has seen the services. Getting and
+    setting parameters to given values are idempotent, so sending a request twice is harmless;
+    the first answer to arrive is the one returned.
+    """
+
+    def __init__(self, probe: Probe, node_name: str, retry_after: float = 10.0) -> None:
+        from rclpy.parameter_client import AsyncParameterClient
+        self._client = AsyncParameterClient(probe.node, node_name)
+        self._retry_after = retry_after
+
+    def _call(self, send: Callable[[], Any], timeout: float) -> Any:
+        deadline = time.monotonic() + timeout
+        futures = []
+        while time.monotonic() < deadline:
+            futures.append(send())
+            answered = wait_until(lambda: [f for f in futures if f.done()],
+                                  min(self._retry_after, deadline - time.monotonic()))
+            if answered:
+                return answered[0].result()
+        raise AssertionError(f'no answer from the parameter services within {timeout:.0f} s '
+                             f'({len(futures)} requests sent)')
+
+    def wait_ready(self, timeout: float = 60.0) -> bool:
+        """Wait until the node's parameter services are seen and have answered one request."""
+        started = time.monotonic()
+        if not self._client.wait_for_services(timeout_sec=timeout):
+            return False
+        remaining = max(timeout - (time.monotonic() - started), self._retry_after)
+        self._call(lambda: self._client.list_parameters([], 1), remaining)
+        return True
+
+    def set_values(self, timeout: float = 60.0, **values) -> list:
+        """Set ``values`` (name=value) and return the node's SetParametersResult list."""
+        from rclpy.parameter import Parameter
+        request = [Parameter(name, value=value) for name, value in values.items()]
+        return self._call(lambda: self._client.set_parameters(request), timeout).results
+
+    def get_values(self, *names: str, timeout: float = 30.0) -> list:
+        """Return the values of the parameters ``names`` as Python values."""
+        from rclpy.parameter import parameter_value_to_python
+        response = self._call(lambda: self._client.get_parameters(list(names)), timeout)
+        return [parameter_value_to_python(value) for value in response.values]

@@ -23,7 +23,7 @@ import pytest
 
 from models import ambiguous_pixels, make_frame, make_scores_model, reference_scores
 from ros_env import rclpy_context
-from ros_harness import NodeProcess, Probe, wait_until
+from ros_harness import NodeProcess, ParameterCaller, Probe, wait_until
 
 DOMAIN_ID = 63
 NAMESPACE = '/recovery'
@@ -134,7 +134,6 @@ class Camera:
 
     def __init__(self, ros_context, node) -> None:
         from diagnostic_msgs.msg import DiagnosticArray
-        from rclpy.parameter_client import AsyncParameterClient
         from rclpy.qos import QoSProfile, ReliabilityPolicy
         from sensor_msgs.msg import Image
         from std_msgs.msg import String
@@ -151,10 +150,10 @@ class Camera:
         self.labels = self.probe.record(String, f'{NODE}/labels', latched_qos())
         self.publisher = self.probe.node.create_publisher(
             Image, f'{NAMESPACE}/image', image_qos('reliable', 5))
-        self.parameters = AsyncParameterClient(self.probe.node, NODE)
+        self.parameters = ParameterCaller(self.probe, NODE)
         self.stamp_sec = 100
         assert self.probe.wait_for_subscribers(self.publisher, timeout=60), node.output()
-        assert self.parameters.wait_for_services(timeout_sec=30), node.output()
+        assert self.parameters.wait_ready(timeout=60), node.output()
 
     def frame(self, seed: int):
         from sensor_msgs.msg import Image
@@ -196,13 +195,6 @@ class Camera:
                         return status
             return None
         return wait_until(found, timeout, period=0.05)
-
-    def set_parameters(self, **values):
-        from rclpy.parameter import Parameter
-        future = self.parameters.set_parameters(
-            [Parameter(name, value=value) for name, value in values.items()])
-        assert wait_until(future.done, 60), self.node_process.output()
-        return future.result().results
 
     def close(self) -> None:
         self.probe.close()
@@ -276,7 +268,7 @@ def test_only_unusable_frames_turn_diagnostics_warn_naming_the_fault(camera, nod
 
 def test_runtime_change_to_truncated_model_is_refused_and_old_one_kept(
         camera, node, truncated_model):
-    result, = camera.set_parameters(model_path=truncated_model)
+    result, = camera.parameters.set_values(model_path=truncated_model)
     assert not result.successful
     assert 'model_path' in result.reason and truncated_model in result.reason, result.reason
     outputs, _ = camera.segment(seed=8)
@@ -295,7 +287,7 @@ def test_runtime_change_to_another_valid_model_is_applied(camera, node, ros_cont
     first = json.loads(camera.labels[-1].data)
     assert [entry['name'] for entry in first] == FIRST_CLASSES
 
-    result, = camera.set_parameters(model_path=second_model)
+    result, = camera.parameters.set_values(model_path=second_model)
     assert result.successful, result.reason
 
     def second_labels(messages):

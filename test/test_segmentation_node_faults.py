@@ -15,7 +15,7 @@ import pytest
 
 from models import make_scores_model
 from ros_env import rclpy_context
-from ros_harness import NodeProcess, Probe, wait_until
+from ros_harness import NodeProcess, ParameterCaller, Probe, wait_until
 
 DOMAIN_ID = 12
 NAMESPACE = '/faults'
@@ -108,30 +108,14 @@ def test_signals_end_the_node_cleanly(model_path, sig):
 
 @pytest.fixture(scope='module')
 def running(ros_context, model_path):
-    from rclpy.parameter_client import AsyncParameterClient
     process = NodeProcess('segmentation_node', base_args(model_path) + ['-p', 'target:=cuda'],
                           DOMAIN_ID)
     probe = Probe(ros_context, 'fault_probe')
-    client = AsyncParameterClient(probe.node, NODE)
-    assert client.wait_for_services(timeout_sec=60), process.output()
+    client = ParameterCaller(probe, NODE)
+    assert client.wait_ready(timeout=60), process.output()
     yield process, probe, client
     probe.close()
     process.finish()
-
-
-def set_parameters(client, **values):
-    from rclpy.parameter import Parameter
-    future = client.set_parameters([Parameter(name, value=value)
-                                    for name, value in values.items()])
-    assert wait_until(future.done, 60)
-    return future.result().results
-
-
-def get_parameters(client, *names):
-    future = client.get_parameters(list(names))
-    assert wait_until(future.done, 30)
-    from rclpy.parameter import parameter_value_to_python
-    return [parameter_value_to_python(value) for value in future.result().values]
 
 
 def test_cuda_asked_falls_back_to_cpu_with_a_warning(running):
@@ -145,42 +129,42 @@ def test_invalid_runtime_values_are_refused_and_old_value_kept(running):
     _, _, client = running
     for name, value in [('alpha', 1.5), ('alpha', -0.1), ('color_encoding', 'yuv'),
                         ('output_resolution', 'half'), ('backend', 'tensorrt')]:
-        result, = set_parameters(client, **{name: value})
+        result, = client.set_values(**{name: value})
         assert not result.successful, (name, value)
         assert result.reason, (name, value)
-    assert get_parameters(client, 'alpha', 'color_encoding') == [0.5, 'rgb8']
+    assert client.get_values('alpha', 'color_encoding') == [0.5, 'rgb8']
 
 
 def test_read_only_parameters_are_refused(running):
     _, _, client = running
-    result, = set_parameters(client, input_qos='reliable')
+    result, = client.set_values(input_qos='reliable')
     assert not result.successful
 
 
 def test_valid_runtime_change_is_applied(running):
     _, _, client = running
-    result, = set_parameters(client, alpha=0.25)
+    result, = client.set_values(alpha=0.25)
     assert result.successful, result.reason
-    assert get_parameters(client, 'alpha') == [0.25]
-    result, = set_parameters(client, alpha=0.5)
+    assert client.get_values('alpha') == [0.25]
+    result, = client.set_values(alpha=0.5)
     assert result.successful
 
 
 def test_model_change_to_missing_file_is_refused_and_node_keeps_working(running, model_path):
     process, _, client = running
-    result, = set_parameters(client, model_path='/nonexistent/other.onnx')
+    result, = client.set_values(model_path='/nonexistent/other.onnx')
     assert not result.successful
     assert 'model_path' in result.reason and '/nonexistent/other.onnx' in result.reason
-    assert get_parameters(client, 'model_path') == [model_path]
+    assert client.get_values('model_path') == [model_path]
     assert process.alive()
 
 
 def test_input_size_change_rebuilds_the_network(running):
     process, _, client = running
-    results = set_parameters(client, input_width=48, input_height=40)
+    results = client.set_values(input_width=48, input_height=40)
     assert all(result.successful for result in results), [r.reason for r in results]
     assert wait_until(lambda: 'at 48x40' in process.output(), 30), process.output()
-    results = set_parameters(client, input_width=32, input_height=24)
+    results = client.set_values(input_width=32, input_height=24)
     assert all(result.successful for result in results)
     assert wait_until(lambda: 'at 32x24' in process.output(), 30), process.output()
 
@@ -191,7 +175,7 @@ def test_model_resolution_outputs_and_scaled_camera_info(running, model_path):
 
     from seg_ros.ros.qos import image_qos
     process, probe, client = running
-    result, = set_parameters(client, output_resolution='model')
+    result, = client.set_values(output_resolution='model')
     assert result.successful, result.reason
     reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
     class_maps = probe.record(Image, f'{NODE}/class_map', reliable)
@@ -220,5 +204,5 @@ def test_model_resolution_outputs_and_scaled_camera_info(running, model_path):
     assert scaled.header.stamp.sec == 77 and scaled.header.frame_id == 'cam'
     assert np.allclose([scaled.k[0], scaled.k[2], scaled.k[4], scaled.k[5]],
                        [30.0, 16.0, 30.0, 12.0])
-    result, = set_parameters(client, output_resolution='input')
+    result, = client.set_values(output_resolution='input')
     assert result.successful
