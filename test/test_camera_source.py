@@ -101,7 +101,7 @@ def test_video_source_resizes_and_limits_frames(probe, tmp_path):
         '-p', 'rate:=10.0', '-p', 'max_frames:=30', '-p', 'encoding:=rgb8'], DOMAIN_ID)
     try:
         assert camera.wait(timeout=60) == 0, camera.output()
-        assert wait_until(lambda: images, 5)
+        assert wait_until(lambda: images, 30)
         assert all((m.width, m.height, m.encoding) == (40, 30, 'rgb8') for m in images)
         assert len(images) <= 30
     finally:

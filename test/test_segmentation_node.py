@@ -200,7 +200,7 @@ def test_every_accepted_encoding_gives_all_outputs(probe, model_dir, encoding, p
 
 
 def test_labels_are_latched_json(probe):
-    assert wait_until(lambda: probe.labels, 10)
+    assert wait_until(lambda: probe.labels, 30)
     labels = json.loads(probe.labels[-1].data)
     assert [entry['id'] for entry in labels] == list(range(NUM_CLASSES))
     assert [entry['name'] for entry in labels] == CLASS_NAMES
@@ -219,7 +219,7 @@ def test_diagnostics_report_backend_and_counters(probe):
         status = latest_status()
         values = {kv.key: kv.value for kv in status.values} if status else {}
         return values if int(values.get('frames processed', 0)) >= 1 else None
-    values = wait_until(latest_values, 10)
+    values = wait_until(latest_values, 30)
     assert values, 'no diagnostics counting the processed frames'
     assert values['backend'] == 'opencv'
     assert values['device'].lower() == 'cpu'

@@ -183,8 +183,8 @@ def test_model_resolution_outputs_and_scaled_camera_info(running, model_path):
     image_pub = probe.node.create_publisher(Image, f'{NAMESPACE}/image', image_qos('reliable', 1))
     info_pub = probe.node.create_publisher(CameraInfo, f'{NAMESPACE}/camera_info',
                                            image_qos('reliable', 1))
-    assert probe.wait_for_subscribers(image_pub)
-    assert probe.wait_for_subscribers(info_pub)
+    assert probe.wait_for_subscribers(image_pub, timeout=60)
+    assert probe.wait_for_subscribers(info_pub, timeout=60)
     info = CameraInfo(width=320, height=240)
     info.k = [300.0, 0.0, 160.0, 0.0, 300.0, 120.0, 0.0, 0.0, 1.0]
     info.p = [300.0, 0.0, 160.0, 0.0, 0.0, 300.0, 120.0, 0.0, 0.0, 0.0, 1.0, 0.0]
