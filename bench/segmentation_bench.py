@@ -551,6 +551,34 @@ def load_average() -> list[float]:
     return list(os.getloadavg())
 
 
+# Others may use this much of one core during the offline phase before the report warns.
+OTHERS_WARN_PERCENT = 20.0
+
+
+class OthersMeter:
+    """
+    CPU used by every process but this one over a phase, in percent of one core.
+
+    The load average cannot tell: this process's own two inference threads already keep it
+    near 2, and after the node runs it counts the bench's own camera and node processes.
+    """
+
+    def __init__(self) -> None:
+        self._start = self._read()
+
+    @staticmethod
+    def _read() -> tuple[float, float, float]:
+        busy, _ = node_probe.machine_busy_seconds()
+        return busy, node_probe.cpu_seconds([os.getpid()]), time.monotonic()
+
+    def percent(self) -> float:
+        """Return the others' CPU since construction, percent of one core."""
+        busy, own, now = self._read()
+        elapsed = now - self._start[2]
+        others = (busy - self._start[0]) - (own - self._start[1])
+        return 100.0 * max(others, 0.0) / elapsed if elapsed > 0 else float('nan')
+
+
 def versions() -> dict[str, str]:
     """Return the versions of Python and the runtimes."""
     found = {'python': platform.python_version(), 'opencv': cv2.__version__,
@@ -640,6 +668,7 @@ def main() -> int:
         os.environ['AMENT_PREFIX_PATH'] = sys.prefix
     started = time.monotonic()
     load_before = load_average()
+    others = OthersMeter()
     skipped: list[str] = []
     temp_dir = tempfile.mkdtemp(prefix='seg_ros-bench-')
     try:
@@ -670,6 +699,7 @@ def main() -> int:
                 'embedded', {'onnx': embedded}, default_label_paths(embedded), synthetic,
                 arguments, skipped)
         all_cases = enet_cases + embedded_cases
+        offline_load = {'load_after': load_average(), 'others_percent': others.percent()}
         runs = []
         if not arguments.skip_node:
             photos_dir = (copy_photos(arguments.images, os.path.join(temp_dir, 'photos'))
@@ -686,7 +716,8 @@ def main() -> int:
                 runs.append(node_run(config, all_cases, model_frames, arguments.domain + offset,
                                      arguments.node_seconds, arguments.spot_count))
         ratios = target_ratios(all_cases, runs)
-        report = build_report(all_cases, runs, ratios, skipped, arguments, load_before,
+        report = build_report(all_cases, runs, ratios, skipped, arguments,
+                              dict(offline_load, load_before=load_before),
                               time.monotonic() - started)
         print('\n'.join(report['markdown']))
         os.makedirs(os.path.dirname(os.path.abspath(arguments.output)), exist_ok=True)
@@ -752,21 +783,26 @@ def node_run(config: dict, cases: list[Case], frames: list[np.ndarray], domain_i
 
 
 def build_report(cases: list[Case], runs: list[dict], ratios: list[dict], skipped: list[str],
-                 arguments, load_before: list[float], elapsed: float) -> dict:
-    """Assemble the Markdown lines and the JSON record."""
-    load_after = load_average()
+                 arguments, load: dict, elapsed: float) -> dict:
+    """
+    Assemble the Markdown lines and the JSON record.
+
+    :param load: ``load_before`` and ``load_after`` (the offline phase's load averages) and
+        ``others_percent`` (CPU used by other processes during it, percent of one core).
+    """
+    others = load['others_percent']
     markdown = [f'## seg_ros segmentation benchmark ({os.cpu_count()} CPU cores, frames '
                 f'{FRAME_SIZE[0]}x{FRAME_SIZE[1]}, model input {MODEL_SIZE[0]}x{MODEL_SIZE[1]})',
                 '',
-                f'Offline: median of {arguments.rounds} interleaved rounds a case. Load average '
-                f'before {load_before[0]:.2f}, after {load_after[0]:.2f} (other users of this '
-                'machine disturb absolute times; compare within a run).', '']
-    cores = os.cpu_count() or 1
-    if max(load_before[0], load_after[0]) > cores:
-        markdown += [f'**Warning**: the machine was oversubscribed (load above {cores} cores): '
-                     'every process got a fraction of a core, multi-threaded runtimes lose most '
-                     'there, so even ratios of wall times are distorted. The CPU ms columns '
-                     '(work per frame) depend much less on the load.', '']
+                f'Offline: median of {arguments.rounds} interleaved rounds a case. Other '
+                f'processes used {others:.0f} % of one core meanwhile; load average before '
+                f'{load["load_before"][0]:.2f}, after {load["load_after"][0]:.2f} (this '
+                'process alone keeps it near 2; compare within a run).', '']
+    if others > OTHERS_WARN_PERCENT:
+        markdown += [f'**Warning**: other processes used {others:.0f} % of one core while the '
+                     'offline rows were timed: multi-threaded runtimes lose most when a core '
+                     'is taken from them, so even ratios of wall times are distorted. The CPU '
+                     'ms columns (work per frame) depend much less on it.', '']
     for model in ('enet', 'embedded'):
         model_cases = [case for case in cases if case.model == model]
         if model_cases:
@@ -790,8 +826,9 @@ def build_report(cases: list[Case], runs: list[dict], ratios: list[dict], skippe
     markdown.append(f'Total time {elapsed:.0f} s.')
     return {
         'markdown': markdown,
-        'machine': {'cores': os.cpu_count(), 'load_before': load_before,
-                    'load_after': load_after, 'versions': versions(),
+        'machine': {'cores': os.cpu_count(), 'load_before': load['load_before'],
+                    'load_after': load['load_after'],
+                    'others_cpu_percent_offline': others, 'versions': versions(),
                     'platform': platform.platform()},
         'settings': {'frame_size': FRAME_SIZE, 'model_size': MODEL_SIZE,
                      'rounds': arguments.rounds, 'quick': arguments.quick,
