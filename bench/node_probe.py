@@ -226,6 +226,18 @@ class OutputRecorder:
                 with self._lock:
                     self.diagnostics.append((time.time_ns(), values))
 
+    def subscribe_camera(self) -> None:
+        """Take the camera's images as the node did (best effort, depth 1), counting them only."""
+        from rclpy.qos import qos_profile_sensor_data
+        from sensor_msgs.msg import Image
+
+        def count(_: bytes) -> None:
+            with self._lock:
+                self.camera_frames += 1
+        self.camera_frames = 0
+        self.node.create_subscription(Image, f'{CAMERA_NAMESPACE}/image_raw', count,
+                                      qos_profile_sensor_data, raw=True)
+
     def publisher_count(self) -> int:
         """Return how many of the node's image outputs have a publisher."""
         return sum(1 for name in OUTPUTS
@@ -283,7 +295,7 @@ def summarize(arrivals: dict, window: tuple[int, int]) -> dict:
 
 
 def run_node(config: dict, camera: dict, domain_id: int, warmup_s: float,
-             measure_s: float, log=print) -> dict:
+             measure_s: float, log=print, beside_camera=None) -> dict:
     """
     Run camera_source -> segmentation_node -> this process for one configuration.
 
@@ -293,6 +305,9 @@ def run_node(config: dict, camera: dict, domain_id: int, warmup_s: float,
     :param warmup_s: seconds of output discarded after the first output arrives.
     :param measure_s: seconds measured.
     :param log: progress printer.
+    :param beside_camera: called once the node is stopped, while the camera still publishes
+        to a subscriber here (the same load on the machine, without the node); its return
+        value is kept as ``beside_camera``, with the camera's CPU meanwhile.
     :return: figures of :func:`summarize` plus CPU, RSS and diagnostics; 'error' on failure.
     """
     environment = loopback_environment(domain_id)
@@ -348,6 +363,17 @@ def run_node(config: dict, camera: dict, domain_id: int, warmup_s: float,
         })
         log(f'    {result["output_fps"]:.2f} fps, latency p50 {result["latency_p50_ms"]:.0f} ms '
             f'p99 {result["latency_p99_ms"]:.0f} ms, node CPU {result["node_cpu_percent"]:.0f}%')
+        if beside_camera is not None:
+            node.stop()
+            recorder.subscribe_camera()
+            time.sleep(1.0)
+            start = (cpu_seconds(camera_pids), recorder.camera_frames, time.monotonic())
+            value = beside_camera()
+            end = (cpu_seconds(camera_pids), recorder.camera_frames, time.monotonic())
+            wall = end[2] - start[2]
+            result['beside_camera'] = {
+                'value': value, 'camera_cpu_percent': 100.0 * (end[0] - start[0]) / wall,
+                'camera_fps_received': (end[1] - start[1]) / wall}
         return result
     finally:
         for process in (source, node):
