@@ -305,9 +305,9 @@ def run_node(config: dict, camera: dict, domain_id: int, warmup_s: float,
     :param warmup_s: seconds of output discarded after the first output arrives.
     :param measure_s: seconds measured.
     :param log: progress printer.
-    :param beside_camera: called once the node is stopped, while the camera still publishes
-        to a subscriber here (the same load on the machine, without the node); its return
-        value is kept as ``beside_camera``, with the camera's CPU meanwhile.
+    :param beside_camera: called with the result once the node is stopped, while the camera
+        still publishes to a subscriber here (the same load on the machine, without the node);
+        its return value is kept as ``beside_camera``, with the camera's CPU meanwhile.
     :return: figures of :func:`summarize` plus CPU, RSS and diagnostics; 'error' on failure.
     """
     environment = loopback_environment(domain_id)
@@ -368,7 +368,7 @@ def run_node(config: dict, camera: dict, domain_id: int, warmup_s: float,
             recorder.subscribe_camera()
             time.sleep(1.0)
             start = (cpu_seconds(camera_pids), recorder.camera_frames, time.monotonic())
-            value = beside_camera()
+            value = beside_camera(result)
             end = (cpu_seconds(camera_pids), recorder.camera_frames, time.monotonic())
             wall = end[2] - start[2]
             result['beside_camera'] = {

@@ -766,9 +766,14 @@ def node_run(config: dict, cases: list[Case], frames: list[np.ndarray], domain_i
                   case.pipeline == 'seg_ros' and case.form == config['form'] and
                   config['node']['backend'] in ('auto', case.backend)]
     before = spot_check(candidates, frames, spot_count)
+
+    def beside_camera(result: dict) -> dict:
+        # Only the case matching the backend the node used: another runtime's idle thread
+        # pool would disturb its timing.
+        used = find(candidates, backend=result.get('diagnostics', {}).get('backend', '?'))
+        return spot_check([used], frames, 2 * spot_count) if used is not None else {}
     result = node_probe.run_node(config['node'], config['camera'], domain_id, warmup_s=3.0,
-                                 measure_s=seconds, log=log,
-                                 beside_camera=lambda: spot_check(candidates, frames, spot_count))
+                                 measure_s=seconds, log=log, beside_camera=beside_camera)
     run = dict(config, result=result)
     if 'error' in result:
         return run
