@@ -186,6 +186,13 @@ def main(argv: list[str] | None = None) -> int:
             print('outputs were incomplete (labels or class maps missing)', file=sys.stderr)
             return 1
         output_fps = (len(recorder.overlays) - first_count) / elapsed
+        # The node reports about once a second: stop the camera and wait for a report that
+        # counts every overlay received here, so the figures printed below agree.
+        stop(camera)
+        deadline = time.monotonic() + 3.0
+        while time.monotonic() < deadline and \
+                int(recorder.diagnostics.get('frames processed', 0)) < len(recorder.overlays):
+            executor.spin_once(timeout_sec=0.1)
         written = write_outputs(frames, recorder.labels, args.output_dir, max(output_fps, 1.0))
         diagnostics = recorder.diagnostics
         latencies = sorted(recorder.latencies_ms)
