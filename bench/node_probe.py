@@ -110,6 +110,26 @@ def machine_busy_seconds() -> tuple[float, float]:
     return (sum(values[:8]) - idle) / CLOCK_TICKS, sum(values[:8]) / CLOCK_TICKS
 
 
+def status_mib(pids: list[int], field: str) -> list[float]:
+    """
+    Return a memory field of ``/proc/<pid>/status`` (``VmRSS``, ``VmHWM``...) for each process.
+
+    :param pids: process ids; vanished ones are left out.
+    :param field: the field name, without the colon.
+    :return: MiB, one value per process that could be read.
+    """
+    values = []
+    for pid in pids:
+        try:
+            with open(f'/proc/{pid}/status') as status_file:
+                for line in status_file:
+                    if line.startswith(field + ':'):
+                        values.append(int(line.split()[1]) / 1024.0)
+        except OSError:
+            continue
+    return values
+
+
 def peak_rss_mib(pids: list[int]) -> float:
     """
     Return the largest ``VmHWM`` (peak resident set) of the processes, in MiB.
@@ -117,15 +137,7 @@ def peak_rss_mib(pids: list[int]) -> float:
     :param pids: process ids.
     :return: MiB, NaN when none could be read.
     """
-    peaks = []
-    for pid in pids:
-        try:
-            with open(f'/proc/{pid}/status') as status_file:
-                for line in status_file:
-                    if line.startswith('VmHWM:'):
-                        peaks.append(int(line.split()[1]) / 1024.0)
-        except OSError:
-            continue
+    peaks = status_mib(pids, 'VmHWM')
     return max(peaks) if peaks else float('nan')
 
 

@@ -175,21 +175,12 @@ def choose_model(requested: str, folder: str) -> tuple[str, str]:
 # ---- measurements ---------------------------------------------------------------------------
 def rss_mib(pids: list[int]) -> float:
     """
-    Return the summed ``VmRSS`` of the processes, in MiB.
+    Return the summed ``VmRSS`` of the processes, in MiB (vanished ones count as zero).
 
-    :param pids: process ids; vanished ones count as zero.
+    :param pids: process ids.
     :return: MiB.
     """
-    total = 0
-    for pid in pids:
-        try:
-            with open(f'/proc/{pid}/status') as status_file:
-                for line in status_file:
-                    if line.startswith('VmRSS:'):
-                        total += int(line.split()[1])
-        except OSError:
-            continue
-    return total / 1024.0
+    return sum(node_probe.status_mib(pids, 'VmRSS'))
 
 
 def slope_per_minute(samples: list[tuple[float, float]]) -> float:
