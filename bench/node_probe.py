@@ -202,6 +202,7 @@ class OutputRecorder:
         self._lock = threading.Lock()
         self.arrivals: dict[str, list[tuple[int, int, int, int]]] = {name: [] for name in OUTPUTS}
         self.diagnostics: list[tuple[int, dict[str, str]]] = []
+        self.camera_frames = 0  # counted once subscribe_camera() is called
         # The outputs are reliable keep-last-1; a reliable subscriber is what a viewer uses.
         output_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
                                 reliability=ReliabilityPolicy.RELIABLE)
@@ -246,7 +247,6 @@ class OutputRecorder:
         def count(_: bytes) -> None:
             with self._lock:
                 self.camera_frames += 1
-        self.camera_frames = 0
         self.node.create_subscription(Image, f'{CAMERA_NAMESPACE}/image_raw', count,
                                       qos_profile_sensor_data, raw=True)
 
