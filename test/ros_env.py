@@ -19,7 +19,9 @@ started by the tests (in-process nodes and subprocesses) gets:
 ``ROS_LOCALHOST_ONLY``, ``ROS_STATIC_PEERS``, ``ROS_DISCOVERY_SERVER`` are removed
     They would widen discovery or replace the profile's transports.
 ``ROS_DOMAIN_ID``
-    One id a test module, never 0, so parallel test modules do not see each other.
+    One id a test module, never 0, so parallel test modules do not see each other
+    (:func:`module_domain`: ``SEG_ROS_TEST_DOMAIN_OFFSET`` shifts them all, so that two checkouts'
+    suites can run side by side on one machine).
 ``GLIBC_TUNABLES=glibc.malloc.mmap_threshold=...:glibc.malloc.trim_threshold=...``
     Keeps multi-megabyte image buffers on the heap instead of a fresh ``mmap`` (and page
     faults) per message: about 2x lower latency in the benchmark.  glibc reads it when a
@@ -44,7 +46,26 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 PROFILE_PATH = REPO_ROOT / 'config' / 'fastdds_loopback.xml'
 
 __all__ = ['GLIBC_TUNABLES', 'PROFILE_PATH', 'apply_ros_environment', 'rclpy_context',
-           'ros_environment', 'ros_variables']
+           'ros_environment', 'ros_variables', 'module_domain']
+
+DOMAIN_OFFSET_VARIABLE = 'SEG_ROS_TEST_DOMAIN_OFFSET'
+
+
+def module_domain(domain_id: int) -> int:
+    """
+    Return the ROS_DOMAIN_ID of a test module: ``domain_id`` plus ``$SEG_ROS_TEST_DOMAIN_OFFSET``.
+
+    Test modules use ids 11-63; offsets of 0, 55, 110 and 165 keep four suites apart.
+
+    :param domain_id: the module's own id.
+    :return: the id to use, 1-232.
+    :raises ValueError: when the offset takes it out of 1-232.
+    """
+    shifted = domain_id + int(os.environ.get(DOMAIN_OFFSET_VARIABLE, '0') or 0)
+    if not 1 <= shifted <= 232:
+        raise ValueError(f'{DOMAIN_OFFSET_VARIABLE} takes domain {domain_id} to {shifted}, '
+                         'outside 1-232')
+    return shifted
 
 
 def _profile_variables(loopback_profile: bool) -> dict[str, str]:

@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 
 from models import make_frame
-from ros_env import rclpy_context
+from ros_env import module_domain, rclpy_context
 from ros_harness import NodeProcess, Probe, wait_until
 
-DOMAIN_ID = 13
+DOMAIN_ID = module_domain(13)
 
 ros_context = pytest.fixture(scope='module')(rclpy_context(DOMAIN_ID))
 

@@ -15,9 +15,9 @@ import xml.etree.ElementTree as ElementTree
 
 import pytest
 
-from ros_env import PROFILE_PATH, rclpy_context, ros_environment
+from ros_env import module_domain, PROFILE_PATH, rclpy_context, ros_environment
 
-DOMAIN_ID = 41
+DOMAIN_ID = module_domain(41)
 NAMESPACE = {'dds': 'http://www.eprosima.com/XMLSchemas/fastRTPS_Profiles'}
 FRAMES = 8
 

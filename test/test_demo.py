@@ -13,9 +13,9 @@ import sys
 
 import cv2
 
-from ros_env import ros_environment
+from ros_env import module_domain, ros_environment
 
-DOMAIN_ID = 15
+DOMAIN_ID = module_domain(15)
 
 
 def test_demo_runs_the_pipeline_and_reports_consistent_counts(tmp_path):

@@ -18,10 +18,10 @@ import numpy as np
 import pytest
 
 from models import make_frame, make_scores_model
-from ros_env import rclpy_context
+from ros_env import module_domain, rclpy_context
 from ros_harness import NodeProcess, Probe, wait_until
 
-DOMAIN_ID = 61
+DOMAIN_ID = module_domain(61)
 NAMESPACE = '/malformed'
 NODE = f'{NAMESPACE}/segmentation'
 OUTPUTS = ('class_map', 'color_mask', 'overlay')

@@ -18,10 +18,10 @@ import time
 import pytest
 
 from models import make_scores_model
-from ros_env import rclpy_context, REPO_ROOT
+from ros_env import module_domain, rclpy_context, REPO_ROOT
 from ros_harness import NodeProcess, Probe, wait_until
 
-DOMAIN_ID = 62
+DOMAIN_ID = module_domain(62)
 NAMESPACE = '/overload'
 NODE = f'{NAMESPACE}/segmentation'
 OUTPUTS = ('class_map', 'color_mask', 'overlay')

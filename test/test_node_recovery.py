@@ -22,10 +22,10 @@ import numpy as np
 import pytest
 
 from models import ambiguous_pixels, make_frame, make_scores_model, reference_scores
-from ros_env import rclpy_context
+from ros_env import module_domain, rclpy_context
 from ros_harness import NodeProcess, ParameterCaller, Probe, wait_until
 
-DOMAIN_ID = 63
+DOMAIN_ID = module_domain(63)
 NAMESPACE = '/recovery'
 NODE = f'{NAMESPACE}/segmentation'
 OUTPUTS = ('class_map', 'color_mask', 'overlay')

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 
 from models import make_frame, make_scores_model
-from ros_env import rclpy_context
+from ros_env import module_domain, rclpy_context
 from ros_harness import NodeProcess, Probe, wait_until
 
-DOMAIN_ID = 11
+DOMAIN_ID = module_domain(11)
 NAMESPACE = '/test_ns'
 NODE = f'{NAMESPACE}/segmentation'
 NUM_CLASSES = 4

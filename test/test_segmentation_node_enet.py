@@ -13,10 +13,10 @@ import cv2
 import numpy as np
 import pytest
 
-from ros_env import rclpy_context
+from ros_env import module_domain, rclpy_context
 from ros_harness import NodeProcess, Probe, wait_until
 
-DOMAIN_ID = 14
+DOMAIN_ID = module_domain(14)
 SKY = 11
 
 ros_context = pytest.fixture(scope='module')(rclpy_context(DOMAIN_ID))

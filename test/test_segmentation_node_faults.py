@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 
 from models import make_scores_model
-from ros_env import rclpy_context
+from ros_env import module_domain, rclpy_context
 from ros_harness import NodeProcess, ParameterCaller, Probe, wait_until
 
-DOMAIN_ID = 12
+DOMAIN_ID = module_domain(12)
 NAMESPACE = '/faults'
 NODE = f'{NAMESPACE}/segmentation'
 
