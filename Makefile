@@ -28,7 +28,10 @@ $(TEST_STAMP): $(RUNTIME_STAMP)
 demo: $(RUNTIME_STAMP)
 	$(PY) -m seg_ros.demo
 
+# Where ../shared/ros2-extra exists: build it into ~/.cache/seg_ros/ros2-extra (about 95 s once,
+# a second after) and make its vision_msgs importable from the venv (test/ros2_extra.py).
 test: $(TEST_STAMP)
+	$(PY) test/ros2_extra.py --link-venv
 	$(PY) -m pytest test
 
 bench: $(TEST_STAMP)

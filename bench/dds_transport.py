@@ -244,7 +244,7 @@ def benchmark(arguments) -> None:
         print(report(rows[-len(SIZES) * len(RELIABILITIES):]), flush=True)
     print()
     print(f'{arguments.seconds:g} s at {arguments.rate:g} Hz a case, keep last 1, '
-          f'ROS_AUTOMATIC_DISCOVERY_RANGE={arguments.discovery_range}')
+          f'ROS_AUTOMATIC_DISCOVERY_RANGE={arguments.discovery_range or "auto"}')
     print(report(rows))
 
 
@@ -320,7 +320,7 @@ def check_loopback(arguments) -> None:
     finally:
         stop.set()
         sniffer.join()
-    print(f'config {config}, ROS_AUTOMATIC_DISCOVERY_RANGE={arguments.discovery_range}; '
+    print(f'config {config}, ROS_AUTOMATIC_DISCOVERY_RANGE={arguments.discovery_range or "auto"}; '
           f'RTPS packets seen on {", ".join(sorted(counts)) or "no interface"}: {len(found)} '
           f'(frames of any kind captured: {counts})')
     for line in sorted(set(found))[:20]:
@@ -337,9 +337,10 @@ def main() -> None:
                         help='ROS_DOMAIN_ID of the first configuration (then +1, +2)')
     parser.add_argument('--configs', type=lambda text: text.split(','),
                         default=list(CONFIGS), help='comma-separated: ' + ', '.join(CONFIGS))
-    parser.add_argument('--discovery-range', default='LOCALHOST',
+    parser.add_argument('--discovery-range', default=None,
                         choices=('LOCALHOST', 'SYSTEM_DEFAULT'),
-                        help='ROS_AUTOMATIC_DISCOVERY_RANGE of every configuration')
+                        help='ROS_AUTOMATIC_DISCOVERY_RANGE of every configuration (default: '
+                             'SYSTEM_DEFAULT with the profile, LOCALHOST for stock)')
     parser.add_argument('--check-loopback', action='store_true',
                         help='list sockets and capture non-loopback RTPS during one exchange '
                              'with the last of --configs')

@@ -33,7 +33,8 @@ PARAMETER_ARGUMENTS = ('model_path', 'input_width', 'input_height', 'alpha', 'ta
 
 LOOPBACK_DDS_ENVIRONMENT = (
     ('RMW_IMPLEMENTATION', 'rmw_fastrtps_cpp'),
-    ('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST'),
+    # The profile confines every socket to 127.0.0.1; LOCALHOST would add two that are not.
+    ('ROS_AUTOMATIC_DISCOVERY_RANGE', 'SYSTEM_DEFAULT'),
 )
 BOOLEAN_CHOICES = ['true', 'false']
 

@@ -32,7 +32,8 @@ PARAMETER_ARGUMENTS = ('model_path', 'input_width', 'input_height', 'alpha', 'ta
 # The loopback Fast DDS setup measured by bench/dds_transport.py (see the profile's header).
 LOOPBACK_DDS_ENVIRONMENT = (
     ('RMW_IMPLEMENTATION', 'rmw_fastrtps_cpp'),
-    ('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST'),
+    # The profile confines every socket to 127.0.0.1; LOCALHOST would add two that are not.
+    ('ROS_AUTOMATIC_DISCOVERY_RANGE', 'SYSTEM_DEFAULT'),
 )
 MALLOC_TUNABLES = 'glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=268435456'
 BOOLEAN_CHOICES = ['true', 'false']

@@ -11,11 +11,11 @@ started by the tests (in-process nodes and subprocesses) gets:
     ``config/fastdds_loopback.xml``: 64 MiB shared-memory segment (the stock 512 KiB one drops
     most best-effort images above it), UDPv4 only on 127.0.0.1, discovery by unicast to
     127.0.0.1 with no multicast locator.  Fast DDS 2.x reads the first name, 3.x the second.
-``ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST``
-    A second guard with the profile: rmw_fastrtps then also drops multicast discovery and adds
-    127.0.0.1 as a peer, and keeps the profile's transports, so big frames still arrive; if
-    the profile failed to load, the fallback is a localhost-only participant, not multicast
-    on every interface (``bench/dds_transport.py --check-loopback`` shows both).
+``ROS_AUTOMATIC_DISCOVERY_RANGE=SYSTEM_DEFAULT`` (``LOCALHOST`` without the profile)
+    The profile alone confines every socket to 127.0.0.1; LOCALHOST on top of it would make
+    rmw_fastrtps open a UDP socket on 0.0.0.0 and one on the machine's address
+    (:func:`seg_ros.dds.discovery_range_for`; ``test/test_dds_loopback.py`` checks every
+    socket of every process).
 ``ROS_LOCALHOST_ONLY``, ``ROS_STATIC_PEERS``, ``ROS_DISCOVERY_SERVER`` are removed
     They would widen discovery or replace the profile's transports.
 ``ROS_DOMAIN_ID``
@@ -39,7 +39,8 @@ import os
 from pathlib import Path
 import sys
 
-from seg_ros.dds import GLIBC_TUNABLES, loopback_environment, loopback_variables
+from seg_ros.dds import (discovery_range_for, GLIBC_TUNABLES, loopback_environment,
+                         loopback_variables)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # The tests check this checkout, so they use its profile, not an installed copy.
@@ -77,25 +78,27 @@ def _profile_variables(loopback_profile: bool) -> dict[str, str]:
 
 def ros_variables(domain_id: int, *, loopback_profile: bool = True,
                   glibc_tunables: bool = True,
-                  discovery_range: str = 'LOCALHOST') -> dict[str, str]:
+                  discovery_range: str | None = None) -> dict[str, str]:
     """
     Return only the variables that keep a ROS process on loopback (see the module docstring).
 
     :param domain_id: ROS_DOMAIN_ID; 1-232, never 0 (the default every other ROS user shares).
     :param loopback_profile: set the Fast DDS profile of ``config/fastdds_loopback.xml``.
     :param glibc_tunables: set GLIBC_TUNABLES for large-buffer allocation.
-    :param discovery_range: ROS_AUTOMATIC_DISCOVERY_RANGE; LOCALHOST unless measuring.
+    :param discovery_range: ROS_AUTOMATIC_DISCOVERY_RANGE; None: SYSTEM_DEFAULT with the
+        profile, LOCALHOST without (:func:`seg_ros.dds.discovery_range_for`).
     :return: variable name to value.
     """
     variables = loopback_variables(domain_id, profile=False, glibc_tunables=glibc_tunables,
-                                   discovery_range=discovery_range)
+                                   discovery_range=discovery_range or
+                                   discovery_range_for(loopback_profile))
     variables.update(_profile_variables(loopback_profile))
     return variables
 
 
 def ros_environment(domain_id: int, *, loopback_profile: bool = True,
                     glibc_tunables: bool = True,
-                    discovery_range: str = 'LOCALHOST') -> dict[str, str]:
+                    discovery_range: str | None = None) -> dict[str, str]:
     """
     Return a copy of ``os.environ`` with the loopback ROS variables, for subprocesses.
 
@@ -106,11 +109,13 @@ def ros_environment(domain_id: int, *, loopback_profile: bool = True,
     :param domain_id: ROS_DOMAIN_ID for the subprocess.
     :param loopback_profile: set the Fast DDS profile of ``config/fastdds_loopback.xml``.
     :param glibc_tunables: set GLIBC_TUNABLES for large-buffer allocation.
-    :param discovery_range: ROS_AUTOMATIC_DISCOVERY_RANGE; LOCALHOST unless measuring.
+    :param discovery_range: ROS_AUTOMATIC_DISCOVERY_RANGE; None: SYSTEM_DEFAULT with the
+        profile, LOCALHOST without (:func:`seg_ros.dds.discovery_range_for`).
     :return: the environment.
     """
     environment = loopback_environment(domain_id, profile=False, glibc_tunables=glibc_tunables,
-                                       discovery_range=discovery_range)
+                                       discovery_range=discovery_range or
+                                       discovery_range_for(loopback_profile))
     environment.update(_profile_variables(loopback_profile))
     return environment
 

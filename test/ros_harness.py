@@ -74,6 +74,80 @@ class NodeProcess:
         assert status == 0, output
 
 
+_SOCKET_TABLES = ('udp', 'udp6', 'tcp', 'tcp6')
+
+
+def _address(hex_address: str) -> str:
+    """Return the text form of a /proc/net address (little-endian 32-bit words)."""
+    raw = bytes.fromhex(hex_address)
+    words = b''.join(raw[index:index + 4][::-1] for index in range(0, len(raw), 4))
+    if len(words) == 4:
+        return '.'.join(str(octet) for octet in words)
+    import ipaddress
+    return str(ipaddress.IPv6Address(words))
+
+
+def inet_sockets(pid: int) -> list[tuple[str, str, int]]:
+    """
+    Return every IPv4/IPv6 UDP and TCP socket a process holds, whatever its port.
+
+    :param pid: the process.
+    :return: (table, local address, local port), e.g. ``('udp', '127.0.0.1', 7412)``.
+    """
+    inodes = set()
+    for fd in os.listdir(f'/proc/{pid}/fd'):
+        try:
+            target = os.readlink(f'/proc/{pid}/fd/{fd}')
+        except OSError:
+            continue
+        if target.startswith('socket:['):
+            inodes.add(target[len('socket:['):-1])
+    sockets = []
+    for table in _SOCKET_TABLES:
+        # The process's own network namespace view.
+        with open(f'/proc/{pid}/net/{table}') as entries:
+            next(entries)
+            for line in entries:
+                fields = line.split()
+                if fields[9] in inodes:
+                    address, port = fields[1].split(':')
+                    sockets.append((table, _address(address), int(port, 16)))
+    return sockets
+
+
+def descendants(pid: int) -> list[int]:
+    """Return ``pid`` and every process below it (children, grandchildren ...)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir('/proc'):
+        if entry.isdigit():
+            try:
+                with open(f'/proc/{entry}/stat') as stat:
+                    parent = int(stat.read().rsplit(')', 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(parent, []).append(int(entry))
+    found, queue = [], [pid]
+    while queue:
+        current = queue.pop()
+        found.append(current)
+        queue.extend(children.get(current, []))
+    return found
+
+
+def non_loopback_sockets(pids: list[int]) -> dict[int, list[tuple[str, str, int]]]:
+    """Return, for each process that has any, its sockets not on 127.0.0.1 / ::1."""
+    found = {}
+    for pid in pids:
+        try:
+            outside = [entry for entry in inet_sockets(pid)
+                       if entry[1] not in ('127.0.0.1', '::1')]
+        except FileNotFoundError:  # ended meanwhile
+            continue
+        if outside:
+            found[pid] = outside
+    return found
+
+
 def wait_until(predicate: Callable[[], Any], timeout: float, period: float = 0.02) -> Any:
     """Poll ``predicate`` until it returns something truthy (returned) or ``timeout`` passes."""
     deadline = time.monotonic() + timeout

@@ -1,5 +1,5 @@
 """
-The loopback Fast DDS profile: well formed, loaded by rmw_fastrtps, on 127.0.0.1, big frames.
+The loopback Fast DDS profile: well formed, every socket of every process on 127.0.0.1, big frames.
 
 Measurements (delivery ratio and latency against the stock settings) are in
 ``bench/dds_transport.py``; these tests check behaviour only.
@@ -16,6 +16,7 @@ import xml.etree.ElementTree as ElementTree
 import pytest
 
 from ros_env import module_domain, PROFILE_PATH, rclpy_context, ros_environment
+from ros_harness import inet_sockets, NodeProcess, non_loopback_sockets, Probe, wait_until
 
 DOMAIN_ID = module_domain(41)
 NAMESPACE = {'dds': 'http://www.eprosima.com/XMLSchemas/fastRTPS_Profiles'}
@@ -45,15 +46,6 @@ PUBLISHER = textwrap.dedent("""
         time.sleep(0.25)
     time.sleep(1.0)
 """).format(frames=FRAMES)
-
-IDLE_NODE = textwrap.dedent("""
-    import time
-    import rclpy
-
-    rclpy.init()
-    node = rclpy.create_node('loopback_test_idle')
-    time.sleep(60)
-""")
 
 
 def _profile() -> ElementTree.Element:
@@ -114,48 +106,34 @@ def test_profile_matches_the_fast_dds_schema():
     xmlschema.XMLSchema(str(schema)).validate(str(PROFILE_PATH))
 
 
-def _udp_sockets(pid: int) -> list[tuple[str, int]]:
-    """(local address, port) of the IPv4 UDP sockets a process holds, from /proc."""
-    inodes = set()
-    for fd in os.listdir(f'/proc/{pid}/fd'):
-        try:
-            target = os.readlink(f'/proc/{pid}/fd/{fd}')
-        except OSError:
-            continue
-        if target.startswith('socket:['):
-            inodes.add(target[len('socket:['):-1])
-    sockets = []
-    with open('/proc/net/udp') as table:
-        next(table)
-        for line in table:
-            fields = line.split()
-            if fields[9] in inodes:
-                address, port = fields[1].split(':')
-                octets = bytes.fromhex(address)[::-1]
-                sockets.append(('.'.join(str(octet) for octet in octets), int(port, 16)))
-    return sockets
-
-
 @pytest.mark.skipif(not os.path.isfile('/proc/net/udp'), reason='needs Linux /proc')
-def test_rmw_fastrtps_loads_the_profile_and_listens_on_loopback_only():
-    # RTPS ports of a domain: 7400 + 250 * domain, + 0 (multicast discovery) .. + 249.
-    base = 7400 + 250 * DOMAIN_ID
-    process = subprocess.Popen([sys.executable, '-c', IDLE_NODE],
-                               env=ros_environment(DOMAIN_ID))
+def test_every_socket_of_every_process_is_on_loopback(ros_context):
+    """A camera, the node and a subscriber (this process), all with the loopback settings."""
+    from rclpy.qos import QoSProfile, ReliabilityPolicy
+    from sensor_msgs.msg import Image
+
+    camera = NodeProcess('camera_source', [
+        '-r', '__ns:=/loopback_camera', '-p', 'width:=320', '-p', 'height:=240',
+        '-p', 'rate:=10.0'], DOMAIN_ID)
+    node = NodeProcess('segmentation_node', [
+        '-r', 'image:=/loopback_camera/image_raw', '-p', 'backend:=opencv',
+        '-p', 'input_width:=128', '-p', 'input_height:=64'], DOMAIN_ID)
+    probe = Probe(ros_context, 'loopback_socket_probe')
     try:
-        deadline = time.monotonic() + 20.0
-        rtps = []
-        while not rtps and time.monotonic() < deadline and process.poll() is None:
-            time.sleep(0.2)
-            rtps = [entry for entry in _udp_sockets(process.pid)
-                    if base <= entry[1] < base + 250]
-        assert rtps, 'the node opened no RTPS port'
-        # Stock Fast DDS binds 0.0.0.0 and the multicast port; the profile only 127.0.0.1.
-        assert all(address == '127.0.0.1' for address, _ in rtps), rtps
-        assert base not in {port for _, port in rtps}, 'multicast discovery port opened'
+        overlays = probe.record(Image, '/segmentation/overlay',
+                                QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE))
+        assert wait_until(lambda: overlays, 90), node.output() + camera.output()
+        pids = [camera.process.pid, node.process.pid, os.getpid()]
+        sockets = {pid: inet_sockets(pid) for pid in pids}
+        assert all(sockets.values()), f'a process of the graph holds no socket: {sockets}'
+        assert non_loopback_sockets(pids) == {}, sockets
+        # No multicast discovery port either (7400 + 250 * domain).
+        ports = {port for entries in sockets.values() for _, _, port in entries}
+        assert 7400 + 250 * DOMAIN_ID not in ports, sockets
     finally:
-        process.kill()
-        process.wait()
+        probe.close()
+        node.finish()
+        camera.finish()
 
 
 def test_full_hd_best_effort_frames_all_arrive(ros_context):

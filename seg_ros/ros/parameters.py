@@ -18,6 +18,7 @@ COLOR_ENCODINGS = ('rgb8', 'bgr8')
 OUTPUT_RESOLUTIONS = ('input', 'model')
 INPUT_QOS_PROFILES = ('sensor_data', 'reliable')
 OUTPUT_QOS_PROFILES = ('reliable', 'best_effort')
+INPUT_TRANSPORTS = ('raw', 'compressed')
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,8 @@ class ParamSpec:
     maximum: float | None = None
     read_only: bool = False
     rebuilds_network: bool = False
+    #: Element type of an array parameter (float or str); its default may then be empty.
+    item_type: type | None = None
 
     def descriptor(self) -> ParameterDescriptor:
         """Return the ROS parameter descriptor: type, ranges, read-only flag."""
@@ -41,7 +44,7 @@ class ParamSpec:
         if self.rebuilds_network:
             text += ' Changing it at runtime rebuilds the network.'
         descriptor = ParameterDescriptor(
-            name=self.name, type=_parameter_type(self.default), description=text,
+            name=self.name, type=self.parameter_type(), description=text,
             read_only=self.read_only)
         if self.choices:
             descriptor.additional_constraints = 'one of: ' + ', '.join(self.choices)
@@ -54,6 +57,14 @@ class ParamSpec:
                     from_value=float(self.minimum), to_value=float(self.maximum), step=0.0)]
         return descriptor
 
+    def parameter_type(self) -> int:
+        """Return the ROS parameter type (a ParameterType constant)."""
+        if self.item_type is str:
+            return ParameterType.PARAMETER_STRING_ARRAY
+        if self.item_type is float:
+            return ParameterType.PARAMETER_DOUBLE_ARRAY
+        return _parameter_type(self.default)
+
     def check(self, value: Any) -> str | None:
         """Return why ``value`` is not acceptable for this parameter, or None when it is."""
         if self.choices and value not in self.choices:
@@ -62,6 +73,8 @@ class ParamSpec:
             return f'{self.name}={value!r} is outside [{self.minimum}, {self.maximum}]'
         if self.name == 'mean' and len(value) not in (1, 3):
             return f'mean={list(value)!r} must hold 1 or 3 values (B, G, R order as in OpenCV)'
+        if self.item_type is str and len(set(value)) != len(value):
+            return f'{self.name}={list(value)!r} names an entry twice'
         return None
 
 
@@ -104,7 +117,7 @@ PARAMETERS: tuple[ParamSpec, ...] = (
               minimum=1e-6, maximum=1e3, rebuilds_network=True),
     ParamSpec('mean', [0.0, 0.0, 0.0],
               'Mean subtracted from each channel before scaling (1 or 3 values).',
-              rebuilds_network=True),
+              rebuilds_network=True, item_type=float),
     ParamSpec('swap_rb', True, 'Feed the network RGB (true) or BGR (false).',
               rebuilds_network=True),
     ParamSpec('backend', 'auto',
@@ -133,6 +146,23 @@ PARAMETERS: tuple[ParamSpec, ...] = (
               choices=OUTPUT_RESOLUTIONS),
     ParamSpec('color_encoding', 'rgb8', 'Encoding of ~/color_mask and ~/overlay.',
               choices=COLOR_ENCODINGS),
+    ParamSpec('class_masks', [],
+              'Class names (of the model, any case) to publish as binary masks on '
+              '~/mask/<name> (mono8, 255 where the class is, else 0; lower-case name, other '
+              "characters than letters and digits become '_'), e.g. ['Road', 'Sidewalk'].",
+              item_type=str),
+    ParamSpec('jpeg_quality', 80,
+              'JPEG quality (1-100) of ~/overlay/compressed and ~/color_mask/compressed.',
+              minimum=1, maximum=100),
+    ParamSpec('png_level', 1,
+              'PNG compression level (0-9) of ~/class_map/compressed (lossless whatever the '
+              'level; higher is smaller and slower).',
+              minimum=0, maximum=9),
+    ParamSpec('input_transport', 'raw',
+              'How the camera is read, as image_transport names it: raw (sensor_msgs/Image on '
+              'image) or compressed (sensor_msgs/CompressedImage, JPEG or PNG, on '
+              'image/compressed).',
+              choices=INPUT_TRANSPORTS, read_only=True),
     ParamSpec('input_qos', 'sensor_data',
               'Image subscription QoS: sensor_data (best effort) or reliable.',
               choices=INPUT_QOS_PROFILES, read_only=True),

@@ -1,34 +1,60 @@
 """
 The segmentation node: camera images in, class map, colour mask, overlay and class metadata out.
 
-Topics (relative names, remap them): subscribes ``image`` and ``camera_info``; publishes
-``~/class_map``, ``~/color_mask``, ``~/overlay``, ``~/camera_info`` (only at model
-resolution), ``~/labels`` and ``/diagnostics``. Parameters: :mod:`seg_ros.ros.parameters`.
+Topics (relative names, remap them): subscribes ``image`` (or ``image/compressed``) and
+``camera_info``; publishes ``~/class_map``, ``~/color_mask``, ``~/overlay``, each also as
+``<topic>/compressed``, ``~/mask/<class>``, ``~/camera_info`` (only at model resolution),
+``~/labels``, ``~/label_info`` (where vision_msgs is installed) and ``/diagnostics``.
+Parameters: :mod:`seg_ros.ros.parameters`.
 """
 
+from dataclasses import dataclass
 import re
 import sys
 import threading
 import time
 
+import cv2
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.node import Node
 from rclpy.parameter import Parameter
-from sensor_msgs.msg import CameraInfo, Image
-from std_msgs.msg import String
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+from std_msgs.msg import Header, String
+
+try:  # vision_msgs is a ROS package (apt install ros-jazzy-vision-msgs), not on PyPI
+    from vision_msgs.msg import LabelInfo, VisionClass
+except ImportError as error:
+    LabelInfo = VisionClass = None
+    VISION_MSGS_ERROR = str(error)
 
 from seg_ros.core.latest_frame import LatestFrameSlot
 from seg_ros.core.segmenter import Segmenter, SegmenterConfig
 from seg_ros.core.stats import DurationWindow, RateMeter
 from seg_ros.paths import default_label_paths, embedded_model_path
-from seg_ros.ros import qos
+from seg_ros.ros import compressed, qos
 from seg_ros.ros.image_conversion import (array_to_image, image_to_array, ImageConversionError,
                                           NODE_ENCODINGS, to_bgr8, to_rgb8)
 from seg_ros.ros.parameters import PARAMETERS, PARAMETERS_BY_NAME
 from seg_ros.ros.runner import run_node, StartupError
 
-OUTPUT_TOPICS = {'class_map': '~/class_map', 'color_mask': '~/color_mask', 'overlay': '~/overlay'}
+
+@dataclass(frozen=True)
+class ImageOutput:
+    """One image output: ``~/<name>`` raw and ``~/<name>/compressed`` in ``codec``."""
+
+    name: str
+    codec: str
+
+    @property
+    def topic(self) -> str:
+        """Return the raw image's topic, relative to the node."""
+        return f'~/{self.name}'
+
+
+#: The image outputs, in the order they are made; ``publish_<name>`` switches each off.
+IMAGE_OUTPUTS = (ImageOutput('class_map', 'png'), ImageOutput('color_mask', 'jpeg'),
+                 ImageOutput('overlay', 'jpeg'))
 WARN_THROTTLE_S = 5.0
 # What varies between two rejections of one kind: sizes and quoted values.
 _REJECTION_DETAILS = re.compile(r"\d+|'[^']*'")
@@ -85,6 +111,40 @@ def scale_camera_info(info: CameraInfo, width: int, height: int) -> CameraInfo:
     return scaled
 
 
+def mask_topic(class_name: str) -> str:
+    """
+    Return the topic of a class's binary mask: ``~/mask/<name>``.
+
+    :param class_name: e.g. ``'TrafficLight'`` or ``'traffic light'``.
+    :return: e.g. ``'~/mask/trafficlight'`` or ``'~/mask/traffic_light'``: lower case, every
+        run of characters other than letters and digits one ``_``, never starting with a digit.
+    """
+    token = re.sub(r'[^a-z0-9]+', '_', class_name.lower()).strip('_') or 'class'
+    return f'~/mask/{"class_" + token if token[0].isdigit() else token}'
+
+
+def class_mask_indices(names: list[str], class_names: tuple[str, ...]) -> dict[int, str]:
+    """
+    Return the class ids and mask topics of the ``class_masks`` parameter.
+
+    :param names: class names, matched to the model's without regard to case.
+    :param class_names: the model's classes, by id.
+    :return: class id to :func:`mask_topic`.
+    :raises ValueError: naming the first unknown class and listing the model's classes.
+    """
+    ids = {}
+    for class_id, class_name in enumerate(class_names):
+        ids.setdefault(class_name.lower(), class_id)
+    indices = {}
+    for name in names:
+        class_id = ids.get(name.lower())
+        if class_id is None:
+            raise ValueError(f'class_masks: {name!r} is not a class of the model; its classes '
+                             f'are: {", ".join(class_names)}')
+        indices[class_id] = mask_topic(class_names[class_id])
+    return indices
+
+
 class SegmentationNode(Node):
     """Run a segmentation network on the newest camera frame and publish what subscribers want."""
 
@@ -96,11 +156,13 @@ class SegmentationNode(Node):
         self._pending_segmenter: Segmenter | None = None
         self._log_segmenter(self._segmenter)
 
-        self._slot: LatestFrameSlot[Image] = LatestFrameSlot()
+        self._slot: LatestFrameSlot[tuple] = LatestFrameSlot()
+        self._encode_slot: LatestFrameSlot[tuple] = LatestFrameSlot()
         self._received = RateMeter()
         self._published = RateMeter()
         self._inference_ms = DurationWindow()
         self._latency_ms = DurationWindow()
+        self._encoding_ms = {output.codec: DurationWindow() for output in IMAGE_OUTPUTS}
         self._rejected = 0
         self._rejection_logged: dict[str, float] = {}
         self._last_rejection = ''
@@ -110,19 +172,42 @@ class SegmentationNode(Node):
         self._last_error = ''
         self._started = time.monotonic()
         self._camera_info: CameraInfo | None = None
-        self._output_messages: dict[str, Image] = {}
+        self._output_messages: dict = {}
 
         values = self._values
         input_qos = qos.image_qos(values['input_qos'], values['input_depth'])
-        output_qos = qos.image_qos(values['output_qos'], values['output_depth'])
-        self._outputs = {
-            name: self.create_publisher(Image, topic, output_qos)
-            for name, topic in OUTPUT_TOPICS.items()}
+        self._output_qos = qos.image_qos(values['output_qos'], values['output_depth'])
+        self._outputs = {output.name: self.create_publisher(Image, output.topic, self._output_qos)
+                         for output in IMAGE_OUTPUTS}
+        self._compressed_outputs = {
+            output.name: self.create_publisher(
+                CompressedImage, output.topic + '/compressed', self._output_qos)
+            for output in IMAGE_OUTPUTS}
+        self._masks_lock = threading.Lock()
+        self._mask_publishers: dict[int, object] = {}
+        self._pending_masks: dict[int, str] = {}
+        self._set_class_masks(self._class_mask_indices(values['class_masks'], self._segmenter))
         self._camera_info_publisher = self.create_publisher(
-            CameraInfo, '~/camera_info', output_qos)
+            CameraInfo, '~/camera_info', self._output_qos)
         self._labels_publisher = self.create_publisher(String, '~/labels', qos.latched_qos())
+        self._label_info_publisher = None
+        if LabelInfo is None:
+            self.get_logger().warning(
+                f'vision_msgs cannot be imported ({VISION_MSGS_ERROR}): ~/label_info is not '
+                'published, the classes are on ~/labels (JSON) only; on a robot: apt install '
+                'ros-$ROS_DISTRO-vision-msgs')
+        else:
+            self._label_info_publisher = self.create_publisher(
+                LabelInfo, '~/label_info', qos.latched_qos())
         self._diagnostics_publisher = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
-        self.create_subscription(Image, 'image', self.image_callback, input_qos)
+        if values['input_transport'] == 'compressed':
+            image_topic = self.resolve_topic_name('image') + '/compressed'
+            self.create_subscription(CompressedImage, image_topic,
+                                     self.compressed_image_callback, input_qos)
+        else:
+            image_topic = self.resolve_topic_name('image')
+            self.create_subscription(Image, 'image', self.image_callback, input_qos)
+        self._image_topic = image_topic
         self.create_subscription(CameraInfo, 'camera_info', self.camera_info_callback, input_qos)
         self.create_timer(values['diagnostics_period'], self.diagnostics_callback)
         self.add_on_set_parameters_callback(self.validate_parameters_callback)
@@ -130,22 +215,34 @@ class SegmentationNode(Node):
             self.add_post_set_parameters_callback(self.apply_parameters_callback)
         self._publish_labels()
         self.get_logger().info(
-            f'Subscribed to {self.resolve_topic_name("image")} ({qos.describe(input_qos)}); '
-            f'outputs under {self.get_fully_qualified_name()}/ ({qos.describe(output_qos)})')
+            f'Subscribed to {image_topic} ({qos.describe(input_qos)}); '
+            f'outputs under {self.get_fully_qualified_name()}/ '
+            f'({qos.describe(self._output_qos)})')
 
         self._worker = threading.Thread(target=self._work, name='segmentation', daemon=True)
         self._worker.start()
+        # Compression runs beside the segmentation, so it adds no time to the next frame's.
+        self._encoder = threading.Thread(target=self._encode_work, name='compression',
+                                         daemon=True)
+        self._encoder.start()
 
     # ---- set-up -------------------------------------------------------------------------------
     def _declare_parameters(self) -> dict:
         values = {}
         for spec in PARAMETERS:
+            # An array that may be empty is declared by type: rclpy cannot type [].
+            default = spec.default
+            if spec.item_type and not spec.default:
+                default = Parameter.Type(spec.parameter_type())
             try:
-                parameter = self.declare_parameter(spec.name, spec.default, spec.descriptor())
+                parameter = self.declare_parameter(spec.name, default, spec.descriptor())
             except Exception as error:  # rclpy raises several types for a bad override
                 raise StartupError(f'parameter {spec.name}: {error}') from error
-            values[spec.name] = parameter.value
-            reason = spec.check(parameter.value)
+            value = parameter.value
+            if value is None:
+                value = spec.default
+            values[spec.name] = value
+            reason = spec.check(value)
             if reason:
                 raise StartupError(f'parameter {reason}')
         return values
@@ -156,6 +253,28 @@ class SegmentationNode(Node):
             return Segmenter(config)
         except ValueError as error:
             raise StartupError(describe_error(error)) from error
+
+    def _class_mask_indices(self, names: list[str], segmenter: Segmenter) -> dict[int, str]:
+        try:
+            return class_mask_indices(list(names), segmenter.labels.names)
+        except ValueError as error:
+            raise StartupError(str(error)) from error
+
+    def _set_class_masks(self, indices: dict[int, str]) -> None:
+        """Create the mask publishers of ``indices`` (class id to topic); drop the others."""
+        with self._masks_lock:
+            current = self._mask_publishers
+            publishers = {}
+            for class_id, topic in indices.items():
+                publisher = current.pop(class_id, None)
+                if publisher is None or publisher.topic_name != self.resolve_topic_name(topic):
+                    if publisher is not None:
+                        self.destroy_publisher(publisher)
+                    publisher = self.create_publisher(Image, topic, self._output_qos)
+                publishers[class_id] = publisher
+            for publisher in current.values():
+                self.destroy_publisher(publisher)
+            self._mask_publishers = publishers
 
     def _log_segmenter(self, segmenter: Segmenter) -> None:
         logger = self.get_logger()
@@ -171,7 +290,14 @@ class SegmentationNode(Node):
                 logger.info(note)
 
     def _publish_labels(self) -> None:
-        self._labels_publisher.publish(String(data=self._segmenter.labels.to_json()))
+        labels = self._segmenter.labels
+        self._labels_publisher.publish(String(data=labels.to_json()))
+        if self._label_info_publisher is not None:
+            info = LabelInfo(threshold=0.0)  # every pixel gets its highest-scoring class
+            info.header.stamp = self.get_clock().now().to_msg()
+            info.class_map = [VisionClass(class_id=class_id, class_name=name)
+                              for class_id, name in enumerate(labels.names)]
+            self._label_info_publisher.publish(info)
 
     # ---- callbacks ----------------------------------------------------------------------------
     def image_callback(self, msg: Image) -> None:
@@ -187,7 +313,12 @@ class SegmentationNode(Node):
             self._reject(str(error))
             return
         self._last_accepted = time.monotonic()
-        self._slot.put((msg, frame))
+        self._slot.put((msg.header, frame, msg.encoding))
+
+    def compressed_image_callback(self, msg: CompressedImage) -> None:
+        """Hand a compressed frame to the worker, which decodes only the frames it processes."""
+        self._received.tick()
+        self._slot.put((msg.header, msg, None))
 
     def camera_info_callback(self, msg: CameraInfo) -> None:
         """Keep the newest camera_info to scale it for model-resolution outputs."""
@@ -200,17 +331,27 @@ class SegmentationNode(Node):
             spec = PARAMETERS_BY_NAME.get(parameter.name)
             if spec is None:
                 continue
-            reason = spec.check(parameter.value)
+            value = spec.default if parameter.value is None else parameter.value
+            reason = spec.check(value)
             if reason:
                 return SetParametersResult(successful=False, reason=reason)
-            changed[parameter.name] = parameter.value
+            changed[parameter.name] = value
+        segmenter = self._segmenter
         if any(PARAMETERS_BY_NAME[name].rebuilds_network for name in changed):
             try:
-                self._pending_segmenter = Segmenter(segmenter_config({**self._values, **changed}))
+                segmenter = Segmenter(segmenter_config({**self._values, **changed}))
             except ValueError as error:
                 return SetParametersResult(
                     successful=False,
                     reason=f'network not rebuilt, old one kept: {describe_error(error)}')
+        try:
+            self._pending_masks = class_mask_indices(
+                list(changed.get('class_masks', self._values['class_masks'])),
+                segmenter.labels.names)
+        except ValueError as error:
+            return SetParametersResult(successful=False, reason=str(error))
+        if segmenter is not self._segmenter:
+            self._pending_segmenter = segmenter
         if not hasattr(self, 'add_post_set_parameters_callback'):
             self.apply_parameters_callback(parameters)  # Humble has no post-set callbacks
         return SetParametersResult(successful=True)
@@ -218,8 +359,11 @@ class SegmentationNode(Node):
     def apply_parameters_callback(self, parameters: list[Parameter]) -> None:
         """Apply accepted changes; swap in the rebuilt network between two frames."""
         for parameter in parameters:
-            if parameter.name in PARAMETERS_BY_NAME:
-                self._values[parameter.name] = parameter.value
+            spec = PARAMETERS_BY_NAME.get(parameter.name)
+            if spec is not None:
+                self._values[parameter.name] = (
+                    spec.default if parameter.value is None else parameter.value)
+        self._set_class_masks(self._pending_masks)
         if self._pending_segmenter is not None:
             with self._segmenter_lock:
                 self._segmenter, self._pending_segmenter = self._pending_segmenter, None
@@ -243,8 +387,7 @@ class SegmentationNode(Node):
             status.level, status.message = DiagnosticStatus.ERROR, self._last_error
         elif silent_for > self._values['stale_timeout']:
             status.level = DiagnosticStatus.WARN
-            status.message = (f'no image for {silent_for:.1f} s on '
-                              f'{self.resolve_topic_name("image")}')
+            status.message = f'no image for {silent_for:.1f} s on {self._image_topic}'
         elif unusable_for > self._values['stale_timeout']:
             # Frames arrive but none can be used (wrong encoding, malformed): not 'segmenting'.
             status.level = DiagnosticStatus.WARN
@@ -271,6 +414,9 @@ class SegmentationNode(Node):
             'frames rejected': str(self._rejected),
             'frames skipped (no subscribers)': str(self._skipped_no_subscribers),
             'processing failures': str(self._failed),
+            'compressed outputs dropped (encoder busy)': str(self._encode_slot.dropped),
+            **{f'{codec} encoding mean (ms)': f'{window.summary()["mean"]:.1f}'
+               for codec, window in self._encoding_ms.items()},
             'seconds since last frame': f'{silent_for:.1f}',
         }
         status.values = [KeyValue(key=key, value=value) for key, value in values.items()]
@@ -290,40 +436,51 @@ class SegmentationNode(Node):
             self._rejection_logged[kind] = now
             self.get_logger().warning(f'frame rejected: {reason}')
 
-    def _wanted_outputs(self) -> dict[str, bool]:
-        return {name: self._values[f'publish_{name}'] and
-                self._outputs[name].get_subscription_count() > 0
-                for name in OUTPUT_TOPICS}
+    def _subscribed(self, publishers: dict) -> dict[str, bool]:
+        return {name: self._values[f'publish_{name}'] and publisher.get_subscription_count() > 0
+                for name, publisher in publishers.items()}
 
     def _work(self) -> None:
         while not self._slot.closed:
             item = self._slot.take(timeout=0.2)
             if item is None:
                 continue
-            msg, frame = item
+            header, frame, encoding = item
+            if encoding is None:
+                try:
+                    frame, encoding = compressed.decode(frame.data, frame.format)
+                except ImageConversionError as error:
+                    self._reject(str(error))
+                    continue
+                self._last_accepted = time.monotonic()
             try:
-                self._process(msg, frame)
+                self._process(header, frame, encoding)
                 self._last_error = ''
             except Exception as error:  # keep segmenting after any per-frame failure
                 self._failed += 1
                 self._last_error = f'processing failed: {error}'
                 self.get_logger().error(self._last_error, throttle_duration_sec=WARN_THROTTLE_S)
 
-    def _process(self, msg: Image, frame) -> None:
-        wanted = self._wanted_outputs()
+    def _process(self, header: Header, frame, frame_encoding: str) -> None:
+        raw = self._subscribed(self._outputs)
+        packed = self._subscribed(self._compressed_outputs)
+        with self._masks_lock:
+            masks = {class_id: publisher for class_id, publisher in self._mask_publishers.items()
+                     if publisher.get_subscription_count() > 0}
+        wanted = {name: raw[name] or packed[name] for name in raw}
         model_resolution = self._values['output_resolution'] == 'model'
         want_camera_info = (model_resolution and self._camera_info is not None and
                             self._camera_info_publisher.get_subscription_count() > 0)
-        if not any(wanted.values()) and not want_camera_info:
+        if not any(wanted.values()) and not masks and not want_camera_info:
             self._skipped_no_subscribers += 1
             return
         encoding = self._values['color_encoding']
         convert = to_rgb8 if encoding == 'rgb8' else to_bgr8
-        image = convert(frame, msg.encoding)
+        image = convert(frame, frame_encoding)
         with self._segmenter_lock:
             segmenter = self._segmenter
             result = segmenter.run(
-                image, class_map=wanted['class_map'] or want_camera_info,
+                image, class_map=wanted['class_map'] or want_camera_info or bool(masks),
                 color_mask=wanted['color_mask'], overlay=wanted['overlay'],
                 full_resolution=not model_resolution, encoding=encoding,
                 alpha=self._values['alpha'])
@@ -332,26 +489,63 @@ class SegmentationNode(Node):
         images = {'class_map': (class_map, 'mono8'), 'color_mask': (result.color_mask, encoding),
                   'overlay': (result.overlay, encoding)}
         for name, (pixels, pixel_encoding) in images.items():
-            if wanted[name]:
-                # publish() serialises at once, so the message's buffer is re-used next frame.
-                out = array_to_image(pixels, pixel_encoding, msg.header,
-                                     msg=self._output_messages.get(name))
-                self._output_messages[name] = out
-                self._outputs[name].publish(out)
+            if raw[name]:
+                self._publish_image(self._outputs[name], name, pixels, pixel_encoding, header)
+        jobs = [(name, pixels, pixel_encoding)
+                for name, (pixels, pixel_encoding) in images.items() if packed[name]]
+        if jobs:
+            # The backend may re-use its model-size class map for the next frame.
+            jobs = [(name, pixels.copy() if pixels is result.class_map else pixels, pixel_encoding)
+                    for name, pixels, pixel_encoding in jobs]
+            self._encode_slot.put((header, jobs))
+        for class_id, publisher in masks.items():
+            mask = cv2.compare(class_map, class_id, cv2.CMP_EQ)  # 255 where equal, else 0
+            self._publish_image(publisher, ('mask', class_id), mask, 'mono8', header)
         if want_camera_info:
             info = scale_camera_info(self._camera_info, class_map.shape[1], class_map.shape[0])
-            info.header = msg.header
+            info.header = header
             self._camera_info_publisher.publish(info)
         self._published.tick()
-        stamp = msg.header.stamp
+        stamp = header.stamp
         now = self.get_clock().now().nanoseconds
         self._latency_ms.add((now - (stamp.sec * 1_000_000_000 + stamp.nanosec)) / 1e6)
+
+    def _publish_image(self, publisher, key, pixels, encoding: str, header: Header) -> None:
+        # publish() serialises at once, so the message's buffer is re-used next frame.
+        out = array_to_image(pixels, encoding, header, msg=self._output_messages.get(key))
+        self._output_messages[key] = out
+        publisher.publish(out)
+
+    def _encode_work(self) -> None:
+        """Compress and publish the newest frame's outputs; older ones waiting are dropped."""
+        outputs = {output.name: output for output in IMAGE_OUTPUTS}
+        while not self._encode_slot.closed:
+            item = self._encode_slot.take(timeout=0.2)
+            if item is None:
+                continue
+            header, jobs = item
+            for name, pixels, encoding in jobs:
+                codec = outputs[name].codec
+                try:
+                    started = time.perf_counter()
+                    text, data = compressed.encode(
+                        pixels, encoding, codec, jpeg_quality=self._values['jpeg_quality'],
+                        png_level=self._values['png_level'])
+                    self._encoding_ms[codec].add((time.perf_counter() - started) * 1e3)
+                    self._compressed_outputs[name].publish(
+                        compressed.fill_compressed(CompressedImage(), header, text, data))
+                except Exception as error:  # never let one frame stop the compressed outputs
+                    self._failed += 1
+                    self.get_logger().error(f'compressing {name} failed: {error}',
+                                            throttle_duration_sec=WARN_THROTTLE_S)
 
     def destroy_node(self) -> None:
         """Stop the worker (it finishes the frame in hand), then destroy the node."""
         self._slot.close()
-        if self._worker.is_alive():
-            self._worker.join(timeout=1.5)
+        self._encode_slot.close()
+        for thread in (self._worker, self._encoder):
+            if thread.is_alive():
+                thread.join(timeout=1.5)
         super().destroy_node()
 
 
