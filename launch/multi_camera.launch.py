@@ -27,9 +27,11 @@ PACKAGE = 'seg_ros'
 
 # Forwarded unchanged to every camera's segment.launch.py (same names, same meaning).
 FORWARDED_ARGUMENTS = ('params_file', 'model_path', 'input_width', 'input_height', 'alpha',
-                       'target', 'backend', 'log_level', 'tune_malloc')
+                       'target', 'backend', 'class_masks', 'input_transport', 'log_level',
+                       'tune_malloc')
 # The subset that are node parameters ('' keeps the params file value).
-PARAMETER_ARGUMENTS = ('model_path', 'input_width', 'input_height', 'alpha', 'target', 'backend')
+PARAMETER_ARGUMENTS = ('model_path', 'input_width', 'input_height', 'alpha', 'target', 'backend',
+                       'class_masks', 'input_transport')
 
 LOOPBACK_DDS_ENVIRONMENT = (
     ('RMW_IMPLEMENTATION', 'rmw_fastrtps_cpp'),
@@ -77,6 +79,15 @@ def generate_launch_description():
         DeclareLaunchArgument(
             'target', default_value='', choices=['', 'auto', 'cuda', 'cpu'],
             description="Inference device; '' keeps the params file value."),
+        DeclareLaunchArgument(
+            'class_masks', default_value='',
+            description="Classes to publish as binary masks on ~/mask/<name>, comma-separated "
+                        "(Road,Sidewalk) or '[Road, Sidewalk]'; '' keeps the params file value."),
+        DeclareLaunchArgument(
+            'input_transport', default_value='', choices=['', 'raw', 'compressed'],
+            description="raw: sensor_msgs/Image on the image topic; compressed: "
+                        "sensor_msgs/CompressedImage on <image topic>/compressed; '' keeps the "
+                        'params file value.'),
         DeclareLaunchArgument(
             'log_level', default_value='info',
             choices=['debug', 'info', 'warn', 'error', 'fatal'],

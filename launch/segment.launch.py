@@ -27,7 +27,8 @@ PACKAGE = 'seg_ros'
 NODE_EXECUTABLE = 'segmentation_node'
 
 # Launch arguments that set the node parameter of the same name; '' leaves the params file's.
-PARAMETER_ARGUMENTS = ('model_path', 'input_width', 'input_height', 'alpha', 'target', 'backend')
+PARAMETER_ARGUMENTS = ('model_path', 'input_width', 'input_height', 'alpha', 'target', 'backend',
+                       'class_masks', 'input_transport')
 
 # The loopback Fast DDS setup measured by bench/dds_transport.py (see the profile's header).
 LOOPBACK_DDS_ENVIRONMENT = (
@@ -85,6 +86,15 @@ def generate_launch_description():
         DeclareLaunchArgument(
             'target', default_value='', choices=['', 'auto', 'cuda', 'cpu'],
             description="Inference device; '' keeps the params file value."),
+        DeclareLaunchArgument(
+            'class_masks', default_value='',
+            description="Classes to publish as binary masks on ~/mask/<name>, comma-separated "
+                        "(Road,Sidewalk) or '[Road, Sidewalk]'; '' keeps the params file value."),
+        DeclareLaunchArgument(
+            'input_transport', default_value='', choices=['', 'raw', 'compressed'],
+            description="raw: sensor_msgs/Image on the image topic; compressed: "
+                        "sensor_msgs/CompressedImage on <image topic>/compressed; '' keeps the "
+                        'params file value.'),
         DeclareLaunchArgument(
             'log_level', default_value='info',
             choices=['debug', 'info', 'warn', 'error', 'fatal'],
@@ -172,7 +182,10 @@ def parameter_value(name, text):
 
     spec = PARAMETERS_BY_NAME[name]
     try:
-        if isinstance(spec.default, bool):
+        if spec.item_type is str:
+            items = text.strip().removeprefix('[').removesuffix(']').split(',')
+            value = [item.strip().strip('\'"') for item in items if item.strip()]
+        elif isinstance(spec.default, bool):
             if text.lower() not in ('true', 'false'):
                 raise ValueError(text)
             value = text.lower() == 'true'

@@ -169,6 +169,26 @@ def robot_python(path: Path) -> Path:
     return python
 
 
+def copy_package(destination: Path) -> Path:
+    """
+    Copy this checkout's package files (tracked and untracked, not ignored) to ``destination``.
+
+    :return: ``destination``, e.g. ``ws/src/seg_ros`` of a colcon workspace.
+    """
+    import shutil
+
+    listing = subprocess.run(
+        ['git', 'ls-files', '-z', '--cached', '--others', '--exclude-standard'],
+        cwd=REPO_ROOT, capture_output=True, check=True).stdout.decode()
+    for name in filter(None, listing.split('\0')):
+        source = REPO_ROOT / name
+        if source.is_file():  # a tracked file deleted in the working tree is left out
+            target = destination / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+    return destination
+
+
 def link_venv() -> str:
     """Build the prefix and expose its message packages to this venv; return what was done."""
     reason = skip_reason()
