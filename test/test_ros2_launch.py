@@ -178,20 +178,24 @@ def test_segment_launch(ros_context, environment):
 @pytest.mark.parametrize('argument, message', [
     ('input_width:=wide', "input_width:='wide' is not a int"),
     ('alpha:=1.5', 'alpha=1.5 is outside [0.0, 1.0]'),
-    ('backend:=tpu', "Argument 'backend' provided value 'tpu' is not valid"),
+    ('backend:=tpu', 'Argument "backend" provided value "tpu" is not valid'),
     ('class_masks:=Road,Tree', "class_masks: 'Tree' is not a class of the model"),
 ])
 def test_bad_launch_argument_is_refused(environment, argument, message):
-    result = subprocess.run(
-        ['ros2', 'launch', 'seg_ros', 'segment.launch.py', 'namespace:=lt_bad', argument,
-         *NETWORK], env=environment, capture_output=True, text=True, timeout=120)
-    output = result.stdout + result.stderr
+    # The argument comes last: of two values for one argument the last wins.
+    launch = Process(['ros2', 'launch', 'seg_ros', 'segment.launch.py', 'namespace:=lt_bad',
+                      *NETWORK, argument], environment)
+    try:
+        status = launch.process.wait(timeout=120)
+        output = launch.output()
+    finally:
+        launch.close()  # after a failure: nothing it started is left running
     assert message in output, output
     if argument.startswith('class_masks'):
         # The launch itself is fine; the node refuses to start and says why.
         assert 'process has died' in output and 'exit code 1' in output, output
     else:
-        assert result.returncode != 0, output
+        assert status != 0, output
 
 
 def test_multi_camera_launch(ros_context, environment):
