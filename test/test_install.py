@@ -23,7 +23,7 @@ SHARE_FOLDERS = ('launch', 'config', 'rviz', 'models')
 NOT_COPIED = ('.git', '.venv', 'build', 'install', 'log', '*.egg-info', '__pycache__',
               '.pytest_cache', '.hypothesis', 'demo_output', 'results', '*.whl', '.whl', '.gl')
 CONSOLE_SCRIPTS = ('segmentation_node', 'camera_source', 'seg-ros')
-EXEC_DEPENDS = ('rclpy', 'sensor_msgs', 'std_msgs', 'diagnostic_msgs')
+EXEC_DEPENDS = ('rclpy', 'sensor_msgs', 'std_msgs', 'diagnostic_msgs', 'vision_msgs')
 
 
 @pytest.fixture(scope='module')
@@ -120,4 +120,6 @@ def test_package_xml_is_format_3_with_the_runtime_dependencies(wheel):
     exec_depends = {element.text for tag in ('exec_depend', 'depend')
                     for element in root.iter(tag)}
     assert set(EXEC_DEPENDS) <= exec_depends
+    # A robot that only segments must not get Qt and OGRE with rosdep.
+    assert 'rviz2' not in exec_depends
     assert root.findtext('export/build_type') == 'ament_python'

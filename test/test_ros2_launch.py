@@ -37,7 +37,7 @@ def prefix():
 
 @pytest.fixture(scope='module')
 def workspace(prefix, tmp_path_factory):
-    """A colcon workspace with this checkout's seg_ros built in it."""
+    """Build this checkout's seg_ros in a new colcon workspace and return the workspace."""
     ros2_extra.robot_python(prefix)
     root = tmp_path_factory.mktemp('launch_ws')
     ros2_extra.copy_package(root / 'src' / 'seg_ros')
@@ -46,6 +46,10 @@ def workspace(prefix, tmp_path_factory):
          'console_direct-'], cwd=root, env=ros2_extra.robot_environment(prefix, DOMAIN_ID),
         capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    share = root / 'install' / 'seg_ros' / 'share' / 'seg_ros'
+    for installed in ('rviz/segment.rviz', 'config/segment.yaml', 'config/fastdds_loopback.xml',
+                      'launch/segment.launch.py', 'launch/multi_camera.launch.py'):
+        assert (share / installed).is_file(), f'{installed} is not installed'
     return root
 
 
