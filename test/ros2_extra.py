@@ -30,8 +30,11 @@ SOURCE = REPO_ROOT.parent / 'shared' / 'ros2-extra'
 PREFIX_VARIABLE = 'SEG_ROS_ROS2_EXTRA_PREFIX'
 HIDE_VARIABLE = 'SEG_ROS_HIDE_ROS2_EXTRA'
 PTH_NAME = 'seg_ros_ros2_extra.pth'
-# seg_ros' runtime dependencies, as a robot gets them from rosdep (python3-numpy, python3-opencv).
-ROBOT_REQUIREMENTS = ('numpy', 'opencv-python<5', 'pytest', 'pyyaml')
+# What rosdep installs on a robot for seg_ros' exec_depend and test_depend keys (python3-numpy,
+# python3-opencv, python3-pytest, python3-hypothesis, ament_flake8 and its plugins ...).
+ROBOT_REQUIREMENTS = ('numpy', 'opencv-python<5', 'pytest', 'hypothesis', 'pyyaml', 'flake8',
+                      'flake8-quotes', 'flake8-import-order', 'flake8-builtins',
+                      'flake8-comprehensions', 'flake8-docstrings', 'pydocstyle')
 PYTHON_VERSION = f'python{sys.version_info.major}.{sys.version_info.minor}'
 
 
@@ -152,13 +155,16 @@ def robot_environment(path: Path, domain_id: int, *, workspace: Path | None = No
 
 def robot_python(path: Path) -> Path:
     """
-    Install seg_ros' runtime dependencies into the prefix's venv once; return its Python.
+    Install seg_ros' runtime and test dependencies into the prefix's venv once; return its Python.
 
-    A robot gets them from rosdep (python3-numpy, python3-opencv); the optional ones
-    (onnxruntime, openvino, onnx, torch) are left out, as on a robot that did not ask for them.
+    A robot gets them from rosdep; the optional ones (onnxruntime, openvino, onnx, torch) are
+    left out, as on a robot that did not ask for them.
     """
     python = path / 'venv' / 'bin' / 'python'
-    stamp = path / ('.seg_ros-robot-' + '-'.join(ROBOT_REQUIREMENTS).replace('<', 'lt'))
+    import hashlib
+
+    key = hashlib.sha256(' '.join(ROBOT_REQUIREMENTS).encode()).hexdigest()[:12]
+    stamp = path / f'.seg_ros-robot-{key}'
     with open(path / '.seg_ros-robot.lock', 'w') as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not stamp.is_file():

@@ -21,13 +21,27 @@ from ros_env import ros_environment
 BIN_DIR = os.path.dirname(sys.executable)
 
 
+def executable_path(executable: str) -> str:
+    """
+    Return the path of one of the package's executables.
+
+    From a venv (pip install -e .) it is beside the Python; from a colcon install (colcon
+    test) it is in ``<prefix>/lib/seg_ros``, found through the ament index.
+    """
+    path = os.path.join(BIN_DIR, executable)
+    if os.path.exists(path):
+        return path
+    from ament_index_python.packages import get_package_prefix
+    return os.path.join(get_package_prefix('seg_ros'), 'lib', 'seg_ros', executable)
+
+
 class NodeProcess:
     """One executable of the package running in its own process, its output kept in a file."""
 
     def __init__(self, executable: str, ros_args: list[str], domain_id: int,
                  extra_args: list[str] | None = None, env: dict[str, str] | None = None) -> None:
         self._log = tempfile.NamedTemporaryFile('w+', prefix=f'{executable}-', suffix='.log')
-        command = [os.path.join(BIN_DIR, executable), *(extra_args or [])]
+        command = [executable_path(executable), *(extra_args or [])]
         if ros_args:
             command += ['--ros-args', *ros_args]
         environment = ros_environment(domain_id)

@@ -4,15 +4,18 @@ import os
 
 import cv2
 import numpy as np
-import onnx
-import onnxruntime
-import openvino
 import pytest
-import torch
-import torch.nn.functional as F
-import torchfile
 
-from seg_ros.tools.torch7 import convert_torch7, main, Torch7Builder
+# Optional tools: without them (a robot's colcon test) the module is skipped, with the reason.
+TOOL = 'an optional tool (pip install -e .[tools]), not on a robot'
+onnx = pytest.importorskip('onnx', reason=TOOL)
+onnxruntime = pytest.importorskip('onnxruntime', reason='an optional backend')
+openvino = pytest.importorskip('openvino', reason='an optional backend')
+torch = pytest.importorskip('torch', reason=TOOL)
+torchfile = pytest.importorskip('torchfile', reason=TOOL)
+F = torch.nn.functional
+
+from seg_ros.tools.torch7 import convert_torch7, main, Torch7Builder  # noqa: E402
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.path.join(REPO_ROOT, '..', 'shared')

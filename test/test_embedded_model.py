@@ -5,10 +5,11 @@ import os
 
 import cv2
 import numpy as np
-import onnx
 import pytest
 
 from seg_ros.core import synthetic
+
+onnx = pytest.importorskip('onnx', reason='reads the model metadata (pip install onnx)')
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODEL_DIR = os.path.join(REPO_ROOT, 'models', 'enet-synth')

@@ -229,3 +229,35 @@ def test_multi_camera_launch(ros_context, environment):
         launch.close()
         for source in cameras:
             source.close()
+
+
+# Fast modules that need no optional tool: what colcon test really runs here (all of them are
+# collected); the ROS graph tests need onnx for their models, and run in this suite.
+COLCON_TEST_MODULES = ('test/test_lint.py', 'test/test_launch_files.py',
+                       'test/test_core_labels.py', 'test/test_image_conversion.py',
+                       'test/test_segmentation_node.py')
+
+
+def test_colcon_test_works_as_on_a_robot(prefix, workspace):
+    """colcon test in the workspace: every module collects (or skips with a reason), and passes."""
+    environment = ros2_extra.robot_environment(prefix, DOMAIN_ID, workspace=workspace)
+
+    def colcon_test(*pytest_arguments: str) -> str:
+        result = subprocess.run(
+            ['colcon', 'test', '--packages-select', 'seg_ros', '--event-handlers',
+             'console_direct+', '--pytest-args', *pytest_arguments],
+            cwd=workspace, env=environment, capture_output=True, text=True, timeout=600)
+        output = result.stdout + result.stderr
+        assert result.returncode == 0 and 'Failed' not in output, output[-6000:]
+        return output
+
+    collected = colcon_test('--collect-only', '-q', '-rs')
+    assert 'error' not in collected.lower().replace('errors=0', ''), collected[-6000:]
+    assert "could not import 'onnx'" in collected or 'onnx' in collected
+    ran = colcon_test(*COLCON_TEST_MODULES, '-rs')
+    assert ' passed' in ran, ran[-6000:]
+    results = subprocess.run(
+        ['colcon', 'test-result', '--test-result-base', 'build/seg_ros', '--verbose'],
+        cwd=workspace, env=environment, capture_output=True, text=True, timeout=60)
+    assert results.returncode == 0, results.stdout + results.stderr
+    assert ' 0 errors, 0 failures' in results.stdout, results.stdout

@@ -2,16 +2,19 @@
 
 import cv2
 import numpy as np
-import onnx
-import onnxruntime
-import openvino
 import pytest
-import torch
-import torch.nn.functional as F
 
-from seg_ros.tools.enet import ENet
-from seg_ros.tools.export import export_onnx
-from seg_ros.tools.unpool import max_unpool2x2
+# Optional tools: without them (a robot's colcon test) the module is skipped, with the reason.
+TOOL = 'an optional tool (pip install -e .[tools]), not on a robot'
+onnx = pytest.importorskip('onnx', reason=TOOL)
+onnxruntime = pytest.importorskip('onnxruntime', reason='an optional backend')
+openvino = pytest.importorskip('openvino', reason='an optional backend')
+torch = pytest.importorskip('torch', reason=TOOL)
+F = torch.nn.functional
+
+from seg_ros.tools.enet import ENet  # noqa: E402
+from seg_ros.tools.export import export_onnx  # noqa: E402
+from seg_ros.tools.unpool import max_unpool2x2  # noqa: E402
 
 WIDTH, HEIGHT = 256, 128
 # A second size, to prove the exported H and W are really dynamic.
