@@ -81,11 +81,11 @@ def generate_launch_description():
             description="Inference device; '' keeps the params file value."),
         DeclareLaunchArgument(
             'class_masks', default_value='',
-            description="Classes to publish as binary masks on ~/mask/<name>, comma-separated "
+            description='Classes to publish as binary masks on ~/mask/<name>, comma-separated '
                         "(Road,Sidewalk) or '[Road, Sidewalk]'; '' keeps the params file value."),
         DeclareLaunchArgument(
             'input_transport', default_value='', choices=['', 'raw', 'compressed'],
-            description="raw: sensor_msgs/Image on the image topic; compressed: "
+            description='raw: sensor_msgs/Image on the image topic; compressed: '
                         "sensor_msgs/CompressedImage on <image topic>/compressed; '' keeps the "
                         'params file value.'),
         DeclareLaunchArgument(

@@ -239,7 +239,7 @@ COLCON_TEST_MODULES = ('test/test_lint.py', 'test/test_launch_files.py',
 
 
 def test_colcon_test_works_as_on_a_robot(prefix, workspace):
-    """colcon test in the workspace: every module collects (or skips with a reason), and passes."""
+    """Run colcon test in the workspace: every module collects (or skips, saying why); passes."""
     environment = ros2_extra.robot_environment(prefix, DOMAIN_ID, workspace=workspace)
 
     def colcon_test(*pytest_arguments: str) -> str:
@@ -248,12 +248,13 @@ def test_colcon_test_works_as_on_a_robot(prefix, workspace):
              'console_direct+', '--pytest-args', *pytest_arguments],
             cwd=workspace, env=environment, capture_output=True, text=True, timeout=600)
         output = result.stdout + result.stderr
-        assert result.returncode == 0 and 'Failed' not in output, output[-6000:]
+        assert result.returncode == 0, output[-6000:]
         return output
 
     collected = colcon_test('--collect-only', '-q', '-rs')
-    assert 'error' not in collected.lower().replace('errors=0', ''), collected[-6000:]
-    assert "could not import 'onnx'" in collected or 'onnx' in collected
+    assert 'ERROR collecting' not in collected and 'Interrupted' not in collected, collected
+    # Without onnx (no rosdep key) the modules with test models skip, saying why.
+    assert 'the tests build their tiny models with onnx' in collected, collected[-6000:]
     ran = colcon_test(*COLCON_TEST_MODULES, '-rs')
     assert ' passed' in ran, ran[-6000:]
     results = subprocess.run(
