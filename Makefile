@@ -16,7 +16,7 @@ venv: $(RUNTIME_STAMP)
 
 $(RUNTIME_STAMP): setup.py package.xml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PIP) install $(ROS_PACKAGES) 'opencv-python<5' numpy onnxruntime openvino
+	$(PIP) install $(ROS_PACKAGES) 'opencv-python<5' numpy onnxruntime openvino onnx
 	$(PIP) install --no-deps -e .
 	touch $@
 

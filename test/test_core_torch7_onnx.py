@@ -29,7 +29,8 @@ SHARED = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__)))), 'shared')
 ENET = os.path.join(SHARED, 'models', 'enet-cityscapes', 'enet-model.net')
 PHOTOS = sorted(glob.glob(os.path.join(SHARED, 'images', '*.jpg')))
-ONNX_BACKENDS = [name for name in ('openvino', 'onnxruntime') if available_backends()[name] is None]
+ONNX_BACKENDS = [name for name in ('openvino', 'onnxruntime')
+                 if available_backends()[name] is None]
 SIZE = (96, 64)
 
 
@@ -47,7 +48,7 @@ def small_net(tmp_path_factory) -> str:
 
 
 def frame(seed: int = 3, size: tuple[int, int] = SIZE) -> np.ndarray:
-    """A smooth random BGR frame (blocks, so that the network sees structure)."""
+    """Return a smooth random BGR image made of blocks, so that the network sees structure."""
     rng = np.random.default_rng(seed)
     small = rng.integers(0, 256, (size[1] // 8, size[0] // 8, 3), dtype=np.uint8)
     return cv2.resize(small, size, interpolation=cv2.INTER_LINEAR)

@@ -132,9 +132,9 @@ def conv(rng: np.random.Generator, planes_in: int, planes_out: int, kernel: int,
          pad: int = 0, dilation: int = 0) -> Module:
     weight = rng.normal(0, (2.0 / (planes_in * kernel * kernel)) ** 0.5,
                         (planes_out, planes_in, kernel, kernel)).astype(np.float32)
-    fields = dict(nInputPlane=planes_in, nOutputPlane=planes_out, kW=kernel, kH=kernel,
-                  dW=stride, dH=stride, padW=pad, padH=pad, weight=weight,
-                  bias=rng.normal(0, 0.1, planes_out).astype(np.float32))
+    fields = {'nInputPlane': planes_in, 'nOutputPlane': planes_out, 'kW': kernel, 'kH': kernel,
+              'dW': stride, 'dH': stride, 'padW': pad, 'padH': pad, 'weight': weight,
+              'bias': rng.normal(0, 0.1, planes_out).astype(np.float32)}
     if dilation:
         return Module('nn.SpatialDilatedConvolution', dilationW=dilation, dilationH=dilation,
                       **fields)
