@@ -200,8 +200,20 @@ def _open_converted(model_path: str, preprocess: Preprocess, backend: str, targe
                         warnings), None
     notes = [f'model: {"converted" if converted_now else "found the conversion of"} '
              f'{model_path!r} to the fused ONNX form {onnx_path!r}']
-    loaded, open_notes = open_backend(onnx_path, preprocess, backend, target, require_cuda,
-                                      '', precision)
+    try:
+        loaded, open_notes = open_backend(onnx_path, preprocess, backend, target, require_cuda,
+                                          '', precision)
+    except ModelError as error:
+        if backend != 'auto':
+            raise
+        return _refused(model_path, f'no ONNX runtime runs its conversion ({error})', backend,
+                        warnings), None
+    if loaded.name == 'opencv':
+        # OpenCV DNN runs the Torch7 file itself faster than the fused ONNX form.
+        warnings.append(f'model: running {model_path!r} on OpenCV DNN: neither openvino nor '
+                        'onnxruntime could run its conversion (' + '; '.join(
+                            note for note in open_notes if 'skipped' in note) + ')')
+        return None, None
     notes += open_notes
     # Check the conversion in float32, whatever runs: the reference computes in float32.
     exact = loaded
