@@ -276,3 +276,24 @@ def test_real_enet_fast_precision_reports_its_agreement():
     assert 0.9 < segmenter.fast_agreement <= 1.0
     assert any(note.startswith(f'precision fast ({segmenter.backend.precision}): ')
                for note in segmenter.notes)
+
+
+@needs_onnx_backend
+def test_cli_segment_names_the_conversion_it_runs(small_net, tmp_path, capsys):
+    from seg_ros.cli import main
+
+    image_path = str(tmp_path / 'street.png')
+    cv2.imwrite(image_path, frame(9, (120, 80)))
+    status = main(['segment', image_path, '--model', small_net, '--width', str(SIZE[0]),
+                   '--height', str(SIZE[1]), '-o', str(tmp_path / 'out'), '--quiet'])
+    out = capsys.readouterr().out
+    assert status == 0
+    running = model_cache.converted_path(small_net, Preprocess(*SIZE))
+    assert f'running its conversion {running}' in out
+    class_map = cv2.imread(str(tmp_path / 'out' / 'street_classmap.png'), cv2.IMREAD_UNCHANGED)
+    net = cv2.dnn.readNet(small_net)
+    net.setInput(cv2.dnn.blobFromImage(cv2.imread(image_path), 1 / 255, SIZE, (0, 0, 0), True,
+                                       False))
+    expected = cv2.resize(net.forward()[0].argmax(axis=0).astype(np.uint8), (120, 80),
+                          interpolation=cv2.INTER_NEAREST_EXACT)
+    assert np.mean(class_map == expected) >= 0.999
