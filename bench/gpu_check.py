@@ -15,8 +15,9 @@ One command for a machine with an NVIDIA GPU and a few minutes to spend on it:
    ``Segmenter`` with ``backend onnxruntime, target cuda, require_cuda``: the TensorRT provider
    (f32, and f16 with ``precision fast``), the CUDA provider alone, and the CPU provider as the
    reference;
-4. prints one table: ms per frame (median), the provider really used (what the session
-   reports, not what was asked for), and the share of pixels that agree with the CPU result.
+4. prints one table: seconds to open (model load, checks and the TensorRT engine build), ms
+   per frame (median), the provider really used (what the session reports, not what was
+   asked for), and the share of pixels that agree with the CPU result.
 
 Everything has a deadline (``--budget``, 540 s by default): rows left when it is spent are
 listed as skipped, so the command ends in under 10 minutes. TensorRT engines go to a temporary
@@ -135,7 +136,7 @@ def frames_for(model: str, images: str):
 
 def time_backend(backend, frames, repeats: int) -> tuple[float, list]:
     """Return (median ms a frame, class maps of ``frames``), after a warm-up of each frame."""
-    maps = [backend.infer(frame, 'bgr8') for frame in frames]  # warm-up (engine build)
+    maps = [backend.infer(frame, 'bgr8') for frame in frames]  # warm-up (first runs allocate)
     times = []
     for index in range(repeats):
         started = time.perf_counter()
@@ -174,8 +175,8 @@ def measure(arguments: argparse.Namespace) -> int:
         models.append(('real ENet (.net)', 'enet', arguments.enet))
     else:
         log(f'{arguments.enet} is absent: only the embedded ENet is measured')
-    lines = ['| model | row | provider really used | precision | ms / frame | '
-             'agreement with CPU |', '|---|---|---|---|---:|---:|']
+    lines = ['| model | row | provider really used | precision | start s | ms / frame | '
+             'agreement with CPU |', '|---|---|---|---|---:|---:|---:|']
     problems = []
     for label, kind, path in models:
         frames = frames_for(kind, arguments.images)
@@ -183,28 +184,34 @@ def measure(arguments: argparse.Namespace) -> int:
             problems.append(f'{label}: no frames')
             continue
         try:
+            started = time.monotonic()
             cpu = open_row(path, (), 'f32', 'cpu')
+            cpu_start = time.monotonic() - started
             cpu_ms, cpu_maps = time_backend(cpu.backend, frames, arguments.repeats)
         except Exception as error:  # report and go on with the next model
             problems.append(f'{label} CPU: {error}')
             continue
         lines.append(f'| {label} | CPU reference | {cpu.backend.device} | '
-                     f'{cpu.backend.precision} | {cpu_ms:.1f} | 100.00 % |')
+                     f'{cpu.backend.precision} | {cpu_start:.1f} | {cpu_ms:.1f} | 100.00 % |')
         for row, providers, precision in ROWS:
             if time.monotonic() > deadline:
                 problems.append(f'{label} {row}: skipped, the time budget is spent')
                 continue
             log(f'{label}: {row}')
             try:
+                started = time.monotonic()
+                # Opening builds the TensorRT engine (the warm-up runs in open_backend).
                 opened = open_row(path, providers, precision, 'cuda')
+                start_s = time.monotonic() - started
                 ms, maps = time_backend(opened.backend, frames, arguments.repeats)
             except Exception as error:  # a provider that cannot run: a failed row, not a stop
                 problems.append(f'{label} {row}: {str(error).splitlines()[0][:300]}')
-                lines.append(f'| {label} | {row} | failed | | | |')
+                lines.append(f'| {label} | {row} | failed | | | | |')
                 continue
             agree = float(np.mean([np.mean(a == b) for a, b in zip(maps, cpu_maps)]))
             lines.append(f'| {label} | {row} | {opened.backend.device} | '
-                         f'{opened.backend.precision} | {ms:.1f} | {100 * agree:.2f} % |')
+                         f'{opened.backend.precision} | {start_s:.1f} | {ms:.1f} | '
+                         f'{100 * agree:.2f} % |')
     print('\n'.join(lines))
     for problem in problems:
         print(f'- {problem}')
