@@ -160,6 +160,16 @@ def test_max_unpooling_and_padding_match_numpy(tmp_path):
         np.testing.assert_allclose(opened._forward(blob), expected, rtol=1e-6, atol=1e-6)
 
 
+def test_module_missing_a_field_is_a_clear_error(tmp_path):
+    net_path = str(tmp_path / 'broken.net')
+    rng = np.random.default_rng(0)
+    broken = torch7_writer.conv(rng, 3, 4, 3, 1, 1)
+    del broken.fields['nInputPlane']
+    save_torch7(net_path, torch7_writer.container('nn.Sequential', broken))
+    with pytest.raises(ValueError, match='lacks a field'):
+        torch7_to_onnx(net_path)
+
+
 def test_unsupported_module_is_named(tmp_path):
     net_path = str(tmp_path / 'avg.net')
     save_torch7(net_path, torch7_writer.container(

@@ -370,7 +370,12 @@ def torch7_to_onnx(net_path: str | os.PathLike, *, fused: bool = True, swap_rb: 
         network_input = Value('input', 3)
         graph_input = helper.make_tensor_value_info('input', float_type,
                                                     [1, 3, 'height', 'width'])
-    scores = builder.build(root, network_input)
+    try:
+        scores = builder.build(root, network_input)
+    except (TypeError, KeyError, AttributeError, IndexError) as error:
+        # A field missing or of the wrong type: a malformed or unexpected module.
+        raise ValueError(f'{os.fspath(net_path)!r}: a Torch7 module lacks a field the '
+                         f'converter needs or has it in another type ({error!r})') from error
     if not isinstance(scores, Value):
         raise ValueError(f'{net_path!r}: the network outputs a table, not one score tensor')
     num_classes = scores.channels
