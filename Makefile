@@ -10,13 +10,13 @@ ROS_PACKAGES := 'ros-jazzy-rclpy[fastrtps]' ros-jazzy-sensor-msgs ros-jazzy-std-
 RUNTIME_STAMP := $(VENV)/.seg_ros-runtime
 TEST_STAMP := $(VENV)/.seg_ros-test
 
-.PHONY: demo test lint bench venv clean
+.PHONY: demo test lint bench gpu-check venv clean
 
 venv: $(RUNTIME_STAMP)
 
 $(RUNTIME_STAMP): setup.py package.xml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PIP) install $(ROS_PACKAGES) 'opencv-python<5' numpy onnxruntime openvino
+	$(PIP) install $(ROS_PACKAGES) 'opencv-python<5' numpy onnxruntime openvino onnx
 	$(PIP) install --no-deps -e .
 	touch $@
 
@@ -37,5 +37,10 @@ test: $(TEST_STAMP)
 bench: $(TEST_STAMP)
 	$(PY) bench/segmentation_bench.py
 
+# On a machine with an NVIDIA GPU: its own .venv-gpu (onnxruntime-gpu for the driver's CUDA), then
+# the embedded and real ENet through the CUDA and TensorRT providers; exits 2 without a GPU.
+gpu-check:
+	$(PYTHON) bench/gpu_check.py
+
 clean:
-	rm -rf $(VENV) build *.egg-info demo_output .pytest_cache .hypothesis
+	rm -rf $(VENV) .venv-gpu build *.egg-info demo_output .pytest_cache .hypothesis

@@ -33,9 +33,10 @@ setup(
     python_requires='>=3.10',
     install_requires=['setuptools', 'numpy', 'opencv-python<5'],
     extras_require={
-        # The optional inference runtimes; the node runs without them.
-        'onnxruntime': ['onnxruntime'],
-        'openvino': ['openvino'],
+        # The optional inference runtimes; the node runs without them. onnx converts a Torch7
+        # .net to the ONNX form they run (seg_ros.core.torch7_onnx).
+        'onnxruntime': ['onnxruntime', 'onnx'],
+        'openvino': ['openvino', 'onnx'],
         # Offline tools: training the embedded model, converting Torch7 ENet to ONNX.
         'tools': ['torch==2.13.0', 'onnx', 'torchfile'],
         'test': ['pytest', 'hypothesis', 'flake8', 'flake8-quotes', 'flake8-import-order',

@@ -18,10 +18,13 @@ The network call's share is timed inside each measured call (the backend's ``_fo
 wrapped with a timer), so "frame minus network" is paired sample by sample, not the difference
 of two noisy medians. CPU ms is the process's CPU time over the call, all threads.
 
-Model forms of the real ENet: the Torch7 ``.net`` (OpenCV only), and the ONNX files that
-``seg_ros.tools.torch7.convert_torch7`` writes into a temporary folder (never into the repo:
-the weights are non-commercial): ``onnx-scores`` (float input, score output) and
-``onnx-fused`` (uint8 BGR in, class map out: normalisation and argmax inside the graph).
+Model forms of the real ENet: the Torch7 ``.net`` (OpenCV only), and its ONNX conversions by
+seg_ros's torch-free converter (never into the repo: the weights are non-commercial):
+``onnx-fused`` (uint8 BGR in, class map out: normalisation and argmax inside the graph) is
+the very file the node runs when given the ``.net`` (``seg_ros.core.model_cache``, in the
+user's cache), ``onnx-scores`` (float input, score output) goes to a temporary folder.
+Where ``precision fast`` really lowers the precision (bf16 / f16), a ``fast`` row is added,
+with the share of the photos' pixels that agree with f32.
 
 Over topics (``--skip-node`` leaves it out): ``camera_source`` at 30 Hz 1280x720 ->
 ``segmentation_node`` -> a subscriber here; see :mod:`node_probe`.
@@ -53,6 +56,7 @@ import cv2
 import node_probe
 import numpy as np
 
+from seg_ros.core import model_cache
 from seg_ros.core.backends import available_backends, open_backend, Preprocess
 from seg_ros.core.errors import ModelError
 from seg_ros.core.segmenter import Segmenter, SegmenterConfig
@@ -67,6 +71,8 @@ FRAME_SIZE = (1280, 720)
 MODEL_SIZE = (1024, 512)
 CAMERA_RATE = 30.0
 ALPHA = 0.5
+# Frames timed beside the camera, as a multiple of the spot checks (enough for < 5 % noise).
+BESIDE_FACTOR = 5
 # Lets the previous case's worker threads go idle before the next case starts.
 CASE_GAP_S = 0.01
 
@@ -82,6 +88,8 @@ class Case:
     step: Callable[[np.ndarray], dict[str, float]]
     describe: str = ''
     samples: list[dict[str, float]] = field(default_factory=list)
+    # precision fast rows: share of the frames' pixels whose class agrees with f32 (0-1)
+    agreement: float | None = None
 
     @property
     def key(self) -> str:
@@ -161,29 +169,31 @@ def write_frames(frames: list[np.ndarray], folder: str) -> str:
 
 def convert_enet(net_path: str, temp_dir: str, skipped: list[str]) -> dict[str, str]:
     """
-    Return the real ENet's model forms: the Torch7 file and its ONNX conversions (temp files).
+    Return the real ENet's model forms: the Torch7 file and its ONNX conversions.
 
     :param net_path: the Torch7 file.
-    :param temp_dir: where the ONNX files go.
+    :param temp_dir: where the scores form goes (the fused one is the node's cached file).
     :param skipped: receives a line for each form that could not be made.
     :return: form name -> model path.
     """
+    from seg_ros.core.torch7_onnx import save_model, torch7_to_onnx
+
     forms = {'torch7': net_path}
+    started = time.perf_counter()
     try:
-        from seg_ros.tools.torch7 import convert_torch7
-    except ImportError as error:
-        skipped.append(f'enet ONNX forms: the converter does not import ({error})')
-        return forms
-    for form, fused in (('onnx-fused', True), ('onnx-scores', False)):
-        path = os.path.join(temp_dir, f'enet-{form}.onnx')
-        started = time.perf_counter()
-        try:
-            convert_torch7(net_path, path, MODEL_SIZE[0], MODEL_SIZE[1], fused=fused)
-        except Exception as error:  # report any converter failure and go on with the rest
-            skipped.append(f'enet {form}: conversion failed: {error}')
-            continue
-        log(f'  converted {form} in {time.perf_counter() - started:.1f} s')
-        forms[form] = path
+        forms['onnx-fused'], converted = model_cache.convert_cached(net_path,
+                                                                    Preprocess(*MODEL_SIZE))
+        log(f'  onnx-fused: {"converted" if converted else "cached"} {forms["onnx-fused"]} '
+            f'({time.perf_counter() - started:.1f} s)')
+    except Exception as error:  # report any converter failure and go on with the rest
+        skipped.append(f'enet onnx-fused: conversion failed: {error}')
+    path = os.path.join(temp_dir, 'enet-onnx-scores.onnx')
+    try:
+        save_model(torch7_to_onnx(net_path, fused=False, width=MODEL_SIZE[0],
+                                  height=MODEL_SIZE[1]), path)
+        forms['onnx-scores'] = path
+    except Exception as error:  # report any converter failure and go on with the rest
+        skipped.append(f'enet onnx-scores: conversion failed: {error}')
     return forms
 
 
@@ -284,7 +294,8 @@ def classic_step(pipeline: classic_enet.ClassicPipeline):
 
 
 def build_cases(model: str, forms: dict[str, str], labels: tuple[str, str],
-                arguments: argparse.Namespace, skipped: list[str]) -> list[Case]:
+                frames: list[np.ndarray], arguments: argparse.Namespace,
+                skipped: list[str]) -> list[Case]:
     """
     Open every (backend, model form) pair that loads: a bare backend and a seg_ros case each.
 
@@ -325,7 +336,35 @@ def build_cases(model: str, forms: dict[str, str], labels: tuple[str, str],
             cases.append(Case(model, 'bare', backend_name, form, bare_step(backend), describe))
             cases.append(Case(model, 'seg_ros', backend_name, form, segmenter_step(segmenter),
                               segmenter.backend.describe()))
+            if backend_name == 'openvino' and form in ('onnx-fused', 'onnx'):
+                fast = fast_case(model, form, path, labels, segmenter, frames, arguments,
+                                 skipped)
+                cases += [fast] if fast else []
     return cases
+
+
+def fast_case(model: str, form: str, path: str, labels: tuple[str, str], exact: Segmenter,
+              frames: list[np.ndarray], arguments: argparse.Namespace,
+              skipped: list[str]) -> Case | None:
+    """Return the ``precision fast`` case of an OpenVINO model, with its agreement with f32."""
+    try:
+        segmenter = Segmenter(SegmenterConfig(
+            model_path=path, input_width=MODEL_SIZE[0], input_height=MODEL_SIZE[1],
+            backend='openvino', target=arguments.target, classes_path=labels[0],
+            colors_path=labels[1], precision='fast'))
+    except ModelError as error:
+        skipped.append(f'{model} openvino {form} precision fast: {error}')
+        return None
+    if segmenter.backend.precision == 'f32':
+        skipped.append(f'{model} openvino {form} precision fast: runs f32 on this machine '
+                       '(the CPU has no bf16 / f16), so it is the f32 row')
+        return None
+    agreement = float(np.mean([np.mean(segmenter.backend.infer(frame, 'bgr8') ==
+                                       exact.backend.infer(frame, 'bgr8')) for frame in frames]))
+    log(f'  {model} openvino {form} precision fast ({segmenter.backend.precision}): '
+        f'{100 * agreement:.2f} % of the pixels agree with f32')
+    return Case(model, 'seg_ros', 'openvino', f'{form} fast', segmenter_step(segmenter),
+                segmenter.backend.describe(), agreement=agreement)
 
 
 def measure(cases: list[Case], frames: list[np.ndarray], rounds: int, warmup: int) -> None:
@@ -367,11 +406,20 @@ def node_configs(enet_forms: dict[str, str], enet_labels: tuple[str, str], photo
     configs = []
     if photos_dir:
         labels = {'classes_path': enet_labels[0], 'colors_path': enet_labels[1]}
-        if 'onnx-fused' in enet_forms:
+        # The .net as given: the node converts it (cached) and runs the fused form.
+        fused = 'onnx-fused' if 'onnx-fused' in enet_forms else 'torch7'
+        configs.append({
+            'name': f'enet .net, {backend}', 'model': 'enet', 'form': fused,
+            'goal_vs_classic': 2.0,
+            'node': {'model_path': enet_forms['torch7'], 'backend': backend,
+                     **common, **labels},
+            'camera': {'source': photos_dir, **camera}})
+        if arguments.fast_forms.get('enet'):
             configs.append({
-                'name': f'enet {backend} (onnx-fused)', 'model': 'enet', 'form': 'onnx-fused',
-                'node': {'model_path': enet_forms['onnx-fused'], 'backend': backend,
-                         **common, **labels},
+                'name': f'enet .net, {backend}, precision fast', 'model': 'enet',
+                'form': f'{fused} fast', 'goal_vs_classic': 2.5,
+                'node': {'model_path': enet_forms['torch7'], 'backend': backend,
+                         'precision': 'fast', **common, **labels},
                 'camera': {'source': photos_dir, **camera}})
         if not arguments.quick and 'opencv' in (arguments.backends or ('opencv',)):
             configs.append({
@@ -460,6 +508,13 @@ def node_rows(runs: list[dict]) -> list[str]:
     return lines
 
 
+def relative_noise(samples: list[float]) -> float:
+    """Return the standard error of the mean of ``samples``, relative to the mean (0-1)."""
+    if len(samples) < 2:
+        return float('nan')
+    return statistics.stdev(samples) / statistics.mean(samples) / len(samples) ** 0.5
+
+
 def to_float(text: str | None) -> float:
     """Parse a diagnostics value; NaN when missing or not a number."""
     try:
@@ -513,13 +568,30 @@ def target_ratios(all_cases: list[Case], runs: list[dict]) -> list[dict]:
             'value': share, 'goal': '<= 0.10', 'met': bool(share <= 0.10),
             'compares': f'median of (frame - network call) / frame; medians {case.median():.1f} '
                         f'ms, network {case.median("network"):.1f} ms'})
+    for case in (c for c in all_cases if c.agreement is not None):
+        ratios.append({
+            'name': f'precision fast agreement with f32, {case.model} {case.backend} {case.form}',
+            'value': case.agreement, 'goal': '>= 0.99', 'met': bool(case.agreement >= 0.99),
+            'compares': 'share of the pixels of the offline frames with the same class'})
     for run in runs:
+        classic = find(all_cases, model=run['model'], pipeline='classic')
+        if 'goal_vs_classic' in run and classic and 'output_fps' in run['result'] \
+                and run['result']['output_fps'] > 0:
+            node_ms = 1000.0 / run['result']['output_fps']
+            value = classic.median() / node_ms
+            ratios.append({
+                'name': f'node per frame vs classic tutorial per frame, {run["name"]}',
+                'value': value, 'goal': f'>= {run["goal_vs_classic"]:g}',
+                'met': bool(value >= run['goal_vs_classic']),
+                'compares': f'classic {classic.median():.1f} ms (offline median) / node '
+                            f'{node_ms:.1f} ms (1000 / output fps)'})
         throughput = [('fps_ratio', 'offline_fps', 'node fps over topics vs seg_ros alone', '')]
         if 'beside_camera_cpu_percent' in run:
             throughput.append(('fps_ratio_beside', 'beside_fps',
                                'the same with the camera running beside seg_ros alone',
                                f' (camera at {run["beside_camera_cpu_percent"]:.0f} % of a core '
-                               'meanwhile)'))
+                               f'meanwhile; {len(run["beside_ms"])} frames timed, noise '
+                               f'{100 * run["beside_noise"]:.1f} %)'))
         for key, reference, title, note in throughput:
             if key in run:
                 ratios.append({
@@ -549,7 +621,8 @@ def ratio_rows(ratios: list[dict]) -> list[str]:
     for ratio in ratios:
         met = {True: 'yes', False: 'NO', None: '-'}[ratio['met']]
         value = ratio['value']
-        text = f'{100 * value:.1f}%' if 'share' in ratio['name'] else f'{value:.2f}'
+        percent = 'share' in ratio['name'] or 'agreement' in ratio['name']
+        text = f'{100 * value:.2f}%' if percent else f'{value:.2f}'
         lines.append(f'| {ratio["name"]} | {text} | {ratio["goal"]} | {met} | '
                      f'{ratio["compares"]} |')
     return lines
@@ -627,7 +700,7 @@ def offline_phase(model: str, forms: dict[str, str], labels: tuple[str, str],
     classic_form = 'torch7' if 'torch7' in forms else 'onnx'
     classic = classic_case(model, classic_form, forms[classic_form], labels[1], skipped)
     cases = [classic] if classic else []
-    cases += build_cases(model, forms, labels, arguments, skipped)
+    cases += build_cases(model, forms, labels, frames, arguments, skipped)
     if not cases:
         return cases
     log(f'{model}: {len(cases)} cases, {arguments.rounds} interleaved rounds')
@@ -708,6 +781,8 @@ def main() -> int:
                 'embedded', {'onnx': embedded}, default_label_paths(embedded), synthetic,
                 arguments, skipped)
         all_cases = enet_cases + embedded_cases
+        arguments.fast_forms = {case.model: True for case in all_cases
+                                if case.form.endswith(' fast')}
         offline_load = {'load_after': load_average(), 'others_percent': others.percent()}
         runs = []
         if not arguments.skip_node:
@@ -769,7 +844,8 @@ def node_run(config: dict, cases: list[Case], frames: list[np.ndarray], domain_i
         # Only the case matching the backend the node used: another runtime's idle thread
         # pool would disturb its timing.
         used = find(candidates, backend=result.get('diagnostics', {}).get('backend', '?'))
-        return spot_check([used], frames, 2 * spot_count) if used is not None else {}
+        return (spot_check([used], frames, BESIDE_FACTOR * spot_count) if used is not None
+                else {})
     result = node_probe.run_node(config['node'], config['camera'], domain_id, warmup_s=3.0,
                                  measure_s=seconds, log=log, beside_camera=beside_camera)
     run = dict(config, result=result)
@@ -792,6 +868,7 @@ def node_run(config: dict, cases: list[Case], frames: list[np.ndarray], domain_i
             # on the machine as in the node run, so this ratio leaves out what the camera takes.
             run['beside_ms'] = [sample['total'] for sample in beside['value'][offline.key]]
             run['beside_fps'] = 1000.0 / statistics.median(run['beside_ms'])
+            run['beside_noise'] = relative_noise(run['beside_ms'])
             run['fps_ratio_beside'] = result['output_fps'] / run['beside_fps']
             run['beside_camera_cpu_percent'] = beside['camera_cpu_percent']
         if result['frames_complete']:

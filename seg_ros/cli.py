@@ -167,6 +167,13 @@ def run_segment(args: argparse.Namespace) -> int:
         print(f'seg-ros: {error}', file=sys.stderr)
         return 2
     print(f'model: {segmenter.config.model_path} ({segmenter.backend.describe()})')
+    if segmenter.model_file != segmenter.config.model_path:
+        print(f'running its conversion {segmenter.model_file}')
+    for warning in segmenter.warnings:
+        print(f'seg-ros: warning: {warning}', file=sys.stderr)
+    if segmenter.fast_agreement is not None:
+        print(f'precision fast ({segmenter.backend.precision}): '
+              f'{100 * segmenter.fast_agreement:.2f} % of the warm-up frame agrees with f32')
     os.makedirs(args.output_dir, exist_ok=True)
     shares = ClassShares(segmenter.backend.num_classes)
     failures = 0

@@ -1,5 +1,5 @@
 """
-The real ENet Cityscapes model (Torch7, OpenCV DNN) on the two street photos in ../shared.
+The real ENet Cityscapes model (Torch7 .net, run as given) on the two street photos in ../shared.
 
 The expected properties were read off the overlays once: both photos are narrow cobbled streets
 between brick buildings under an overcast sky; leuvenB has two bicycles parked at the lower left.
@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 import pytest
 
+from seg_ros.core.backends import available_backends, open_backend, Preprocess
 from seg_ros.core.errors import ModelError
 from seg_ros.core.segmenter import Segmenter, SegmenterConfig
 
@@ -39,17 +40,33 @@ def shares(class_map: np.ndarray) -> np.ndarray:
     return np.bincount(class_map.ravel(), minlength=20) / class_map.size
 
 
-def test_enet_loads_on_opencv_with_the_cityscapes_labels(enet):
-    assert enet.backend.name == 'opencv' and enet.backend.num_classes == 20
+def test_enet_loads_with_the_cityscapes_labels_on_the_fastest_backend(enet, enet_dir):
+    """With backend auto the .net runs as its cached fused-ONNX conversion where it can."""
+    assert enet.backend.num_classes == 20
     assert enet.labels.names[SKY] == 'Sky' and enet.labels.names[BICYCLE] == 'Bicycle'
-    assert 'auto: chose opencv' in enet.notes
+    onnx_runtimes = [name for name in ('openvino', 'onnxruntime')
+                     if available_backends()[name] is None]
+    if not onnx_runtimes:
+        assert enet.backend.name == 'opencv' and enet.model_file.endswith('enet-model.net')
+        return
+    assert enet.backend.name == onnx_runtimes[0] and enet.backend.kind == 'fused'
+    assert enet.model_file.endswith('.onnx') and not enet.warnings
+    assert f'auto: chose {onnx_runtimes[0]}' in enet.notes
+
+
+def test_enet_on_opencv_runs_the_torch7_file(enet_dir):
+    enet = Segmenter(SegmenterConfig(os.path.join(enet_dir, 'enet-model.net'),
+                                     backend='opencv'))
+    assert enet.backend.name == 'opencv' and enet.model_file.endswith('enet-model.net')
     assert not any('openvino' in note or 'onnxruntime' in note for note in enet.notes)
 
 
 @pytest.mark.parametrize('backend', ['onnxruntime', 'openvino'])
-def test_enet_torch7_file_is_refused_by_the_onnx_runtimes(enet_dir, backend):
+def test_enet_torch7_file_is_refused_by_the_onnx_runtimes_themselves(enet_dir, backend):
+    """open_backend alone does not convert: the ONNX runtimes read ONNX only."""
     with pytest.raises(ModelError, match='only ONNX') as raised:
-        Segmenter(SegmenterConfig(os.path.join(enet_dir, 'enet-model.net'), backend=backend))
+        open_backend(os.path.join(enet_dir, 'enet-model.net'), Preprocess(1024, 512),
+                     backend=backend)
     assert raised.value.parameter == 'backend'
 
 

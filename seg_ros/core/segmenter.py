@@ -8,8 +8,9 @@ import time
 import cv2
 import numpy as np
 
-from seg_ros.core.backends import Backend, open_backend, Preprocess
+from seg_ros.core.backends import Backend, Preprocess
 from seg_ros.core.labels import Labels
+from seg_ros.core.model_cache import open_model
 from seg_ros.core.render import blend, color_lut, colorize, ENCODINGS, resize_class_map
 
 FRAME_ENCODINGS = (*ENCODINGS, 'mono8')
@@ -67,17 +68,25 @@ class Segmenter:
         """
         Load the model on its backend, warm it up, load and check the labels.
 
+        ``model_file`` is the file that really runs (a Torch7 file's cached ONNX conversion, see
+        :func:`seg_ros.core.model_cache.open_model`); ``warnings`` the lines a user should see;
+        ``fast_agreement`` the share of warm-up pixels ``precision='fast'`` classifies as f32
+        does (None when it runs f32).
+
         :param config: the configuration.
         :raises ModelError: naming the configuration field at fault.
         """
         self.config = config
         preprocess = Preprocess(config.input_width, config.input_height, config.scale,
                                 config.mean, config.swap_rb)
-        self.backend: Backend
-        self.notes: list[str]
-        self.backend, self.notes = open_backend(config.model_path, preprocess, config.backend,
-                                                config.target, config.require_cuda,
-                                                config.config_path, config.precision)
+        # A Torch7 .net runs as its cached fused-ONNX conversion where that agrees with it.
+        opened = open_model(config.model_path, preprocess, config.backend, config.target,
+                            config.require_cuda, config.config_path, config.precision)
+        self.backend: Backend = opened.backend
+        self.notes: list[str] = opened.notes
+        self.warnings: list[str] = opened.warnings
+        self.model_file = opened.model_file
+        self.fast_agreement = opened.fast_agreement
         self.labels = Labels.from_files(config.classes_path, config.colors_path,
                                         self.backend.num_classes)
         self._luts = {encoding: color_lut(self.labels.colors_rgb, encoding)

@@ -82,6 +82,11 @@ def segmenter_config(values: dict) -> SegmenterConfig:
         config_path=values['config_path'], precision=values['precision'])
 
 
+def _percent(share: float | None) -> str:
+    """Return a 0-1 share as a percentage with 2 decimals, or 'n/a' for None."""
+    return 'n/a' if share is None else f'{100 * share:.2f}'
+
+
 def describe_error(error: ValueError) -> str:
     """Return the error's message, naming its parameter and value when it has them."""
     message = str(error)
@@ -288,6 +293,8 @@ class SegmentationNode(Node):
                 logger.warning(note)
             else:
                 logger.info(note)
+        for warning in segmenter.warnings:
+            logger.warning(warning)
 
     def _publish_labels(self) -> None:
         labels = self._segmenter.labels
@@ -400,6 +407,8 @@ class SegmentationNode(Node):
             'device': backend.device,
             'inference': backend.describe(),
             'model': self._segmenter.config.model_path,
+            'model file running': self._segmenter.model_file,
+            'precision fast agreement with f32 (%)': _percent(self._segmenter.fast_agreement),
             'input size': f'{self._segmenter.config.input_width}x'
                           f'{self._segmenter.config.input_height}',
             'input rate (Hz)': f'{self._received.rate(now):.2f}',
