@@ -50,7 +50,8 @@ def cache_dir() -> str:
     import transformers
     # What makes an export: the code that builds and exports, its constants, the versions.
     digest = hashlib.sha256(''.join(inspect.getsource(function) for function in (
-        build, _spread_batch_norms, export)).encode())
+        build, _spread_batch_norms, _final_convs, _calibrate, export, imagenet_input,
+        street_frame)).encode())
     digest.update(repr((FAMILIES, NUM_CLASSES, EXPORT_SIZE)).encode())
     digest.update(f'{torch.__version__} {_import_torchvision().__version__} '
                   f'{transformers.__version__}'.encode())
@@ -104,25 +105,25 @@ def build(family: str, nhwc: bool = False):
     _spread_batch_norms(network)
 
     class Exported(nn.Module):
-        def __init__(self) -> None:
+        def __init__(self, nhwc: bool) -> None:
             super().__init__()
             self.network = network
+            self.nhwc = nhwc
 
         def forward(self, image):
-            if nhwc:
+            if self.nhwc:
                 image = image.permute(0, 3, 1, 2)
             result = self.network(image)
             if builder == 'segformer':
                 values = (result.logits,)
             else:
                 values = tuple(result[name] for name in outputs)
-            if nhwc:
+            if self.nhwc:
                 values = tuple(value.permute(0, 2, 3, 1) for value in values)
             return values
 
-    exported = Exported().eval()
-    _calibrate(exported, _final_convs(network, builder))
-    return exported, outputs
+    _calibrate(Exported(nhwc=False).eval(), _final_convs(network, builder))
+    return Exported(nhwc).eval(), outputs
 
 
 def _final_convs(network, builder: str) -> list:
