@@ -39,7 +39,8 @@ def measure(path: str, backend: str, size: tuple[int, int], frames: int) -> list
         opened = open_backend(path, {'input_width': width, 'input_height': height}, backend,
                               'cpu', preset='imagenet')
     except ModelError as error:
-        return [f'refused: {str(error)[:110]}', '', '']
+        why = str(error).split(']: ', 1)[-1]  # after 'cannot run <path> at input shape [..]'
+        return [f'refused: {why[:100]}', '', '']
     frame = architectures.street_frame(width=2 * width, height=2 * height, seed=1)
     scores = architectures.reference_scores(path, frame, width, height)
     differs = opened.infer(frame) != np.argmax(scores, axis=0)

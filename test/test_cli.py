@@ -144,6 +144,8 @@ def test_preset_imagenet_gives_the_reference_and_the_segmenter_class_map(tmp_pat
                           interpolation=cv2.INTER_NEAREST_EXACT).astype(bool)
     assert len(np.unique(expected)) >= 3
     assert not ((class_map != expected) & ~near_tie).any()
+    if backend != 'opencv':
+        return  # the flags are the same on every backend: checked once
     # The mean and std as flags give the same map; without the std it differs.
     flags = run_cli('segment', str(tmp_path / 'street.png'), '-o', str(tmp_path / 'flags'),
                     '--model', model_path, '--mean', *map(str, IMAGENET_MEAN),
