@@ -431,3 +431,25 @@ def reference_normalised_scores(frame_bgr: np.ndarray, num_classes: int, *, widt
     weights, bias = class_weights(num_classes, scale=scale)
     return (np.einsum('hwk,ck->chw', channels, weights.astype(np.float64))
             + bias.astype(np.float64)[:, None, None])
+
+
+def make_opencv_crashing_model(path: str | os.PathLike, *, width: int = 64,
+                               height: int = 32) -> str:
+    """
+    Write a model that kills a process loading it with OpenCV DNN 4.x (SIGFPE).
+
+    A Conv with ``group=0``: OpenCV divides the channel count by it; ONNX Runtime refuses it
+    with an error; OpenVINO runs it as one group. Not checked by ``onnx.checker``.
+    """
+    weights = helper.make_tensor('w', TensorProto.FLOAT, [4, 3, 1, 1], [1.0] * 12)
+    graph = helper.make_graph(
+        [helper.make_node('Conv', ['input', 'w'], ['scores'], kernel_shape=[1, 1], group=0)],
+        'seg_ros_test_opencv_crash',
+        [helper.make_tensor_value_info('input', TensorProto.FLOAT, [1, 3, height, width])],
+        [helper.make_tensor_value_info('scores', TensorProto.FLOAT, [1, 4, height, width])],
+        [weights])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid('', OPSET)],
+                              producer_name='seg_ros-tests')
+    model.ir_version = 8
+    onnx.save(model, os.fspath(path))
+    return os.fspath(path)

@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 from models import (ambiguous_pixels, expected_class_map, make_detection_shaped_model, make_frame,
-                    make_nhwc_model, make_scores_model, make_two_output_model,
-                    reference_normalised_scores, reference_scores, save_with_external_data)
+                    make_nhwc_model, make_opencv_crashing_model, make_scores_model,
+                    make_two_output_model, reference_normalised_scores, reference_scores,
+                    save_with_external_data)
 from seg_ros.core.backends import available_backends, inspect_model, open_backend
 from seg_ros.core.description import (describe_model, IMAGENET_MEAN, IMAGENET_STD,
                                       ModelDescription)
@@ -239,3 +240,14 @@ def test_external_data_is_refused_by_opencv_and_auto_goes_on(tmp_path):
                                      'rescale_factor': 1.0}, backend, 'cpu')
         np.testing.assert_array_equal(opened.infer(frame),
                                       expected_class_map(frame, 4, width=WIDTH, height=HEIGHT))
+
+
+def test_a_model_that_crashes_opencv_is_refused_and_this_process_lives(tmp_path):
+    path = make_opencv_crashing_model(tmp_path / 'crash.onnx')
+    with pytest.raises(ModelError, match='SIGFPE') as raised:
+        open_backend(path, {}, 'opencv')
+    assert raised.value.parameter == 'backend' and path in str(raised.value)
+    assert 'this one is unharmed' in str(raised.value)
+    # Refused again from the cached probe result, at once.
+    with pytest.raises(ModelError, match='SIGFPE'):
+        open_backend(path, {}, 'opencv')
