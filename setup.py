@@ -39,9 +39,13 @@ setup(
         'openvino': ['openvino', 'onnx'],
         # Offline tools: training the embedded model, converting Torch7 ENet to ONNX.
         'tools': ['torch==2.13.0', 'onnx', 'torchfile'],
+        # torchvision pinned to torch 2.13's release (a newer one replaces torch); with
+        # transformers and onnxscript (torch's dynamo exporter) they build the model-family
+        # test exports: nothing is downloaded, weights are random.
         'test': ['pytest', 'hypothesis', 'flake8', 'flake8-quotes', 'flake8-import-order',
                  'flake8-builtins', 'flake8-comprehensions', 'flake8-docstrings', 'pep257',
-                 'pydocstyle', 'onnx', 'xmlschema'],
+                 'pydocstyle', 'onnx', 'xmlschema', 'torchvision==0.28.0', 'transformers',
+                 'onnxscript', 'pyyaml'],
     },
     zip_safe=True,
     maintainer='seg_ros developers',

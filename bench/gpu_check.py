@@ -128,7 +128,7 @@ def frames_for(model: str, images: str):
         frames = [cv2.imread(path) for path in sorted(glob.glob(os.path.join(images, '*.jpg')))]
         return [cv2.resize(frame, FRAME_SIZE, interpolation=cv2.INTER_AREA)
                 for frame in frames if frame is not None]
-    from seg_ros.core.synthetic import SceneAnimation
+    from seg_ros.data.synthetic import SceneAnimation
 
     animation = SceneAnimation(*FRAME_SIZE, seed=7)
     return [animation.frame(1.5 * index)[0] for index in range(4)]

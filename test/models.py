@@ -27,6 +27,7 @@ import pytest
 onnx = pytest.importorskip('onnx', reason='the tests build their tiny models with onnx '
                            '(pip install onnx)')
 helper, TensorProto = onnx.helper, onnx.TensorProto
+import onnx.numpy_helper  # noqa: E402,I100 (after the importorskip above)
 
 OPSET = 13
 
@@ -220,6 +221,27 @@ def expected_class_map(frame_bgr: np.ndarray, num_classes: int = 4, *, width: in
     return class_map
 
 
+def bilinear_resize(planes: np.ndarray, width: int, height: int) -> np.ndarray:
+    """
+    Resize (C, h, w) planes bilinearly with half-pixel centres, in float64 NumPy.
+
+    The reference for ``torch.nn.functional.interpolate(mode='bilinear', align_corners=False)``
+    (what torchvision and HuggingFace upsample scores with): source coordinate
+    ``(x + 0.5) * w / width - 0.5`` clamped to the image, linear weights between neighbours.
+    """
+    def axis_weights(size_in: int, size_out: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        source = np.clip((np.arange(size_out) + 0.5) * size_in / size_out - 0.5, 0, size_in - 1)
+        low = np.floor(source).astype(int)
+        high = np.minimum(low + 1, size_in - 1)
+        return low, high, source - low
+
+    planes = planes.astype(np.float64)
+    y0, y1, wy = axis_weights(planes.shape[1], height)
+    x0, x1, wx = axis_weights(planes.shape[2], width)
+    rows = planes[:, y0] * (1 - wy)[None, :, None] + planes[:, y1] * wy[None, :, None]
+    return rows[:, :, x0] * (1 - wx) + rows[:, :, x1] * wx
+
+
 def ambiguous_pixels(scores: np.ndarray, tolerance: float) -> np.ndarray:
     """
     Mark pixels whose two best scores are closer than ``tolerance`` (float rounding may swap them).
@@ -313,3 +335,126 @@ def make_caffe_model(prototxt_path: str | os.PathLike, caffemodel_path: str | os
     with open(caffemodel_path, 'wb') as caffemodel:
         caffemodel.write(_length_delimited(_CAFFE_NET_LAYER, layer))
     return os.fspath(prototxt_path), os.fspath(caffemodel_path)
+
+
+# --- models with what real exports have: two outputs, NHWC, detection-shaped outputs ---------
+
+def _conv_model(path: str | os.PathLike, nodes: list, inputs: list, outputs: list,
+                initializers: list, metadata: dict[str, str] | None = None) -> str:
+    graph = helper.make_graph(nodes, 'seg_ros_test', inputs, outputs, initializers)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid('', OPSET)],
+                              producer_name='seg_ros-tests')
+    model.ir_version = 8
+    _add_metadata(model, metadata or {})
+    return _save(model, path)
+
+
+def _weights(name: str, num_classes: int, *, reverse: bool = False) -> list:
+    weights, bias = class_weights(num_classes)
+    if reverse:  # another head: the classes in the opposite order
+        weights, bias = weights[::-1].copy(), bias[::-1].copy()
+    return [helper.make_tensor(f'{name}_w', TensorProto.FLOAT, [num_classes, 3, 1, 1],
+                               weights.ravel().tolist()),
+            helper.make_tensor(f'{name}_b', TensorProto.FLOAT, [num_classes], bias.tolist())]
+
+
+def make_two_output_model(path: str | os.PathLike, num_classes: int = 4) -> str:
+    """
+    Write a torchvision-like model: outputs ``out`` (the scores) and ``aux`` (another head).
+
+    ``aux`` has the classes in reverse order, so using it gives another class map.
+    """
+    nodes = [helper.make_node('Conv', ['input', 'out_w', 'out_b'], ['out'], kernel_shape=[1, 1]),
+             helper.make_node('Conv', ['input', 'aux_w', 'aux_b'], ['aux'], kernel_shape=[1, 1])]
+    scores = [1, num_classes, 'height', 'width']
+    return _conv_model(
+        path, nodes, [helper.make_tensor_value_info('input', TensorProto.FLOAT,
+                                                    [1, 3, 'height', 'width'])],
+        [helper.make_tensor_value_info('out', TensorProto.FLOAT, scores),
+         helper.make_tensor_value_info('aux', TensorProto.FLOAT, scores)],
+        _weights('out', num_classes) + _weights('aux', num_classes, reverse=True))
+
+
+def make_nhwc_model(path: str | os.PathLike, num_classes: int = 4, *, width: int,
+                    height: int) -> str:
+    """Write a Keras-like model: float (1, H, W, 3) input -> (1, H, W, C) scores."""
+    nodes = [helper.make_node('Transpose', ['input'], ['nchw'], perm=[0, 3, 1, 2]),
+             helper.make_node('Conv', ['nchw', 'head_w', 'head_b'], ['scores_nchw'],
+                              kernel_shape=[1, 1]),
+             helper.make_node('Transpose', ['scores_nchw'], ['scores'], perm=[0, 2, 3, 1])]
+    return _conv_model(
+        path, nodes, [helper.make_tensor_value_info('input', TensorProto.FLOAT,
+                                                    [1, height, width, 3])],
+        [helper.make_tensor_value_info('scores', TensorProto.FLOAT,
+                                       [1, height, width, num_classes])],
+        _weights('head', num_classes))
+
+
+def make_detection_shaped_model(path: str | os.PathLike, *, width: int, height: int,
+                                channels: int = 116) -> str:
+    """Write a model whose output is YOLO-like (1, channels, N): not a scores map."""
+    nodes = [helper.make_node('Conv', ['input', 'head_w', 'head_b'], ['grid'],
+                              kernel_shape=[1, 1]),
+             helper.make_node('Reshape', ['grid', 'shape'], ['output0'])]
+    weights = np.ones((channels, 3, 1, 1), np.float32)
+    initializers = [
+        helper.make_tensor('head_w', TensorProto.FLOAT, list(weights.shape),
+                           weights.ravel().tolist()),
+        helper.make_tensor('head_b', TensorProto.FLOAT, [channels], [0.0] * channels),
+        helper.make_tensor('shape', TensorProto.INT64, [3], [1, channels, -1])]
+    return _conv_model(
+        path, nodes, [helper.make_tensor_value_info('input', TensorProto.FLOAT,
+                                                    [1, 3, height, width])],
+        [helper.make_tensor_value_info('output0', TensorProto.FLOAT,
+                                       [1, channels, height * width])],
+        initializers)
+
+
+def save_with_external_data(source: str | os.PathLike, path: str | os.PathLike) -> str:
+    """Re-save an ONNX model with its weights in ``<name>.data`` beside it."""
+    model = onnx.load(os.fspath(source))
+    for index, tensor in enumerate(model.graph.initializer):  # only raw data goes outside
+        model.graph.initializer[index].CopyFrom(
+            onnx.numpy_helper.from_array(onnx.numpy_helper.to_array(tensor), tensor.name))
+    onnx.save(model, os.fspath(path), save_as_external_data=True, all_tensors_to_one_file=True,
+              location=os.path.basename(os.fspath(path)) + '.data', size_threshold=0)
+    return os.fspath(path)
+
+
+def reference_normalised_scores(frame_bgr: np.ndarray, num_classes: int, *, width: int,
+                                height: int, rescale: float, mean: tuple[float, ...],
+                                std: tuple[float, ...], scale: float = 1.0) -> np.ndarray:
+    """
+    Return the test model's (C, h, w) scores for ``(x * rescale - mean) / std`` on RGB input.
+
+    ``mean`` and ``std`` in R, G, B order; ``scale`` is the model's (:func:`class_weights`);
+    float64, independent of seg_ros.
+    """
+    resized = cv2.resize(frame_bgr, (width, height), interpolation=cv2.INTER_LINEAR)
+    rgb = resized[:, :, ::-1].astype(np.float64)
+    channels = (rgb * rescale - np.asarray(mean)) / np.asarray(std)
+    weights, bias = class_weights(num_classes, scale=scale)
+    return (np.einsum('hwk,ck->chw', channels, weights.astype(np.float64))
+            + bias.astype(np.float64)[:, None, None])
+
+
+def make_opencv_crashing_model(path: str | os.PathLike, *, width: int = 64,
+                               height: int = 32) -> str:
+    """
+    Write a model that kills a process loading it with OpenCV DNN 4.x (SIGFPE).
+
+    A Conv with ``group=0``: OpenCV divides the channel count by it; ONNX Runtime refuses it
+    with an error; OpenVINO runs it as one group. Not checked by ``onnx.checker``.
+    """
+    weights = helper.make_tensor('w', TensorProto.FLOAT, [4, 3, 1, 1], [1.0] * 12)
+    graph = helper.make_graph(
+        [helper.make_node('Conv', ['input', 'w'], ['scores'], kernel_shape=[1, 1], group=0)],
+        'seg_ros_test_opencv_crash',
+        [helper.make_tensor_value_info('input', TensorProto.FLOAT, [1, 3, height, width])],
+        [helper.make_tensor_value_info('scores', TensorProto.FLOAT, [1, 4, height, width])],
+        [weights])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid('', OPSET)],
+                              producer_name='seg_ros-tests')
+    model.ir_version = 8
+    onnx.save(model, os.fspath(path))
+    return os.fspath(path)

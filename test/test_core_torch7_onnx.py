@@ -61,6 +61,11 @@ def opencv_scores(net_path: str, image: np.ndarray) -> np.ndarray:
 
 
 # ---- the reader -----------------------------------------------------------------------------
+def first_output(opened, network_input: np.ndarray) -> np.ndarray:
+    """Return the model's first output for a prepared input."""
+    return opened.forward(network_input)[opened.output_names[0]]
+
+
 def test_reader_returns_the_module_tree_with_shared_objects(small_net):
     root = read_torch7(small_net)
     assert root.class_name == 'nn.Sequential'
@@ -98,8 +103,8 @@ def test_scores_form_matches_opencv_dnn_on_the_torch7_file(small_net, tmp_path, 
     image = frame()
     expected = opencv_scores(small_net, image)
     blob = cv2.dnn.blobFromImage(image, 1 / 255, SIZE, (0, 0, 0), True, False)
-    opened, _ = open_backend(path, Preprocess(*SIZE), backend=backend, target='cpu')
-    scores = opened._forward(blob)
+    opened = open_backend(path, Preprocess(*SIZE), backend=backend, target='cpu')
+    scores = first_output(opened, blob)
     assert scores.shape == expected.shape == (1, 5, SIZE[1], SIZE[0])
     np.testing.assert_allclose(scores, expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
 
@@ -114,7 +119,7 @@ def test_fused_form_gives_opencv_dnn_class_map(small_net, tmp_path, backend):
     ops = {node.op_type for node in proto.graph.node}
     assert not ops & {'MaxUnpool', 'ScatterND', 'ScatterElements'}
     assert proto.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.UINT8
-    opened, _ = open_backend(path, Preprocess(0, 0), backend=backend, target='cpu')
+    opened = open_backend(path, Preprocess(0, 0), backend=backend, target='cpu')
     for seed in range(3):
         image = frame(seed)
         expected = opencv_scores(small_net, image)[0].argmax(axis=0)
@@ -156,8 +161,8 @@ def test_max_unpooling_and_padding_match_numpy(tmp_path):
     joined = np.concatenate([np.full((1, 1, 8, 12), 2.5, np.float32), blob, unpooled], axis=1)
     expected = joined * np.float32(0.8)
     for backend in ONNX_BACKENDS:
-        opened, _ = open_backend(path, Preprocess(12, 8), backend=backend, target='cpu')
-        np.testing.assert_allclose(opened._forward(blob), expected, rtol=1e-6, atol=1e-6)
+        opened = open_backend(path, Preprocess(12, 8), backend=backend, target='cpu')
+        np.testing.assert_allclose(first_output(opened, blob), expected, rtol=1e-6, atol=1e-6)
 
 
 def test_module_missing_a_field_is_a_clear_error(tmp_path):
@@ -270,7 +275,7 @@ def test_real_enet_conversion_agrees_with_opencv_dnn_on_the_photos(backend):
     segmenter = Segmenter(SegmenterConfig(model_path=ENET, backend=backend))
     assert segmenter.backend.name == backend and segmenter.backend.kind == 'fused'
     assert segmenter.model_file != ENET and not segmenter.warnings
-    original, _ = open_backend(ENET, Preprocess(1024, 512), backend='opencv', target='cpu')
+    original = open_backend(ENET, Preprocess(1024, 512), backend='opencv', target='cpu')
     for photo in PHOTOS:
         image = cv2.imread(photo)
         agree = np.mean(segmenter.backend.infer(image, 'bgr8') == original.infer(image, 'bgr8'))

@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
-from seg_ros.core import synthetic
+from seg_ros.data import synthetic
 
 onnx = pytest.importorskip('onnx', reason='reads the model metadata (pip install onnx)')
 

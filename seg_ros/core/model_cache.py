@@ -3,31 +3,37 @@ Opening the model a configuration names, on the fastest backend that gives the s
 
 API::
 
-    open_model(model_path, preprocess, backend, target, require_cuda, config_path,
-               precision) -> OpenedModel
+    open_model(model_path, description, backend, target, require_cuda, config_path,
+               precision, preset) -> OpenedModel
         # open_backend(), plus: a Torch7 .net/.t7 converted once to the fused ONNX form
         # (cached) and run on OpenVINO / ONNX Runtime when it agrees with OpenCV DNN on a
         # warm-up frame; precision 'fast' measured against f32 on that frame
     cache_dir() -> str                  # $SEG_ROS_CACHE, else $XDG_CACHE_HOME/seg_ros, else
                                         # ~/.cache/seg_ros
-    converted_path(net_path, preprocess) -> str   # where the conversion of that file goes
+    converted_path(net_path, description) -> str  # where the conversion of that file goes
     agreement(first, second, frame) -> float      # share of pixels (0-1) with the same class
 
 A converted file is keyed by the SHA-256 of the Torch7 file's content, the normalisation baked
-into the fused graph (swap_rb, scale, mean) and the converter version, so an edited or
+into the fused graph (channel order, rescale_factor, image_mean, image_std) and the converter
+version, so an edited or
 replaced ``.net`` is converted again and an unchanged one never is.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 import functools
 import hashlib
 import os
+from typing import Any
 
 import numpy as np
 
-from seg_ros.core.backends import available_backends, Backend, open_backend, Preprocess
+from seg_ros.core.backends import (available_backends, Backend, DEFAULT_INPUT_SIZE,
+                                   open_backend)
+from seg_ros.core.backends.opening import overrides_of
+from seg_ros.core.description import describe_model, ModelDescription
 from seg_ros.core.errors import ModelError
 
 CACHE_VARIABLE = 'SEG_ROS_CACHE'
@@ -77,18 +83,33 @@ def file_digest(path: str) -> str:
     return digest.hexdigest()
 
 
-def converted_path(net_path: str, preprocess: Preprocess) -> str:
-    """Return the cache file of the fused-ONNX conversion of ``net_path`` with ``preprocess``."""
+def fused_normalisation(description: ModelDescription
+                        ) -> tuple[bool, tuple[float, ...], tuple[float, ...]]:
+    """
+    Return the converter's (swap_rb, scale, mean) for a description's pre-processing.
+
+    The description's ``(pixel * rescale_factor - image_mean) / image_std`` is the converter's
+    ``(pixel - mean) * scale`` with ``mean = image_mean / rescale_factor`` and ``scale =
+    rescale_factor / image_std``, per channel in network order.
+    """
+    mean, std = description.network_mean_std()
+    rescale = description.rescale_factor
+    return (description.channel_order == 'RGB', tuple(rescale / value for value in std),
+            tuple(value / rescale for value in mean))
+
+
+def converted_path(net_path: str, description: ModelDescription) -> str:
+    """Return the cache file of the fused-ONNX conversion of ``net_path`` for ``description``."""
     from seg_ros.core.torch7_onnx import CONVERTER_VERSION
 
-    settings = f'{preprocess.swap_rb}:{preprocess.scale!r}:{preprocess.mean!r}'
+    settings = ':'.join(repr(value) for value in fused_normalisation(description))
     settings_key = hashlib.sha256(settings.encode()).hexdigest()[:8]
     stem = os.path.splitext(os.path.basename(net_path))[0]
     name = f'{stem}-{file_digest(net_path)[:16]}-{settings_key}-v{CONVERTER_VERSION}.onnx'
     return os.path.join(cache_dir(), 'torch7-onnx', name)
 
 
-def convert_cached(net_path: str, preprocess: Preprocess) -> tuple[str, bool]:
+def convert_cached(net_path: str, description: ModelDescription) -> tuple[str, bool]:
     """
     Return the fused ONNX conversion of a Torch7 file, converting it only when not cached.
 
@@ -97,15 +118,15 @@ def convert_cached(net_path: str, preprocess: Preprocess) -> tuple[str, bool]:
     :raises OSError: the file cannot be read or the cache not written.
     :raises ImportError: the ``onnx`` package is missing.
     """
-    path = converted_path(net_path, preprocess)
+    path = converted_path(net_path, description)
     if os.path.isfile(path):
         return path, False
     from seg_ros.core.torch7_onnx import save_model, torch7_to_onnx
 
-    width, height = (preprocess.width, preprocess.height) if preprocess.width else (1024, 512)
-    proto = torch7_to_onnx(net_path, fused=True, swap_rb=preprocess.swap_rb,
-                           scale=preprocess.scale, mean=preprocess.mean, width=width,
-                           height=height)
+    width, height = _input_size(description)
+    swap_rb, scale, mean = fused_normalisation(description)
+    proto = torch7_to_onnx(net_path, fused=True, swap_rb=swap_rb, scale=scale, mean=mean,
+                           width=width, height=height)
     save_model(proto, path)
     return path, True
 
@@ -113,7 +134,7 @@ def convert_cached(net_path: str, preprocess: Preprocess) -> tuple[str, bool]:
 @functools.cache
 def warm_up_frame(width: int, height: int) -> np.ndarray:
     """Return a fixed synthetic street scene (BGR) at the network input size."""
-    from seg_ros.core.synthetic import render_scene
+    from seg_ros.data.synthetic import render_scene
 
     frame, _ = render_scene(np.random.default_rng(WARM_UP_SEED), width, height)
     frame.setflags(write=False)
@@ -137,9 +158,17 @@ def _conversion_wanted(model_path: str, backend: str) -> str | None:
     return None
 
 
-def open_model(model_path: str, preprocess: Preprocess, backend: str = 'auto',
-               target: str = 'auto', require_cuda: bool = False, config_path: str = '',
-               precision: str = 'f32', *,
+def _input_size(description: ModelDescription) -> tuple[int, int]:
+    """Return the (width, height) a Torch7 file runs at: the description's, else 1024x512."""
+    if description.input_width and description.input_height:
+        return description.input_width, description.input_height
+    return DEFAULT_INPUT_SIZE
+
+
+def open_model(model_path: str,
+               description: ModelDescription | Mapping[str, Any] | None = None,
+               backend: str = 'auto', target: str = 'auto', require_cuda: bool = False,
+               config_path: str = '', precision: str = 'f32', preset: str = '', *,
                min_agreement: float = MIN_CONVERSION_AGREEMENT) -> OpenedModel:
     """
     Open a model like :func:`open_backend`, running a Torch7 file on the fastest backend.
@@ -151,33 +180,36 @@ def open_model(model_path: str, preprocess: Preprocess, backend: str = 'auto',
     With ``precision='fast'`` on a backend that really lowers it, the share of the warm-up
     frame's pixels that agree with float32 is measured and reported.
 
+    :param description: the caller's description overrides, as for :func:`open_backend`.
     :param min_agreement: the share of agreeing pixels a conversion needs (0-1).
     :return: the backend and what happened (see :class:`OpenedModel`).
     :raises ModelError: as :func:`open_backend`.
     """
+    overrides = overrides_of(description)
     opened, exact = None, None
     skip = _conversion_wanted(model_path, backend)
     warnings: list[str] = []
     if skip is None:
-        opened, exact = _open_converted(model_path, preprocess, backend, target, require_cuda,
-                                        config_path, precision, warnings, min_agreement)
+        opened, exact = _open_converted(model_path, overrides, backend, target, require_cuda,
+                                        config_path, precision, preset, warnings,
+                                        min_agreement)
     elif skip == 'neither openvino nor onnxruntime is installed':
         warnings.append(f'model: {model_path!r} runs on OpenCV DNN, about 2x slower than '
                         'OpenVINO on the fused ONNX form: pip install openvino onnx')
     if opened is None:
-        loaded, notes = open_backend(model_path, preprocess, backend, target, require_cuda,
-                                     config_path, precision)
-        opened = OpenedModel(loaded, model_path, notes)
+        loaded = open_backend(model_path, overrides, backend, target, require_cuda, config_path,
+                              precision, preset)
+        opened = OpenedModel(loaded, model_path, loaded.notes)
     opened.warnings[:0] = warnings
     if precision == 'fast' and opened.backend.precision != 'f32':
-        _measure_fast(opened, exact, preprocess, target, require_cuda, config_path)
+        _measure_fast(opened, exact, target, require_cuda, config_path)
     source = '' if opened.model_file == model_path else f', converted from {model_path}'
     opened.notes.append(f'model: running {opened.model_file}{source} on {opened.backend.name}')
     return opened
 
 
-def _open_converted(model_path: str, preprocess: Preprocess, backend: str, target: str,
-                    require_cuda: bool, config_path: str, precision: str,
+def _open_converted(model_path: str, overrides: dict[str, Any], backend: str, target: str,
+                    require_cuda: bool, config_path: str, precision: str, preset: str,
                     warnings: list[str],
                     min_agreement: float) -> tuple[OpenedModel | None, Backend | None]:
     """
@@ -190,8 +222,12 @@ def _open_converted(model_path: str, preprocess: Preprocess, backend: str, targe
     if config_path:
         raise ModelError('config_path', config_path,
                          f'config_path must be empty for a Torch7 model, got {config_path!r}')
+    # The pre-processing the .net would get on OpenCV DNN is baked into the fused graph.
+    description, _ = describe_model(model_path, {}, overrides, preset)
+    width, height = _input_size(description)
+    size = {'input_width': width, 'input_height': height}
     try:
-        onnx_path, converted_now = convert_cached(model_path, preprocess)
+        onnx_path, converted_now = convert_cached(model_path, description)
     except ImportError as error:
         return _refused(model_path, f'the onnx package is missing ({error}): pip install onnx',
                         backend, warnings), None
@@ -201,8 +237,7 @@ def _open_converted(model_path: str, preprocess: Preprocess, backend: str, targe
     notes = [f'model: {"converted" if converted_now else "found the conversion of"} '
              f'{model_path!r} to the fused ONNX form {onnx_path!r}']
     try:
-        loaded, open_notes = open_backend(onnx_path, preprocess, backend, target, require_cuda,
-                                          '', precision)
+        loaded = open_backend(onnx_path, size, backend, target, require_cuda, '', precision)
     except ModelError as error:
         if backend != 'auto':
             raise
@@ -212,16 +247,15 @@ def _open_converted(model_path: str, preprocess: Preprocess, backend: str, targe
         # OpenCV DNN runs the Torch7 file itself faster than the fused ONNX form.
         warnings.append(f'model: running {model_path!r} on OpenCV DNN: neither openvino nor '
                         'onnxruntime could run its conversion (' + '; '.join(
-                            note for note in open_notes if 'skipped' in note) + ')')
+                            note for note in loaded.notes if 'skipped' in note) + ')')
         return None, None
-    notes += open_notes
+    notes += loaded.notes
     # Check the conversion in float32, whatever runs: the reference computes in float32.
     exact = loaded
     if loaded.precision != 'f32':
-        exact, _ = open_backend(onnx_path, preprocess, loaded.name, 'cpu', False, '', 'f32')
-    reference, _ = open_backend(model_path, preprocess, 'opencv', 'cpu')
-    size = (exact.preprocess.width, exact.preprocess.height)
-    share = agreement(exact, reference, warm_up_frame(*size))
+        exact = open_backend(onnx_path, size, loaded.name, 'cpu', False, '', 'f32')
+    reference = open_backend(model_path, {**overrides, **size}, 'opencv', 'cpu', preset=preset)
+    share = agreement(exact, reference, warm_up_frame(width, height))
     if share < min_agreement:
         message = (f'model: refused the conversion of {model_path!r}: only {100 * share:.2f} % '
                    f'of the warm-up frame agrees with OpenCV DNN (needs '
@@ -229,10 +263,10 @@ def _open_converted(model_path: str, preprocess: Preprocess, backend: str, targe
         if backend != 'auto':
             raise ModelError('model_path', model_path, message.removeprefix('model: ')
                              .replace('running the .net on OpenCV DNN', 'use backend opencv'))
-        loaded, open_notes = open_backend(model_path, preprocess, 'opencv', target,
-                                          require_cuda)
+        loaded = open_backend(model_path, {**overrides, **size}, 'opencv', target, require_cuda,
+                              preset=preset)
         warnings.append(message)
-        return OpenedModel(loaded, model_path, notes + open_notes, [], share), None
+        return OpenedModel(loaded, model_path, notes + loaded.notes, [], share), None
     notes.append(f'model: the conversion agrees with OpenCV DNN on the .net on '
                  f'{100 * share:.2f} % of the warm-up frame')
     return OpenedModel(loaded, onnx_path, notes, [], share), (exact if exact is not loaded
@@ -249,14 +283,15 @@ def _refused(model_path: str, reason: str, backend: str, warnings: list[str]) ->
     return None
 
 
-def _measure_fast(opened: OpenedModel, exact: Backend | None, preprocess: Preprocess,
-                  target: str, require_cuda: bool, config_path: str) -> None:
+def _measure_fast(opened: OpenedModel, exact: Backend | None, target: str, require_cuda: bool,
+                  config_path: str) -> None:
     """Measure how much of the warm-up frame ``precision='fast'`` classifies as f32 does."""
     fast = opened.backend
+    width, height = fast.description.input_width, fast.description.input_height
     if exact is None:
-        exact, _ = open_backend(opened.model_file, preprocess, fast.name, target, require_cuda,
-                                config_path, 'f32')
-    share = agreement(fast, exact, warm_up_frame(fast.preprocess.width, fast.preprocess.height))
+        exact = open_backend(opened.model_file, fast.description, fast.name, target,
+                             require_cuda, config_path, 'f32')
+    share = agreement(fast, exact, warm_up_frame(width, height))
     opened.fast_agreement = share
     opened.notes.append(f'precision fast ({fast.precision}): {100 * share:.2f} % of the warm-up '
                         'frame (a synthetic street scene) agrees with f32')

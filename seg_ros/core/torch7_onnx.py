@@ -328,7 +328,8 @@ def weights(module: Torch7Object, name: str, shape: Sequence[int]) -> np.ndarray
 
 
 def torch7_to_onnx(net_path: str | os.PathLike, *, fused: bool = True, swap_rb: bool = True,
-                   scale: float = 1 / 255, mean: Sequence[float] = (0.0, 0.0, 0.0),
+                   scale: float | Sequence[float] = 1 / 255,
+                   mean: Sequence[float] = (0.0, 0.0, 0.0),
                    width: int = 1024, height: int = 512) -> Any:
     """
     Convert a Torch7 network file to an ONNX model (in memory).
@@ -336,7 +337,8 @@ def torch7_to_onnx(net_path: str | os.PathLike, *, fused: bool = True, swap_rb: 
     :param net_path: the Torch7 ``.net``/``.t7`` file (binary ``torch.save``).
     :param fused: the fused form (uint8 BGR frame -> uint8 class map), else raw scores.
     :param swap_rb: fused form: the network takes RGB (the BGR frame's R and B are swapped).
-    :param scale: fused form: factor applied after subtracting ``mean``.
+    :param scale: fused form: factor applied after subtracting ``mean``: one, or one a channel
+        in network channel order.
     :param mean: fused form: per-channel mean in pixel units, network channel order.
     :param width: default input width recorded in the metadata.
     :param height: default input height recorded in the metadata.
@@ -360,9 +362,10 @@ def torch7_to_onnx(net_path: str | os.PathLike, *, fused: bool = True, swap_rb: 
         planes = builder.node('Gather', [planes, builder.constant('channel_order', order)],
                               axis=1)
         planes = builder.node('Cast', [planes], to=float_type)
-        offset = (-np.asarray(mean, np.float32) * np.float32(scale)).reshape(1, 3, 1, 1)
-        planes = builder.node('Mul', [planes, builder.constant(
-            'scale', np.array(scale, np.float32))])
+        # One factor, or one a channel (a per-channel std), in network channel order.
+        factors = np.broadcast_to(np.asarray(scale, np.float32), (3,)).reshape(1, 3, 1, 1)
+        offset = -np.asarray(mean, np.float32).reshape(1, 3, 1, 1) * factors
+        planes = builder.node('Mul', [planes, builder.constant('scale', factors)])
         network_input = Value(builder.node('Add', [planes, builder.constant('offset', offset)]),
                               3)
         graph_input = image
