@@ -65,7 +65,7 @@ def run_camera(rate: float, width: int, height: int, seconds: float, domain_id: 
     from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
     from sensor_msgs.msg import Image
 
-    from seg_ros.core.synthetic import SceneAnimation
+    from seg_ros.data.synthetic import SceneAnimation
     from seg_ros.ros.image_conversion import array_to_image
 
     animation = SceneAnimation(width, height, seed=3)

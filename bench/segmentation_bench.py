@@ -14,7 +14,7 @@ synthetic street scenes, its training domain, for the embedded model):
 * ``seg_ros``: ``Segmenter.run`` with every output at frame size (class map, colour mask,
   overlay), i.e. all of seg_ros's per-frame work without ROS.
 
-The network call's share is timed inside each measured call (the backend's ``_forward``
+The network call's share is timed inside each measured call (the backend's ``forward``
 wrapped with a timer), so "frame minus network" is paired sample by sample, not the difference
 of two noisy medians. CPU ms is the process's CPU time over the call, all threads.
 
@@ -53,7 +53,7 @@ import cv2
 import node_probe
 import numpy as np
 
-from seg_ros.core.backends import available_backends, open_backend, Preprocess
+from seg_ros.core.backends import available_backends, open_backend
 from seg_ros.core.errors import ModelError
 from seg_ros.core.segmenter import Segmenter, SegmenterConfig
 from seg_ros.paths import default_label_paths, EMBEDDED_MODEL
@@ -144,7 +144,7 @@ def photo_frames(folder: str) -> list[np.ndarray]:
 
 def synthetic_frames(count: int) -> list[np.ndarray]:
     """Return ``count`` synthetic street scenes at camera size (the embedded model's domain)."""
-    from seg_ros.core.synthetic import SceneAnimation
+    from seg_ros.data.synthetic import SceneAnimation
 
     animation = SceneAnimation(*FRAME_SIZE, seed=7)
     return [animation.frame(1.5 * index)[0] for index in range(count)]
@@ -234,13 +234,13 @@ def bare_step(backend) -> Callable[[np.ndarray], dict[str, float]]:
     """
     Time ``backend.infer(frame)``, split into prepare, network and class-map post-processing.
 
-    The split wraps the backend's private ``_prepare``/``_forward`` (the public API cannot run
-    the network alone); without them only the total is reported.
+    The split wraps the backend's ``prepare``/``forward`` (the contract every backend keeps);
+    without them only the total is reported.
     """
     timer = LapTimer()
-    if hasattr(backend, '_forward') and hasattr(backend, '_prepare'):
-        timer.wrap(backend, '_prepare', 'prepare')
-        timer.wrap(backend, '_forward', 'network')
+    if hasattr(backend, 'forward') and hasattr(backend, 'prepare'):
+        timer.wrap(backend, 'prepare', 'prepare')
+        timer.wrap(backend, 'forward', 'network')
 
     def step(frame: np.ndarray) -> dict[str, float]:
         timings = timed_call(lambda: backend.infer(frame), timer)
@@ -255,9 +255,9 @@ def segmenter_step(segmenter: Segmenter) -> Callable[[np.ndarray], dict[str, flo
     """Time ``Segmenter.run`` with every output at frame size, split like :func:`bare_step`."""
     timer = LapTimer()
     backend = segmenter.backend
-    if hasattr(backend, '_forward') and hasattr(backend, '_prepare'):
-        timer.wrap(backend, '_prepare', 'prepare')
-        timer.wrap(backend, '_forward', 'network')
+    if hasattr(backend, 'forward') and hasattr(backend, 'prepare'):
+        timer.wrap(backend, 'prepare', 'prepare')
+        timer.wrap(backend, 'forward', 'network')
 
     def step(frame: np.ndarray) -> dict[str, float]:
         results = []
@@ -310,8 +310,10 @@ def build_cases(model: str, forms: dict[str, str], labels: tuple[str, str],
                 continue  # only OpenCV DNN reads Torch7 files
             started = time.perf_counter()
             try:
-                backend, _ = open_backend(path, Preprocess(*MODEL_SIZE), backend=backend_name,
-                                          target=arguments.target, require_cuda=require_cuda)
+                backend = open_backend(path, {'input_width': MODEL_SIZE[0],
+                                              'input_height': MODEL_SIZE[1]},
+                                       backend=backend_name, target=arguments.target,
+                                       require_cuda=require_cuda)
                 segmenter = Segmenter(SegmenterConfig(
                     model_path=path, input_width=MODEL_SIZE[0], input_height=MODEL_SIZE[1],
                     backend=backend_name, target=arguments.target, require_cuda=require_cuda,

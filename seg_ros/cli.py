@@ -15,6 +15,9 @@ import time
 import cv2
 import numpy as np
 
+from seg_ros.core.backends import BACKENDS
+from seg_ros.core.description import (CHANNEL_ORDERS, INPUT_LAYOUTS, OUTPUT_LAYOUTS, PRESETS,
+                                      UPSAMPLING)
 from seg_ros.core.errors import ModelError
 from seg_ros.core.legend import with_legend
 from seg_ros.core.segmenter import Segmenter, SegmenterConfig
@@ -40,11 +43,13 @@ def build_parser() -> argparse.ArgumentParser:
                               '.pbtxt, Darknet .cfg')
     segment.add_argument('--classes', default='', help='class names, one a line')
     segment.add_argument('--colors', default='', help="class colours, one 'R,G,B' a line")
-    segment.add_argument('--width', type=int, default=1024, help='network input width')
-    segment.add_argument('--height', type=int, default=512, help='network input height')
+    segment.add_argument('--width', type=int, default=0,
+                         help="network input width (default: the model description's, else the "
+                              'size the model declares, else 1024x512)')
+    segment.add_argument('--height', type=int, default=0, help='network input height')
+    add_description_arguments(segment)
     segment.add_argument('--alpha', type=float, default=0.5, help='mask weight in the overlay')
-    segment.add_argument('--backend', default='auto',
-                         choices=('auto', 'opencv', 'onnxruntime', 'openvino'))
+    segment.add_argument('--backend', default='auto', choices=BACKENDS)
     segment.add_argument('--target', default='auto', choices=('auto', 'cuda', 'cpu'))
     segment.add_argument('--precision', default='f32', choices=('f32', 'fast'),
                          help='fast: OpenVINO may use bf16/f16 (faster, slightly different '
@@ -59,6 +64,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def add_description_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the model description options, the node's parameters of the same names."""
+    parser.add_argument('--preset', default='', choices=tuple(PRESETS),
+                        help='imagenet: x/255, RGB, ImageNet mean/std (torchvision, timm, '
+                             'HuggingFace); unit: x/255, RGB (ENet). Default: the model '
+                             "description's (sidecar, metadata)")
+    parser.add_argument('--rescale-factor', type=float, default=0.0,
+                        help='pixel (0-255) multiplier: input = (pixel * rescale_factor - mean) '
+                             '/ std (default 1/255)')
+    parser.add_argument('--mean', type=float, nargs='+', default=(), metavar='M',
+                        help='mean after rescaling, R G B (or one value)')
+    parser.add_argument('--std', type=float, nargs='+', default=(), metavar='S',
+                        help='std after the mean, R G B (or one value)')
+    parser.add_argument('--channel-order', default='', choices=CHANNEL_ORDERS)
+    parser.add_argument('--input-layout', default='', choices=INPUT_LAYOUTS)
+    parser.add_argument('--output-name', default='',
+                        help='output holding the scores or class ids (default: the first)')
+    parser.add_argument('--output-layout', default='', choices=OUTPUT_LAYOUTS)
+    parser.add_argument('--upsample', default='', choices=UPSAMPLING,
+                        help='low-resolution scores: bilinear before the argmax (default) or '
+                             'nearest after it')
+
+
 def make_segmenter(args: argparse.Namespace) -> Segmenter:
     if not 0.0 <= args.alpha <= 1.0:
         raise ModelError('alpha', args.alpha, f'--alpha {args.alpha} is outside [0, 1]')
@@ -66,6 +94,10 @@ def make_segmenter(args: argparse.Namespace) -> Segmenter:
     default_classes, default_colors = default_label_paths(model)
     return Segmenter(SegmenterConfig(
         model_path=model, input_width=args.width, input_height=args.height,
+        preset=args.preset, rescale_factor=args.rescale_factor, image_mean=tuple(args.mean),
+        image_std=tuple(args.std), channel_order=args.channel_order,
+        input_layout=args.input_layout, output_name=args.output_name,
+        output_layout=args.output_layout, upsample=args.upsample,
         backend=args.backend, target=args.target,
         classes_path=args.classes or default_classes, colors_path=args.colors or default_colors,
         config_path=args.config, precision=args.precision))
@@ -167,6 +199,8 @@ def run_segment(args: argparse.Namespace) -> int:
         print(f'seg-ros: {error}', file=sys.stderr)
         return 2
     print(f'model: {segmenter.config.model_path} ({segmenter.backend.describe()})')
+    for note in segmenter.notes:
+        print(f'  {note}')
     os.makedirs(args.output_dir, exist_ok=True)
     shares = ClassShares(segmenter.backend.num_classes)
     failures = 0

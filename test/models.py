@@ -215,6 +215,27 @@ def expected_class_map(frame_bgr: np.ndarray, num_classes: int = 4, *, width: in
     return class_map
 
 
+def bilinear_resize(planes: np.ndarray, width: int, height: int) -> np.ndarray:
+    """
+    Resize (C, h, w) planes bilinearly with half-pixel centres, in float64 NumPy.
+
+    The reference for ``torch.nn.functional.interpolate(mode='bilinear', align_corners=False)``
+    (what torchvision and HuggingFace upsample scores with): source coordinate
+    ``(x + 0.5) * w / width - 0.5`` clamped to the image, linear weights between neighbours.
+    """
+    def axis_weights(size_in: int, size_out: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        source = np.clip((np.arange(size_out) + 0.5) * size_in / size_out - 0.5, 0, size_in - 1)
+        low = np.floor(source).astype(int)
+        high = np.minimum(low + 1, size_in - 1)
+        return low, high, source - low
+
+    planes = planes.astype(np.float64)
+    y0, y1, wy = axis_weights(planes.shape[1], height)
+    x0, x1, wx = axis_weights(planes.shape[2], width)
+    rows = planes[:, y0] * (1 - wy)[None, :, None] + planes[:, y1] * wy[None, :, None]
+    return rows[:, :, x0] * (1 - wx) + rows[:, :, x1] * wx
+
+
 def ambiguous_pixels(scores: np.ndarray, tolerance: float) -> np.ndarray:
     """
     Mark pixels whose two best scores are closer than ``tolerance`` (float rounding may swap them).

@@ -6,11 +6,11 @@ import cv2
 import numpy as np
 import pytest
 
-from models import (ambiguous_pixels, expected_class_map, make_frame, make_fused_model,
-                    make_scores_model, reference_scores)
+from models import (ambiguous_pixels, bilinear_resize, expected_class_map, make_frame,
+                    make_fused_model, make_scores_model, reference_scores)
 from seg_ros.core.backends import (available_backends, class_map_from_scores, cuda_problems,
-                                   inspect_model, open_backend, ort_providers, Preprocess,
-                                   tensorrt_cache_dir)
+                                   DEFAULT_INPUT_SIZE, inspect_model, ModelDescription,
+                                   open_backend, ort_providers, Preprocess, tensorrt_cache_dir)
 from seg_ros.core.errors import ModelError
 
 INSTALLED = [name for name, problem in available_backends().items() if problem is None]
@@ -30,6 +30,11 @@ def scores_model(model_dir) -> str:
 @pytest.fixture(scope='module')
 def fused_model(model_dir) -> str:
     return make_fused_model(model_dir / 'fused.onnx', 5)
+
+
+def open_with_notes(*args, **kwargs):
+    opened = open_backend(*args, **kwargs)
+    return opened, opened.notes
 
 
 def no_cuda_anywhere() -> bool:
@@ -66,7 +71,7 @@ def test_class_map_from_scores_handles_256_classes():
 def test_scores_model_matches_the_numpy_reference(model_dir, backend, static):
     size = {'width': WIDTH, 'height': HEIGHT} if static else {}
     path = make_scores_model(model_dir / f'scores_{static}.onnx', 5, tie=True, **size)
-    opened, notes = open_backend(path, Preprocess(WIDTH, HEIGHT, scale=1.0), backend, 'cpu')
+    opened, notes = open_with_notes(path, Preprocess(WIDTH, HEIGHT, scale=1.0), backend, 'cpu')
     assert opened.name == backend and opened.num_classes == 5 and opened.kind == 'scores'
     assert opened.describe().startswith(backend)
     for seed, frame_size in ((0, (WIDTH, HEIGHT)), (1, (101, 77))):
@@ -83,8 +88,8 @@ def test_preprocess_mean_swap_and_rgb_frames(scores_model, backend):
     frame = make_frame(80, 40, seed=2)
     mean = (10.0, 50.0, 90.0)
     for swap_rb in (True, False):
-        opened, _ = open_backend(scores_model, Preprocess(WIDTH, HEIGHT, 1.0, mean, swap_rb),
-                                 backend, 'cpu')
+        opened = open_backend(scores_model, Preprocess(WIDTH, HEIGHT, 1.0, mean, swap_rb),
+                              backend, 'cpu')
         expected = expected_class_map(frame, 5, width=WIDTH, height=HEIGHT, mean=mean,
                                       swap_rb=swap_rb)
         np.testing.assert_array_equal(opened.infer(frame), expected)
@@ -96,7 +101,7 @@ def test_preprocess_mean_swap_and_rgb_frames(scores_model, backend):
 def test_scaled_input_matches_the_reference_except_near_ties(model_dir, backend):
     scale = 1 / 255
     path = make_scores_model(model_dir / 'scaled.onnx', 8, scale=scale)
-    opened, _ = open_backend(path, Preprocess(WIDTH, HEIGHT, scale), backend, 'cpu')
+    opened = open_backend(path, Preprocess(WIDTH, HEIGHT, scale), backend, 'cpu')
     frame = make_frame(WIDTH, HEIGHT, seed=3)
     scores = reference_scores(frame, 8, width=WIDTH, height=HEIGHT, scale=scale)
     expected = np.argmax(scores, axis=0)
@@ -108,15 +113,24 @@ def test_scaled_input_matches_the_reference_except_near_ties(model_dir, backend)
 @pytest.mark.parametrize('backend', INSTALLED)
 def test_low_resolution_output_is_upsampled_to_the_input_size(model_dir, backend):
     path = make_scores_model(model_dir / 'strided.onnx', 4, stride=2)
-    opened, _ = open_backend(path, Preprocess(WIDTH, HEIGHT, scale=1.0), backend, 'cpu')
     frame = make_frame(WIDTH, HEIGHT, seed=4)
+    # nearest: the argmax at the output size, each class repeated over its 2x2 input pixels.
+    opened = open_backend(path, {'input_width': WIDTH, 'input_height': HEIGHT,
+                                 'rescale_factor': 1.0, 'upsample': 'nearest'}, backend, 'cpu')
     expected = expected_class_map(frame, 4, width=WIDTH, height=HEIGHT, stride=2)
     np.testing.assert_array_equal(opened.infer(frame), expected)
+    # bilinear (the default): the scores resized to the input size, then the argmax.
+    opened = open_backend(path, Preprocess(WIDTH, HEIGHT, scale=1.0), backend, 'cpu')
+    scores = bilinear_resize(reference_scores(frame, 4, width=WIDTH, height=HEIGHT, stride=2),
+                             WIDTH, HEIGHT)
+    differs = opened.infer(frame) != np.argmax(scores, axis=0)
+    assert not (differs & ~ambiguous_pixels(scores, 1e-2)).any()
+    assert (np.argmax(scores, axis=0) != expected).mean() > 0.01  # the two really differ
 
 
 @pytest.mark.parametrize('backend', INSTALLED)
 def test_grey_frames_are_fed_as_three_equal_channels(scores_model, backend):
-    opened, _ = open_backend(scores_model, Preprocess(WIDTH, HEIGHT, scale=1.0), backend, 'cpu')
+    opened = open_backend(scores_model, Preprocess(WIDTH, HEIGHT, scale=1.0), backend, 'cpu')
     grey = make_frame(WIDTH, HEIGHT, seed=5)[:, :, 1].copy()
     expected = expected_class_map(cv2.merge((grey, grey, grey)), 5, width=WIDTH, height=HEIGHT)
     np.testing.assert_array_equal(opened.infer(grey), expected)
@@ -129,7 +143,7 @@ def test_grey_frames_are_fed_as_three_equal_channels(scores_model, backend):
 def test_fused_model_matches_the_numpy_reference(model_dir, backend, output_dtype):
     path = make_fused_model(model_dir / f'fused_{np.dtype(output_dtype).name}.onnx', 5,
                             output_dtype=output_dtype, tie=True)
-    opened, notes = open_backend(path, Preprocess(WIDTH, HEIGHT), backend, 'cpu')
+    opened, notes = open_with_notes(path, Preprocess(WIDTH, HEIGHT), backend, 'cpu')
     assert opened.kind == 'fused' and opened.num_classes == 5
     assert any('fused model' in note for note in notes)
     frame = make_frame(90, 50, seed=6)
@@ -145,7 +159,7 @@ def test_fused_model_opencv_cannot_run_names_backend(model_dir):
     assert 'fused' in str(error)
     others = [name for name in ('openvino', 'onnxruntime') if name in INSTALLED]
     if others:
-        opened, _ = open_backend(path, Preprocess(WIDTH, HEIGHT), 'auto')
+        opened = open_backend(path, Preprocess(WIDTH, HEIGHT), 'auto')
         assert opened.name == others[0]
         frame = make_frame(WIDTH, HEIGHT, seed=11)
         np.testing.assert_array_equal(
@@ -157,23 +171,28 @@ def test_fused_model_size_from_metadata_when_asked(model_dir):
     path = make_fused_model(model_dir / 'fused_sized.onnx', 3,
                             metadata={'seg_ros.num_classes': '3', 'seg_ros.input_width': '48',
                                       'seg_ros.input_height': '24'})
-    opened, notes = open_backend(path, Preprocess(0, 0))
-    assert (opened.preprocess.width, opened.preprocess.height) == (48, 24)
+    opened, notes = open_with_notes(path, Preprocess(0, 0))
+    assert (opened.description.input_width, opened.description.input_height) == (48, 24)
+    assert opened.input_shape == (1, 24, 48, 3)
     assert opened.infer(make_frame(100, 60)).shape == (24, 48)
-    assert any('48x24' in note for note in notes)
-    _, notes = open_backend(path, Preprocess(WIDTH, HEIGHT))
-    assert any('exported for 48x24' in note for note in notes)
+    assert any('input_height, input_width, num_classes from the model metadata' in note
+               for note in notes)
+    opened = open_backend(path, Preprocess(WIDTH, HEIGHT))
+    assert opened.input_shape == (1, HEIGHT, WIDTH, 3)
 
 
 def test_fused_model_without_class_count_is_rejected(model_dir):
     path = make_fused_model(model_dir / 'fused_nometa.onnx', 3, metadata={})
     with pytest.raises(ModelError, match='seg_ros.num_classes') as raised:
         open_backend(path, Preprocess(WIDTH, HEIGHT), INSTALLED[-1])
-    assert raised.value.parameter == 'model_path'
+    assert raised.value.parameter == 'num_classes'
+    opened = open_backend(path, {'input_width': WIDTH, 'input_height': HEIGHT,
+                                 'num_classes': 3}, INSTALLED[-1])
+    assert opened.num_classes == 3
 
 
 def test_auto_prefers_openvino_then_onnxruntime_for_onnx(scores_model):
-    opened, notes = open_backend(scores_model, Preprocess(WIDTH, HEIGHT), 'auto', 'cpu')
+    opened, notes = open_with_notes(scores_model, Preprocess(WIDTH, HEIGHT), 'auto', 'cpu')
     preferred = [name for name in ('openvino', 'onnxruntime', 'opencv') if name in INSTALLED]
     assert opened.name == preferred[0]
     assert f'auto: chose {opened.name}' in notes
@@ -182,10 +201,22 @@ def test_auto_prefers_openvino_then_onnxruntime_for_onnx(scores_model):
 def test_inspect_model_reads_the_onnx_header(model_dir):
     path = make_fused_model(model_dir / 'fused_static.onnx', 3, width=40, height=20)
     info = inspect_model(path)
-    assert info.file_format == 'onnx' and info.kind == 'fused'
-    assert info.input_shape == (1, 20, 40, 3) and info.declared_size() == (40, 20)
+    assert info.file_format == 'onnx' and info.kind == 'fused' and not info.external_data
+    assert info.input_shape == (1, 20, 40, 3) and info.inputs[0].name == 'image'
+    assert info.output_names == ('class_map',) and info.outputs[0].dims == (1, 20, 40)
     assert info.metadata['seg_ros.num_classes'] == '3'
-    assert info.metadata_size() == (40, 20)
+
+
+def test_the_header_reader_without_onnx_reads_what_the_onnx_library_reads(model_dir):
+    from seg_ros.core.backends.model_file import _read_onnx
+    from seg_ros.core.backends.onnx_header import read_header
+    for path in (make_fused_model(model_dir / 'fused_header.onnx', 3, width=40, height=20),
+                 make_scores_model(model_dir / 'scores_header.onnx', 4)):
+        with open(path, 'rb') as model_file:
+            fallback = read_header(model_file.read())
+        library = _read_onnx(path)
+        for key in ('inputs', 'outputs', 'external_data', 'metadata'):
+            assert fallback[key] == library[key], key
 
 
 # --- CUDA -------------------------------------------------------------------------------------
@@ -201,7 +232,7 @@ def test_required_cuda_without_cuda_names_target(scores_model, backend):
 @pytest.mark.skipif(not no_cuda_anywhere(), reason='this machine has a CUDA backend')
 @pytest.mark.parametrize('backend', INSTALLED)
 def test_cuda_asked_without_cuda_runs_on_cpu_with_a_note(scores_model, backend):
-    opened, notes = open_backend(scores_model, Preprocess(WIDTH, HEIGHT, 1.0), backend, 'cuda')
+    opened, notes = open_with_notes(scores_model, Preprocess(WIDTH, HEIGHT, 1.0), backend, 'cuda')
     assert not opened.uses_cuda
     assert any(backend in note and 'CUDA' in note for note in notes)
     frame = make_frame(WIDTH, HEIGHT)
@@ -295,13 +326,17 @@ def test_bad_sizes_name_the_size_parameter(width, height, parameter):
     assert raised.value.parameter == parameter
 
 
-@pytest.mark.parametrize('field, kwargs', [('scale', {'scale': 0.0}),
-                                           ('scale', {'scale': float('nan')}),
-                                           ('mean', {'mean': (1.0, 2.0)}),
-                                           ('mean', {'mean': 5.0})])
-def test_bad_normalisation_names_the_parameter(field, kwargs):
+@pytest.mark.parametrize('field, value', [('rescale_factor', 0.0),
+                                          ('rescale_factor', float('nan')),
+                                          ('image_mean', (1.0, 2.0)),
+                                          ('image_mean', 5.0),
+                                          ('image_std', (1.0, 0.0, 1.0))])
+def test_bad_normalisation_names_the_parameter(scores_model, field, value):
     with pytest.raises(ModelError) as raised:
-        Preprocess(WIDTH, HEIGHT, **kwargs)
+        ModelDescription(**{field: value})
+    assert raised.value.parameter == field
+    with pytest.raises(ModelError) as raised:
+        open_backend(scores_model, {field: value})
     assert raised.value.parameter == field
 
 
@@ -310,29 +345,31 @@ def test_size_conflicting_with_a_static_model_names_the_size(model_dir):
     error = assert_model_error('input_width', 100, '64x32', path, Preprocess(100, HEIGHT))
     assert '100x32' in str(error)
     assert_model_error('input_height', 10, '64x32', path, Preprocess(WIDTH, 10))
-    opened, _ = open_backend(path, Preprocess(0, 0))
-    assert (opened.preprocess.width, opened.preprocess.height) == (WIDTH, HEIGHT)
+    opened = open_backend(path, Preprocess(0, 0))
+    assert opened.input_shape == (1, 3, HEIGHT, WIDTH)
+    assert (opened.description.input_width, opened.description.input_height) == (WIDTH, HEIGHT)
 
 
-def test_model_size_asked_but_not_declared_names_input_width(scores_model):
-    assert_model_error('input_width', 0, 'declares no input size', scores_model,
-                       Preprocess(0, 0))
+def test_model_size_not_declared_anywhere_is_the_default_with_a_note(scores_model):
+    opened, notes = open_with_notes(scores_model, {}, INSTALLED[-1])
+    assert opened.input_shape == (1, 3, DEFAULT_INPUT_SIZE[1], DEFAULT_INPUT_SIZE[0])
+    assert any('declares no input size' in note for note in notes)
 
 
 # --- precision --------------------------------------------------------------------------------
 
 @pytest.mark.parametrize('backend', INSTALLED)
 def test_default_precision_is_f32_and_described(scores_model, backend):
-    opened, notes = open_backend(scores_model, Preprocess(WIDTH, HEIGHT, scale=1.0), backend,
-                                 'cpu')
+    opened, notes = open_with_notes(scores_model, Preprocess(WIDTH, HEIGHT, scale=1.0),
+                                    backend, 'cpu')
     assert opened.precision == 'f32' and 'precision f32' in opened.describe()
     assert not any('precision' in note for note in notes)
 
 
 @pytest.mark.parametrize('backend', [name for name in INSTALLED if name != 'openvino'])
 def test_fast_precision_on_float32_only_backends_runs_f32_with_a_note(scores_model, backend):
-    opened, notes = open_backend(scores_model, Preprocess(WIDTH, HEIGHT, scale=1.0), backend,
-                                 'cpu', precision='fast')
+    opened, notes = open_with_notes(scores_model, Preprocess(WIDTH, HEIGHT, scale=1.0),
+                                    backend, 'cpu', precision='fast')
     assert opened.precision == 'f32' and 'precision f32' in opened.describe()
     assert any('precision fast' in note and 'f32' in note for note in notes)
     frame = make_frame(WIDTH, HEIGHT)
@@ -343,8 +380,8 @@ def test_fast_precision_on_float32_only_backends_runs_f32_with_a_note(scores_mod
 @pytest.mark.skipif('openvino' not in INSTALLED, reason='OpenVINO is not installed')
 def test_openvino_fast_precision_runs_and_names_the_precision_used(scores_model):
     import openvino
-    opened, notes = open_backend(scores_model, Preprocess(WIDTH, HEIGHT), 'openvino', 'cpu',
-                                 precision='fast')
+    opened, notes = open_with_notes(scores_model, Preprocess(WIDTH, HEIGHT), 'openvino',
+                                    'cpu', precision='fast')
     capabilities = openvino.Core().get_property('CPU', 'OPTIMIZATION_CAPABILITIES')
     expected = 'bf16' if 'BF16' in capabilities else 'f16' if 'FP16' in capabilities else 'f32'
     assert opened.precision == expected

@@ -33,7 +33,7 @@ def assert_config_error(value, match: str, *args, **kwargs) -> ModelError:
 def test_caffe_model_with_its_prototxt_matches_the_reference(caffe_model, backend):
     caffemodel, prototxt = caffe_model
     segmenter = Segmenter(SegmenterConfig(
-        caffemodel, input_width=WIDTH, input_height=HEIGHT, scale=1.0, backend=backend,
+        caffemodel, input_width=WIDTH, input_height=HEIGHT, rescale_factor=1.0, backend=backend,
         config_path=prototxt))
     assert segmenter.backend.name == 'opencv' and segmenter.backend.num_classes == CLASSES
     assert 'precision f32' in segmenter.backend.describe()

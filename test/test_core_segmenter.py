@@ -29,7 +29,7 @@ def files(tmp_path_factory) -> dict[str, str]:
 
 def make_segmenter(files, backend='auto', model='scores', **overrides) -> Segmenter:
     config = {'model_path': files[model], 'input_width': WIDTH, 'input_height': HEIGHT,
-              'scale': 1.0, 'backend': backend, 'target': 'cpu',
+              'rescale_factor': 1.0, 'backend': backend, 'target': 'cpu',
               'classes_path': files['classes'], 'colors_path': files['colors'], **overrides}
     return Segmenter(SegmenterConfig(**config))
 
@@ -132,7 +132,7 @@ def test_missing_labels_use_generated_names_and_palette(files):
 
 def test_configuration_errors_name_the_field(files):
     for overrides, parameter in (({'input_width': -3}, 'input_width'),
-                                 ({'mean': (1.0,)}, 'mean'),
+                                 ({'image_mean': (1.0, 2.0)}, 'image_mean'),
                                  ({'backend': 'tensorrt'}, 'backend'),
                                  ({'model_path': files['folder']}, 'model_path')):
         with pytest.raises(ModelError) as raised:

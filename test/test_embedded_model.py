@@ -8,7 +8,7 @@ import numpy as np
 import onnx
 import pytest
 
-from seg_ros.core import synthetic
+from seg_ros.data import synthetic
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODEL_DIR = os.path.join(REPO_ROOT, 'models', 'enet-synth')

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from seg_ros.core import synthetic
-from seg_ros.core.synthetic import CityscapesClass as C
+from seg_ros.data import synthetic
+from seg_ros.data.synthetic import CityscapesClass as C
 
 WIDTH, HEIGHT = 256, 128
 SEEDS = range(24)

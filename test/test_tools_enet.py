@@ -1,5 +1,7 @@
 """ENet in PyTorch, its plain-op max-unpooling and its ONNX export on three runtimes."""
 
+import json
+
 import cv2
 import numpy as np
 import onnx
@@ -139,11 +141,17 @@ def test_exported_graphs_are_plain(scores_path, fused_path):
 
 def test_metadata(scores_path, fused_path):
     scores_props = {p.key: p.value for p in onnx.load(scores_path).metadata_props}
+    description = json.loads(scores_props.pop('seg_ros.description'))
     assert scores_props == {'seg_ros.num_classes': '20', 'seg_ros.input_width': str(WIDTH),
                             'seg_ros.input_height': str(HEIGHT), 'seg_ros.format': 'scores',
                             'seg_ros.origin': 'test'}
+    assert description == {'channel_order': 'RGB', 'rescale_factor': 1 / 255,
+                           'image_mean': [0.0, 0.0, 0.0], 'image_std': [1.0, 1.0, 1.0],
+                           'output_layout': 'NCHW', 'input_width': WIDTH, 'input_height': HEIGHT,
+                           'output_name': 'scores', 'num_classes': 20}
     fused_props = {p.key: p.value for p in onnx.load(fused_path).metadata_props}
     assert fused_props['seg_ros.format'] == 'fused'
+    assert json.loads(fused_props['seg_ros.description'])['output_layout'] == 'class_ids'
 
 
 @pytest.mark.parametrize('width,height', [(WIDTH, HEIGHT), (OTHER_WIDTH, OTHER_HEIGHT)])

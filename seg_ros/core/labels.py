@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 import json
 import re
+from typing import Any
 
 import numpy as np
 
@@ -110,13 +111,16 @@ class Labels:
 
     @classmethod
     def from_files(cls, classes_path: str | None, colors_path: str | None,
-                   num_classes: int) -> Labels:
+                   num_classes: int, description: Any = None) -> Labels:
         """
         Load names and colours for a model with ``num_classes`` classes.
 
-        :param classes_path: names file, or None/'' for ``class_<i>`` names.
-        :param colors_path: ``R,G,B`` file, or None/'' for :func:`default_colors`.
+        :param classes_path: names file, or None/'' for the description's names, else
+            ``class_<i>`` names.
+        :param colors_path: ``R,G,B`` file, or None/'' for the description's colours, else
+            :func:`default_colors`.
         :param num_classes: classes the model outputs; each file must hold exactly that many.
+        :param description: the model's :class:`~seg_ros.core.description.ModelDescription`.
         :return: the labels.
         :raises ModelError: (a ValueError) naming ``classes_path`` or ``colors_path``: the file
             cannot be read or parsed, or its count differs from ``num_classes``.
@@ -126,6 +130,10 @@ class Labels:
                              f'num_classes must be 1 to {MAX_CLASSES}, got {num_classes}')
         names = _load('classes_path', classes_path, read_class_names, num_classes, 'names')
         colors = _load('colors_path', colors_path, read_colors, num_classes, 'colours')
+        if names is None and getattr(description, 'class_names', ()):
+            names = _described('class_names', description.class_names, num_classes)
+        if colors is None and getattr(description, 'colors', ()):
+            colors = np.array(_described('colors', description.colors, num_classes), np.uint8)
         return cls(default_names(num_classes) if names is None else names,
                    default_colors(num_classes) if colors is None else colors)
 
@@ -149,4 +157,13 @@ def _load(parameter: str, path: str | None, reader: Callable[[str], Sequence],
         raise ModelError(parameter, path,
                          f'{parameter} {path!r} holds {len(entries)} {what} but the model '
                          f'outputs {num_classes} classes')
+    return entries
+
+
+def _described(name: str, entries: Sequence, num_classes: int) -> Sequence:
+    """Check that the description's ``name`` holds ``num_classes`` entries."""
+    if len(entries) != num_classes:
+        raise ModelError(name, len(entries),
+                         f'{name} of the model description holds {len(entries)} entries but the '
+                         f'model outputs {num_classes} classes')
     return entries

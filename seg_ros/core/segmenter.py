@@ -4,34 +4,54 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 import time
+from typing import Any
 
 import cv2
 import numpy as np
 
-from seg_ros.core.backends import Backend, open_backend, Preprocess
+from seg_ros.core.backends import Backend, open_backend
+from seg_ros.core.errors import ModelError
 from seg_ros.core.labels import Labels
 from seg_ros.core.render import blend, color_lut, colorize, ENCODINGS, resize_class_map
 
 FRAME_ENCODINGS = (*ENCODINGS, 'mono8')
 
 
+# The model description fields a SegmenterConfig may set; '' / 0 / () leave them to the model.
+DESCRIPTION_FIELDS = ('task', 'input_width', 'input_height', 'input_layout', 'channel_order',
+                      'rescale_factor', 'image_mean', 'image_std', 'output_name', 'output_layout',
+                      'upsample', 'num_classes')
+
+
 @dataclass(frozen=True)
 class SegmenterConfig:
     """
-    Everything that defines a segmenter; see :class:`Preprocess` and :func:`open_backend`.
+    Everything that defines a segmenter; see :func:`open_backend`.
 
-    ``input_width`` x ``input_height`` 0 x 0 means the size the model declares. Empty label paths
-    mean generated names and a fixed palette. ``config_path`` is the network description of a
-    two-file model (Caffe ``.prototxt``, TensorFlow ``.pbtxt``, Darknet ``.cfg``), else empty;
-    ``precision`` is ``'f32'`` or ``'fast'`` (see :func:`open_backend`).
+    The model description fields (``input_width`` ... ``num_classes``, see
+    :class:`seg_ros.core.description.ModelDescription`) override the model's sidecar and
+    metadata and ``preset`` where set; ``''``, ``0`` and ``()`` leave them to the model
+    (``input_width`` x ``input_height`` 0 x 0: the size the model declares, else 1024x512).
+    Empty label paths mean the description's class names and colours, else generated names and
+    a fixed palette. ``config_path`` is the network description of a two-file model (Caffe
+    ``.prototxt``, TensorFlow ``.pbtxt``, Darknet ``.cfg``), else empty; ``precision`` is
+    ``'f32'`` or ``'fast'`` (see :func:`open_backend`).
     """
 
     model_path: str
-    input_width: int = 1024
-    input_height: int = 512
-    scale: float = 1 / 255
-    mean: tuple[float, float, float] = (0.0, 0.0, 0.0)
-    swap_rb: bool = True
+    input_width: int = 0
+    input_height: int = 0
+    preset: str = ''
+    rescale_factor: float = 0.0
+    image_mean: tuple[float, ...] = ()
+    image_std: tuple[float, ...] = ()
+    channel_order: str = ''
+    input_layout: str = ''
+    output_name: str = ''
+    output_layout: str = ''
+    upsample: str = ''
+    task: str = ''
+    num_classes: int = 0
     backend: str = 'auto'
     target: str = 'auto'
     require_cuda: bool = False
@@ -39,6 +59,12 @@ class SegmenterConfig:
     colors_path: str = ''
     config_path: str = ''
     precision: str = 'f32'
+
+    def description_overrides(self) -> dict[str, Any]:
+        """Return the description fields this configuration sets."""
+        values = {name: getattr(self, name) for name in DESCRIPTION_FIELDS}
+        return {name: value for name, value in values.items()
+                if value not in ('', 0, 0.0, (), [])}
 
 
 @dataclass
@@ -71,15 +97,16 @@ class Segmenter:
         :raises ModelError: naming the configuration field at fault.
         """
         self.config = config
-        preprocess = Preprocess(config.input_width, config.input_height, config.scale,
-                                config.mean, config.swap_rb)
-        self.backend: Backend
-        self.notes: list[str]
-        self.backend, self.notes = open_backend(config.model_path, preprocess, config.backend,
-                                                config.target, config.require_cuda,
-                                                config.config_path, config.precision)
+        self.backend: Backend = open_backend(
+            config.model_path, config.description_overrides(), config.backend, config.target,
+            config.require_cuda, config.config_path, config.precision, config.preset)
+        self.notes: list[str] = self.backend.notes
+        if self.backend.task != 'semantic':
+            raise ModelError('task', self.backend.task,
+                             f'task {self.backend.task!r}: the segmenter runs semantic models '
+                             'only so far')
         self.labels = Labels.from_files(config.classes_path, config.colors_path,
-                                        self.backend.num_classes)
+                                        self.backend.num_classes, self.backend.description)
         self._luts = {encoding: color_lut(self.labels.colors_rgb, encoding)
                       for encoding in ENCODINGS}
 

@@ -47,7 +47,7 @@ class SyntheticSource(FrameSource):
     """Animated generated street scenes; time drives the animation, so it never ends."""
 
     def __init__(self, width: int, height: int, seed: int) -> None:
-        from seg_ros.core.synthetic import SceneAnimation
+        from seg_ros.data.synthetic import SceneAnimation
         self._animation = SceneAnimation(width, height, seed=seed)
         self.description = f'synthetic street scenes {width}x{height} (seed {seed})'
 

@@ -11,6 +11,9 @@ from typing import Any
 
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, ParameterType
 
+from seg_ros.core.description import (CHANNEL_ORDERS, INPUT_LAYOUTS, OUTPUT_LAYOUTS, PRESETS,
+                                      TASKS, UPSAMPLING)
+
 BACKENDS = ('auto', 'opencv', 'onnxruntime', 'openvino')
 TARGETS = ('auto', 'cuda', 'cpu')
 PRECISIONS = ('f32', 'fast')
@@ -32,19 +35,21 @@ class ParamSpec:
     maximum: float | None = None
     read_only: bool = False
     rebuilds_network: bool = False
+    # Declared with dynamic typing: an empty list default, integer or float lists accepted.
+    dynamic_typing: bool = False
 
     def descriptor(self) -> ParameterDescriptor:
         """Return the ROS parameter descriptor: type, ranges, read-only flag."""
         text = self.description
         if self.choices:
-            text += ' One of: ' + ', '.join(self.choices) + '.'
+            text += ' One of: ' + _choices_text(self.choices) + '.'
         if self.rebuilds_network:
             text += ' Changing it at runtime rebuilds the network.'
         descriptor = ParameterDescriptor(
             name=self.name, type=_parameter_type(self.default), description=text,
-            read_only=self.read_only)
+            read_only=self.read_only, dynamic_typing=self.dynamic_typing)
         if self.choices:
-            descriptor.additional_constraints = 'one of: ' + ', '.join(self.choices)
+            descriptor.additional_constraints = 'one of: ' + _choices_text(self.choices)
         if self.minimum is not None and isinstance(self.default, bool) is False:
             if isinstance(self.default, int):
                 descriptor.integer_range = [IntegerRange(
@@ -57,12 +62,24 @@ class ParamSpec:
     def check(self, value: Any) -> str | None:
         """Return why ``value`` is not acceptable for this parameter, or None when it is."""
         if self.choices and value not in self.choices:
-            return f'{self.name}={value!r} is not one of {", ".join(self.choices)}'
+            return f'{self.name}={value!r} is not one of {_choices_text(self.choices)}'
         if self.minimum is not None and not self.minimum <= value <= self.maximum:
             return f'{self.name}={value!r} is outside [{self.minimum}, {self.maximum}]'
-        if self.name == 'mean' and len(value) not in (1, 3):
-            return f'mean={list(value)!r} must hold 1 or 3 values (B, G, R order as in OpenCV)'
+        if self.dynamic_typing and not _is_channel_list(value):
+            return (f'{self.name}={value!r} must be [] (from the model) or 1 or 3 numbers, '
+                    'R, G, B order')
+        if self.name == 'image_std' and value and 0 in list(value):
+            return f'image_std={list(value)!r} holds a zero'
         return None
+
+
+def _choices_text(choices: tuple[str, ...]) -> str:
+    return ', '.join(choice or "''" for choice in choices)
+
+
+def _is_channel_list(value: Any) -> bool:
+    return (isinstance(value, (list, tuple)) and len(value) in (0, 1, 3) and
+            all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value))
 
 
 def _parameter_type(default: Any) -> int:
@@ -96,17 +113,50 @@ PARAMETERS: tuple[ParamSpec, ...] = (
               'Class colours, one R,G,B line a class. Empty: colors.txt beside the model, '
               'else a generated palette.',
               rebuilds_network=True),
-    ParamSpec('input_width', 1024, 'Network input width in pixels (frames are resized to it).',
-              minimum=16, maximum=8192, rebuilds_network=True),
-    ParamSpec('input_height', 512, 'Network input height in pixels.',
-              minimum=16, maximum=8192, rebuilds_network=True),
-    ParamSpec('scale', 1.0 / 255.0, 'Pixel scale factor applied before the network.',
-              minimum=1e-6, maximum=1e3, rebuilds_network=True),
-    ParamSpec('mean', [0.0, 0.0, 0.0],
-              'Mean subtracted from each channel before scaling (1 or 3 values).',
+    ParamSpec('input_width', 0,
+              'Network input width in pixels (frames are resized to it). 0: from the model '
+              'description, else the size the model declares, else 1024x512.',
+              minimum=0, maximum=8192, rebuilds_network=True),
+    ParamSpec('input_height', 0, 'Network input height in pixels; 0 with input_width 0.',
+              minimum=0, maximum=8192, rebuilds_network=True),
+    ParamSpec('preset', '',
+              'Pre-processing preset: imagenet (x/255, RGB, ImageNet mean and std: torchvision, '
+              'timm, HuggingFace) or unit (x/255, RGB: ENet). Empty: the model description '
+              '(sidecar, metadata). The parameters below override it.',
+              choices=('',) + tuple(PRESETS), rebuilds_network=True),
+    ParamSpec('rescale_factor', 0.0,
+              'Pixel (0-255) multiplier applied first: input = (pixel * rescale_factor - '
+              'image_mean) / image_std. 0: from the model (default 1/255).',
+              minimum=0.0, maximum=1e3, rebuilds_network=True),
+    ParamSpec('image_mean', [],
+              'Mean subtracted after rescaling, 3 values in R, G, B order (or 1 for all). '
+              '[]: from the model (default 0).',
+              rebuilds_network=True, dynamic_typing=True),
+    ParamSpec('image_std', [],
+              'Divisor after the mean, 3 values in R, G, B order (or 1). []: from the model '
+              '(default 1).',
+              rebuilds_network=True, dynamic_typing=True),
+    ParamSpec('channel_order', '',
+              'Channel order the network takes. Empty: from the model (default RGB).',
+              choices=('',) + CHANNEL_ORDERS, rebuilds_network=True),
+    ParamSpec('input_layout', '',
+              'Network input layout. Empty: as the input shape of the model says.',
+              choices=('',) + INPUT_LAYOUTS, rebuilds_network=True),
+    ParamSpec('output_name', '',
+              'Network output holding the scores or class ids. Empty: the first output of the '
+              'model (the same on every backend).',
               rebuilds_network=True),
-    ParamSpec('swap_rb', True, 'Feed the network RGB (true) or BGR (false).',
-              rebuilds_network=True),
+    ParamSpec('output_layout', '',
+              'Layout of that output: NCHW or NHWC scores, or class_ids. Empty: from the model '
+              '(default NCHW scores for float outputs, class ids for integer ones).',
+              choices=('',) + OUTPUT_LAYOUTS, rebuilds_network=True),
+    ParamSpec('upsample', '',
+              'Scores smaller than the input: bilinear (resize the scores, then argmax) or '
+              'nearest (argmax, then resize the class map). Empty: from the model (bilinear).',
+              choices=('',) + UPSAMPLING, rebuilds_network=True),
+    ParamSpec('task', '',
+              'Model task: semantic, maskrcnn or yolo_seg. Empty: from the model (semantic).',
+              choices=('',) + TASKS, rebuilds_network=True),
     ParamSpec('backend', 'auto',
               'Inference runtime; auto picks the fastest one really usable on this machine.',
               choices=BACKENDS, rebuilds_network=True),

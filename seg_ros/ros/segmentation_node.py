@@ -19,7 +19,7 @@ from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import String
 
 from seg_ros.core.latest_frame import LatestFrameSlot
-from seg_ros.core.segmenter import Segmenter, SegmenterConfig
+from seg_ros.core.segmenter import DESCRIPTION_FIELDS, Segmenter, SegmenterConfig
 from seg_ros.core.stats import DurationWindow, RateMeter
 from seg_ros.paths import default_label_paths, embedded_model_path
 from seg_ros.ros import qos
@@ -43,17 +43,15 @@ def segmenter_config(values: dict) -> SegmenterConfig:
     """
     model_path = values['model_path'] or embedded_model_path()
     default_classes, default_colors = default_label_paths(model_path)
-    mean = tuple(float(m) for m in values['mean'])
-    if len(mean) == 1:
-        mean = mean * 3
+    description = {name: values[name] for name in DESCRIPTION_FIELDS if name in values}
+    for name in ('image_mean', 'image_std'):
+        description[name] = tuple(float(value) for value in description.get(name, ()))
     return SegmenterConfig(
-        model_path=model_path, input_width=values['input_width'],
-        input_height=values['input_height'], scale=values['scale'], mean=mean,
-        swap_rb=values['swap_rb'], backend=values['backend'], target=values['target'],
-        require_cuda=values['require_cuda'],
+        model_path=model_path, preset=values['preset'], backend=values['backend'],
+        target=values['target'], require_cuda=values['require_cuda'],
         classes_path=values['classes_path'] or default_classes,
         colors_path=values['colors_path'] or default_colors,
-        config_path=values['config_path'], precision=values['precision'])
+        config_path=values['config_path'], precision=values['precision'], **description)
 
 
 def describe_error(error: ValueError) -> str:
@@ -160,8 +158,10 @@ class SegmentationNode(Node):
     def _log_segmenter(self, segmenter: Segmenter) -> None:
         logger = self.get_logger()
         config = segmenter.config
-        logger.info(f'Model {config.model_path} at {config.input_width}x{config.input_height}, '
-                    f'{segmenter.backend.num_classes} classes; inference: '
+        described = segmenter.backend.description
+        logger.info(f'Model {config.model_path} at {described.input_width}x'
+                    f'{described.input_height}, {segmenter.backend.num_classes} classes; '
+                    f'output {described.output_name!r} ({described.output_layout}); inference: '
                     f'{segmenter.backend.describe()}')
         cuda_asked = config.target == 'cuda'
         for note in segmenter.notes:
@@ -257,8 +257,8 @@ class SegmentationNode(Node):
             'device': backend.device,
             'inference': backend.describe(),
             'model': self._segmenter.config.model_path,
-            'input size': f'{self._segmenter.config.input_width}x'
-                          f'{self._segmenter.config.input_height}',
+            'input size': f'{backend.description.input_width}x'
+                          f'{backend.description.input_height}',
             'input rate (Hz)': f'{self._received.rate(now):.2f}',
             'output rate (Hz)': f'{self._published.rate(now):.2f}',
             'inference mean (ms)': f'{inference["mean"]:.1f}',

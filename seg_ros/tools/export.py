@@ -17,11 +17,13 @@ Forms (``seg_ros.format`` in the model's metadata_props):
   cast to uint8. A frame then leaves the runtime as H*W bytes instead of C*H*W floats.
 
 metadata_props always hold ``seg_ros.num_classes``, ``seg_ros.input_width``,
-``seg_ros.input_height`` and ``seg_ros.format``, plus the ``metadata`` given. With ``dynamic``,
+``seg_ros.input_height``, ``seg_ros.format`` and ``seg_ros.description`` (the model
+description, :mod:`seg_ros.core.description`), plus the ``metadata`` given. With ``dynamic``,
 H and W are symbolic dimensions (``height``/``width``; the network may need multiples of 8).
 """
 
 from collections.abc import Sequence
+import json
 import os
 import warnings
 
@@ -90,6 +92,28 @@ def check_mean(mean: Sequence[float]) -> tuple[float, float, float]:
     return values
 
 
+def exported_description(width: int, height: int, fused: bool, swap_rb: bool, scale: float,
+                         mean: Sequence[float], num_classes: int, output_name: str
+                         ) -> dict[str, str]:
+    """
+    Return the ``seg_ros.description`` metadata entry of an exported model.
+
+    The scores form takes ``(pixel - mean) * scale`` (``mean`` in pixel units, network channel
+    order, RGB when ``swap_rb``): ``rescale_factor`` = ``scale``, ``image_mean`` = ``mean *
+    scale`` in R, G, B order. The fused form takes the BGR frame and outputs class ids.
+    """
+    if fused:
+        values = {'channel_order': 'BGR', 'output_layout': 'class_ids'}
+    else:
+        network_mean = [float(value) * scale for value in mean]
+        values = {'channel_order': 'RGB' if swap_rb else 'BGR', 'rescale_factor': scale,
+                  'image_mean': network_mean if swap_rb else network_mean[::-1],
+                  'image_std': [1.0, 1.0, 1.0], 'output_layout': 'NCHW'}
+    values.update({'input_width': width, 'input_height': height, 'output_name': output_name,
+                   'num_classes': num_classes})
+    return {'seg_ros.description': json.dumps(values)}
+
+
 def export_onnx(model: nn.Module, path: str | os.PathLike, width: int, height: int, *,
                 fused: bool, swap_rb: bool = True, scale: float = 1 / 255,
                 mean: Sequence[float] = (0, 0, 0), num_classes: int | None = None,
@@ -149,6 +173,8 @@ def export_onnx(model: nn.Module, path: str | os.PathLike, width: int, height: i
     props = {'seg_ros.num_classes': str(num_classes), 'seg_ros.input_width': str(width),
              'seg_ros.input_height': str(height),
              'seg_ros.format': FORMAT_FUSED if fused else FORMAT_SCORES}
+    props.update(exported_description(width, height, fused, swap_rb, scale, mean, num_classes,
+                                      names[1]))
     props.update(metadata or {})
     onnx.helper.set_model_props(proto, {str(k): str(v) for k, v in props.items()})
     onnx.checker.check_model(proto)

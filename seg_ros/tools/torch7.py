@@ -49,7 +49,7 @@ from torch import nn
 import torch.nn.functional as F
 import torchfile
 
-from seg_ros.core.backends import open_backend, Preprocess
+from seg_ros.core.backends import open_backend
 from seg_ros.tools.enet import pad_channels
 from seg_ros.tools.export import export_onnx
 from seg_ros.tools.unpool import max_unpool2x2
@@ -433,14 +433,14 @@ def main(argv: list[str] | None = None) -> int:
     print('torch7 layers: ' + ', '.join(f'{k} x{v}' for k, v in summary['layers'].items()))
     print('onnx ops: ' + ', '.join(f'{k} x{v}' for k, v in summary['ops'].items()))
     if args.check:
-        preprocess = Preprocess(args.width, args.height, args.scale, args.mean, not args.bgr)
-        return check_agreement(args.net, summary['path'], preprocess, args.check,
-                               args.min_agreement)
+        return check_agreement(args.net, summary['path'], args.width, args.height, args.scale,
+                               args.mean, not args.bgr, args.check, args.min_agreement)
     return 0
 
 
-def check_agreement(net_path: str, onnx_path: str, preprocess: Preprocess,
-                    images: Sequence[str], min_percent: float) -> int:
+def check_agreement(net_path: str, onnx_path: str, width: int, height: int, scale: float,
+                    mean: Sequence[float], swap_rb: bool, images: Sequence[str],
+                    min_percent: float) -> int:
     """
     Print, for each image, the share of pixels whose class the two models agree on.
 
@@ -450,8 +450,10 @@ def check_agreement(net_path: str, onnx_path: str, preprocess: Preprocess,
     :return: 0 when every image was read and agrees at least ``min_percent``, else 1.
     """
     original = cv2.dnn.readNet(net_path)
-    converted, _ = open_backend(onnx_path, preprocess, backend='auto', target='cpu')
-    size = (preprocess.width, preprocess.height)
+    # The converted model carries its description (pre-processing, output) in its metadata.
+    converted = open_backend(onnx_path, {'input_width': width, 'input_height': height},
+                             backend='auto', target='cpu')
+    size = (width, height)
     status = 0
     for path in images:
         frame = cv2.imread(path, cv2.IMREAD_COLOR)
@@ -459,8 +461,8 @@ def check_agreement(net_path: str, onnx_path: str, preprocess: Preprocess,
             print(f'seg-ros convert: cannot read image {path!r}', file=sys.stderr)
             status = 1
             continue
-        original.setInput(cv2.dnn.blobFromImage(frame, preprocess.scale, size, preprocess.mean,
-                                                swapRB=preprocess.swap_rb, crop=False))
+        original.setInput(cv2.dnn.blobFromImage(frame, scale, size, tuple(mean),
+                                                swapRB=swap_rb, crop=False))
         expected = original.forward()[0].argmax(axis=0)
         percent = 100.0 * float(np.mean(converted.infer(frame) == expected))
         verdict = 'ok' if percent >= min_percent else f'BELOW {min_percent:g} %'

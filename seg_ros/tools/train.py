@@ -9,7 +9,7 @@ Offline tool (needs torch)::
 Everything is counted in iterations, not time, and every random choice comes from ``--seed``,
 so a command gives the same model again (on the same torch build and thread count).
 
-Data: ``seg_ros.core.synthetic.render_scene`` draws scenes on the fly in a worker process.
+Data: ``seg_ros.data.synthetic.render_scene`` draws scenes on the fly in a worker process.
 Each stage keeps a ring of ``--fresh`` x ``--ring`` samples: every iteration the worker's
 ``--fresh`` new samples replace the oldest and the batch is drawn from the ring, so a sample
 serves about batch / fresh times while rendering stays well below the network's cost. A
@@ -43,7 +43,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from seg_ros.core import synthetic
+from seg_ros.data import synthetic
 from seg_ros.tools.enet import ENet
 from seg_ros.tools.export import export_onnx
 
@@ -354,7 +354,7 @@ def main(argv: list[str] | None = None) -> int:
                 mean=(0, 0, 0), num_classes=NUM_CLASSES, dynamic=True,
                 metadata={'seg_ros.model': 'enet-synth', 'seg_ros.preprocess':
                           'RGB, scale 1/255, mean 0', 'seg_ros.trained_on':
-                          'seg_ros.core.synthetic street scenes'})
+                          'seg_ros.data.synthetic street scenes'})
     summary = {
         'command': 'python -m seg_ros.tools.train ' + ' '.join(
             a for a in (argv if argv is not None else sys.argv[1:])),

@@ -1,0 +1,128 @@
+"""
+The contract every backend keeps, and what they share.
+
+A :class:`Backend` is one network loaded by one runtime at one static input shape. Its
+:meth:`Backend.forward` takes the prepared network input and returns every output by name,
+the same names and values on every runtime (within float rounding).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+import functools
+import importlib
+import os
+import re
+from types import ModuleType
+
+import numpy as np
+
+from seg_ros.core.backends.model_file import KIND_FUSED, ModelInfo
+from seg_ros.core.description import ModelDescription
+from seg_ros.core.errors import ModelError
+from seg_ros.core.preprocess import prepare_input
+
+
+class Backend(ABC):
+    """
+    One loaded network at one input shape. Not thread-safe: one ``forward`` at a time.
+
+    :ivar name: ``'opencv'``, ``'onnxruntime'`` or ``'openvino'``.
+    :ivar info: what the model file says.
+    :ivar description: the resolved model description (input size, layout, output set).
+    :ivar input_shape: the static shape :meth:`forward` takes.
+    :ivar input_dtype: ``np.float32``, or ``np.uint8`` for fused models.
+    :ivar output_names: every output, in the model's order.
+    :ivar num_classes: of a semantic model, set when it is opened; 0 for instance models.
+    :ivar notes: one-line reasons for the choices :func:`open_backend` made.
+    """
+
+    name: str = ''
+
+    def __init__(self, info: ModelInfo, description: ModelDescription,
+                 input_shape: tuple[int, ...]) -> None:
+        """Keep what the subclass loads; it sets ``output_names`` and ``device``."""
+        self.info = info
+        self.description = description
+        self.input_shape = tuple(input_shape)
+        self.input_dtype = np.uint8 if info.kind == KIND_FUSED else np.float32
+        self.kind = info.kind
+        self.output_names: tuple[str, ...] = ()
+        self.device = 'cpu'
+        self.precision = 'f32'  # the inference precision really used, for describe()
+        self.num_classes = 0
+        self.notes: list[str] = []
+
+    @property
+    def uses_cuda(self) -> bool:
+        """Return whether the network really runs on an NVIDIA GPU."""
+        return 'cuda' in self.device.lower() or 'tensorrt' in self.device.lower()
+
+    @property
+    def task(self) -> str:
+        """Return the description's task: ``'semantic'``, ``'maskrcnn'`` or ``'yolo_seg'``."""
+        return self.description.task
+
+    @abstractmethod
+    def describe(self) -> str:
+        """Return one line saying what runs: runtime, device, input size."""
+
+    @abstractmethod
+    def forward(self, network_input: np.ndarray) -> dict[str, np.ndarray]:
+        """
+        Run the network on a prepared input of ``input_shape``.
+
+        :return: every output, by name, in ``output_names`` order.
+        """
+
+    def prepare(self, frame: np.ndarray, encoding: str = 'bgr8') -> np.ndarray:
+        """Return the network input for a frame (see :func:`seg_ros.core.preprocess`)."""
+        return prepare_input(frame, encoding, self.description, self.kind == KIND_FUSED)
+
+    def infer(self, frame: np.ndarray, encoding: str = 'bgr8') -> np.ndarray:
+        """
+        Segment one frame with a semantic model.
+
+        :param frame: (H, W, 3) uint8 in ``encoding`` order, or (H, W) uint8 grey; any size.
+        :param encoding: channel order of a 3-channel frame, ``'bgr8'`` or ``'rgb8'``.
+        :return: (input height, input width) uint8 class map.
+        """
+        from seg_ros.core.semantic import decode
+        return decode(self.forward(self.prepare(frame, encoding)), self.description)
+
+    def run_error(self, runtime: str, error: Exception) -> ModelError:
+        """Return the ModelError for a network that loaded but fails to run."""
+        return ModelError('model_path', self.info.path,
+                          f'{runtime} cannot run {self.info.path!r} at input shape '
+                          f'{list(self.input_shape)} (input_width x input_height '
+                          f'{self.description.input_width}x{self.description.input_height}): '
+                          f'{short_error(error)}')
+
+    def size_text(self) -> str:
+        """Return e.g. ``precision f32, input 1024x512, scores model``."""
+        return (f'precision {self.precision}, input {self.description.input_width}x'
+                f'{self.description.input_height}, {self.kind} model')
+
+
+def short_error(error: BaseException) -> str:
+    """Return the meaningful last line of a (possibly multi-line) runtime error, shortened."""
+    # OpenCV continues messages on lines starting with '>' and prefixes source locations.
+    lines = [line.strip().lstrip('>').strip() for line in str(error).splitlines()]
+    lines = [line for line in lines if line]
+    text = lines[-1] if lines else type(error).__name__
+    text = re.sub(r'OpenCV\([^)]*\)\s*\S+:\d+:\s*', '', text)
+    return text if len(text) <= 300 else text[:297] + '...'
+
+
+def cpu_threads() -> int:
+    """Return the CPU cores this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+@functools.cache
+def import_runtime(module_name: str) -> ModuleType:
+    """Import an optional runtime once."""
+    return importlib.import_module(module_name)

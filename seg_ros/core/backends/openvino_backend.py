@@ -1,0 +1,77 @@
+"""OpenVINO backend: a compiled model at a static input shape, CPU (or Intel GPU) device."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from seg_ros.core.backends.base import Backend, import_runtime, ModelInfo, short_error
+from seg_ros.core.description import ModelDescription
+from seg_ros.core.errors import ModelError
+
+
+class OpenVinoBackend(Backend):
+    """OpenVINO compiled model at a static input shape, CPU (or Intel GPU) device."""
+
+    name = 'openvino'
+
+    def __init__(self, info: ModelInfo, description: ModelDescription,
+                 input_shape: tuple[int, ...], target: str, require_cuda: bool,
+                 notes: list[str], precision: str = 'f32') -> None:
+        """Read, reshape to the input shape, compile (at ``precision``)."""
+        super().__init__(info, description, input_shape)
+        ov = import_runtime('openvino')
+        if target == 'cuda' or require_cuda:
+            if require_cuda:
+                raise ModelError('target', target,
+                                 'require_cuda is set but OpenVINO has no CUDA device')
+            notes.append('openvino: CUDA requested but OpenVINO has no CUDA device')
+        core = ov.Core()
+        self.device = 'GPU' if target == 'auto' and 'GPU' in core.available_devices else 'CPU'
+        # f32 so that results match the other backends (the CPU plugin may default to bf16).
+        hint = _openvino_fast_precision(core, self.device) if precision == 'fast' else 'f32'
+        try:
+            model = core.read_model(info.path)
+            model.reshape({model.inputs[0].get_any_name(): list(input_shape)})
+            self._compiled = core.compile_model(model, self.device, {
+                'PERFORMANCE_HINT': 'LATENCY', 'INFERENCE_PRECISION_HINT': hint})
+        except Exception as error:  # OpenVINO raises RuntimeError and its own types
+            raise ModelError('model_path', info.path,
+                             f'openvino cannot load {info.path!r} at input shape '
+                             f'{list(input_shape)}: {short_error(error)}') from error
+        # The ONNX graph's output names where the file has them (OpenVINO keeps them as tensor
+        # names; one output may carry several), in the model's order.
+        names = []
+        for index, port in enumerate(self._compiled.outputs):
+            known = port.get_names()
+            graph_name = info.outputs[index].name if index < len(info.outputs) else ''
+            names.append(graph_name if graph_name in known else port.get_any_name())
+        self.output_names = tuple(names)
+        self._request = self._compiled.create_infer_request()
+        self._version = ov.get_version().split('-')[0]
+        try:  # what the plugin really uses (it may override the hint)
+            used = self._compiled.get_property('INFERENCE_PRECISION_HINT')
+            self.precision = str(getattr(used, 'get_type_name', lambda: used)())
+        except Exception:  # a plugin without the property: the hint stands
+            self.precision = hint
+
+    def forward(self, network_input: np.ndarray) -> dict[str, np.ndarray]:
+        """Run one request; return every output by name (copies: valid after the next run)."""
+        results = self._request.infer({0: network_input})
+        return {name: results[index] for index, name in enumerate(self.output_names)}
+
+    def describe(self) -> str:
+        """Return e.g. ``openvino 2026.4.1, device CPU, precision f32, ...``."""
+        return f'openvino {self._version}, device {self.device}, {self.size_text()}'
+
+
+def _openvino_fast_precision(core: Any, device: str) -> str:
+    """Return the lowest float precision ``device`` supports natively: bf16, f16 or f32."""
+    try:
+        capabilities = core.get_property(device, 'OPTIMIZATION_CAPABILITIES')
+    except Exception:  # OpenVINO raises RuntimeError and its own types
+        return 'f32'
+    if device == 'CPU' and 'BF16' in capabilities:
+        return 'bf16'
+    return 'f16' if 'FP16' in capabilities else 'f32'

@@ -1,0 +1,149 @@
+"""
+Network outputs to a class map, for semantic segmentation models.
+
+The output used is the description's ``output_name`` (the model's first output by default), the
+same on every backend. Its layout is declared (``output_layout``), never guessed from its shape:
+an output whose shape does not fit is refused with a message naming what was found. Scores
+smaller than the input are resized to it bilinearly before the argmax (``upsample``), as
+torchvision's and HuggingFace's own post-processing does.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from seg_ros.core.description import MAX_CLASSES, ModelDescription
+from seg_ros.core.errors import ModelError
+from seg_ros.core.render import resize_class_map
+
+
+def class_map_from_scores(scores: np.ndarray) -> np.ndarray:
+    """
+    Return the argmax over classes of (C, h, w) or (1, C, h, w) scores as an (h, w) uint8 map.
+
+    A running maximum over the class planes with OpenCV (vectorised, multi-threaded, no
+    transposed copy); on equal scores the lowest class id wins, as with ``np.argmax``. NaN
+    scores never win.
+
+    :param scores: float scores, C <= 256.
+    :return: class ids.
+    """
+    planes = scores.reshape(scores.shape[-3:])
+    if planes.dtype != np.float32:
+        planes = planes.astype(np.float32)
+    best = planes[0].copy()
+    class_map = np.zeros(best.shape, dtype=np.uint8)
+    improved = np.empty(best.shape, dtype=np.uint8)
+    for class_id in range(1, planes.shape[0]):
+        cv2.compare(planes[class_id], best, cv2.CMP_GT, dst=improved)
+        cv2.max(best, planes[class_id], dst=best)
+        # A pixel's class is the last class that raised its maximum: ids only grow, so keep the
+        # largest of (improved & class_id), 255 & id being id.
+        cv2.bitwise_and(improved, class_id, dst=improved)
+        cv2.max(class_map, improved, dst=class_map)
+    return class_map
+
+
+def output_layout(description: ModelDescription, output: np.ndarray) -> str:
+    """Return the declared layout, or the default for the output's type (NCHW / class ids)."""
+    if description.output_layout:
+        return description.output_layout
+    return 'NCHW' if np.issubdtype(output.dtype, np.floating) else 'class_ids'
+
+
+def check_output(name: str, output: np.ndarray, description: ModelDescription,
+                 model_path: str) -> int:
+    """
+    Check a semantic model's output against its declared layout; return the class count.
+
+    :param name: the output's name.
+    :param output: what the network returned for a warm-up frame.
+    :param description: the resolved description (input size set).
+    :param model_path: for the messages.
+    :raises ModelError: naming ``output_layout``, ``model_path`` or ``num_classes``.
+    """
+    layout = output_layout(description, output)
+    shape = tuple(output.shape)
+    found = f'output {name!r} of {model_path!r} is {shape} {output.dtype}'
+    if layout == 'class_ids':
+        if len(shape) not in (2, 3, 4) or output.size != shape[-1] * shape[-2]:
+            raise ModelError('output_layout', layout,
+                             f'{found}: not a (1, H, W) class-id map (output_layout class_ids)')
+        if not description.num_classes:
+            raise ModelError('num_classes', 0,
+                             f'{found}: class ids, but the description has no num_classes '
+                             '(seg_ros.num_classes metadata, a sidecar or a parameter)')
+        return description.num_classes
+    if len(shape) != 4 or shape[0] != 1:
+        what = ('a detection/instance output' if len(shape) == 3 else
+                'not a batch of one image')
+        raise ModelError('output_layout', layout,
+                         f'{found}: {what}, not (1, C, H, W) scores'
+                         + ('; for YOLO-seg set task yolo_seg' if len(shape) == 3 else ''))
+    if not np.issubdtype(output.dtype, np.floating):
+        raise ModelError('output_layout', layout,
+                         f'{found}: integer values, not scores; set output_layout class_ids')
+    classes, height, width = (shape[1:] if layout == 'NCHW'
+                              else (shape[3], shape[1], shape[2]))
+    other = 'NHWC' if layout == 'NCHW' else 'NCHW'
+    if not _fits(height, width, description) and _fits(
+            *((shape[2], shape[3]) if layout == 'NHWC' else (shape[1], shape[2])), description):
+        raise ModelError('output_layout', layout,
+                         f'{found}: read as {layout} its scores are {height}x{width} for a '
+                         f'{description.input_height}x{description.input_width} input; it '
+                         f'looks {other}: set output_layout {other}')
+    if not 2 <= classes <= MAX_CLASSES:
+        raise ModelError('output_layout', layout,
+                         f'{found}: {classes} classes as {layout}; 2 to {MAX_CLASSES} are '
+                         'supported (uint8 class map)')
+    return int(classes)
+
+
+def _fits(height: int, width: int, description: ModelDescription) -> bool:
+    """Return whether (height, width) is the input size divided by one integer-ish stride."""
+    if not 0 < height <= description.input_height or not 0 < width <= description.input_width:
+        return False
+    stride_y = description.input_height / height
+    stride_x = description.input_width / width
+    return abs(stride_y - stride_x) <= max(stride_x, stride_y) * 0.25
+
+
+def decode(outputs: dict[str, np.ndarray], description: ModelDescription) -> np.ndarray:
+    """
+    Return the (input height, input width) uint8 class map of one forward's outputs.
+
+    :param outputs: every output by name, as :meth:`Backend.forward` returns them.
+    :param description: the resolved description (``output_name`` set).
+    """
+    output = outputs[description.output_name]
+    width, height = description.input_width, description.input_height
+    layout = output_layout(description, output)
+    if layout == 'class_ids':
+        class_map = output.reshape(output.shape[-2:])
+        if class_map.dtype != np.uint8:
+            class_map = class_map.astype(np.uint8)
+        return resize_class_map(class_map, width, height)
+    planes = output[0] if layout == 'NCHW' else output[0].transpose(2, 0, 1)
+    if planes.shape[1:] == (height, width):
+        return class_map_from_scores(planes)
+    if description.upsample == 'nearest':
+        return resize_class_map(class_map_from_scores(planes), width, height)
+    return class_map_from_scores(upsample_scores(planes, width, height))
+
+
+def upsample_scores(planes: np.ndarray, width: int, height: int) -> np.ndarray:
+    """
+    Resize (C, h, w) scores to (C, height, width) bilinearly, half-pixel centres.
+
+    That is ``torch.nn.functional.interpolate(mode='bilinear', align_corners=False)``, what
+    torchvision's segmentation heads and HuggingFace's ``post_process_semantic_segmentation``
+    use. OpenCV resizes at most 512 channels at once; planes go in groups of 4.
+    """
+    planes = planes.astype(np.float32, copy=False)
+    out = np.empty((planes.shape[0], height, width), np.float32)
+    for start in range(0, planes.shape[0], 4):
+        group = np.ascontiguousarray(planes[start:start + 4].transpose(1, 2, 0))
+        scaled = cv2.resize(group, (width, height), interpolation=cv2.INTER_LINEAR)
+        out[start:start + 4] = scaled.reshape(height, width, -1).transpose(2, 0, 1)
+    return out
