@@ -1,19 +1,17 @@
 """
 Instance decoding proved on graphs whose outputs are known exactly, on every installed runtime.
 
-The models of test/instance_models.py output constants; each runtime's outputs are decoded by
-seg_ros and compared with the NumPy reference decoder there (boxes, classes, scores, ids,
-masks pixel by pixel, the instance map).
+The models of test/instance_models.py output constants; each seg_ros backend's outputs
+(``open_backend(...).forward``) are decoded by seg_ros and compared with the NumPy reference
+decoder there (boxes, classes, scores, ids, masks pixel by pixel, the instance map).
 """
 
-import cv2
 import numpy as np
-import onnx
 import pytest
 
 from instance_models import (make_mask_rcnn_model, make_yolo_seg_model, rectangle_prototypes,
                              reference_mask_rcnn, reference_yolo_seg, yolo_detections)
-from seg_ros.core.backends import available_backends
+from seg_ros.core.backends import available_backends, open_backend
 from seg_ros.core.errors import ModelError
 from seg_ros.core.instance_decoders import (decode_mask_rcnn, decode_yolo_seg, InstanceSettings,
                                             Letterbox, letterbox_blob, mask_rcnn_outputs,
@@ -48,27 +46,12 @@ def yolo_constants(background: float = 0.3, anchors: int = ANCHORS):
     return detections, prototypes
 
 
-def run_model(path: str, backend: str, network_input: np.ndarray) -> dict[str, np.ndarray]:
-    """Run an ONNX model on one runtime; return every output by name."""
-    if backend == 'onnxruntime':
-        import onnxruntime
-        session = onnxruntime.InferenceSession(path, providers=['CPUExecutionProvider'])
-        names = [output.name for output in session.get_outputs()]
-        return dict(zip(names, session.run(names, {session.get_inputs()[0].name:
-                                                   network_input})))
-    if backend == 'openvino':
-        import openvino
-        compiled = openvino.Core().compile_model(path, 'CPU')
-        result = compiled.create_infer_request().infer({0: network_input})
-        return {output.get_any_name(): np.asarray(result[output]) for output in compiled.outputs}
-    net = cv2.dnn.readNet(path)
-    net.setInput(network_input)
-    names = net.getUnconnectedOutLayersNames()
-    # OpenCV DNN returns 1-D outputs as (1, N): give them the shapes the graph declares.
-    declared = {output.name: [dim.dim_value for dim in output.type.tensor_type.shape.dim]
-                for output in onnx.load(path).graph.output}
-    return {name: value.reshape(declared[name])
-            for name, value in zip(names, net.forward(names))}
+def run_model(path: str, backend: str, network_input: np.ndarray,
+              task: str) -> dict[str, np.ndarray]:
+    """Run a model on one seg_ros backend; return every output by name."""
+    opened = open_backend(path, {'task': task}, backend=backend)
+    assert opened.task == task and opened.input_shape == network_input.shape
+    return opened.forward(network_input)
 
 
 def assert_matches(instances, expected, frame_shape):
@@ -116,7 +99,8 @@ def test_yolo_seg_decoding_equals_the_reference(yolo_model, backend, max_instanc
     detections, prototypes = yolo_constants()
     letterbox = Letterbox.fit(FRAME_W, FRAME_H, YOLO_W, YOLO_H)
     frame = np.zeros((FRAME_H, FRAME_W, 3), np.uint8)
-    outputs = run_model(yolo_model, backend, letterbox_blob(frame, 'bgr8', letterbox))
+    outputs = run_model(yolo_model, backend, letterbox_blob(frame, 'bgr8', letterbox),
+                        'yolo_seg')
     layout = yolo_seg_layout({name: value.shape for name, value in outputs.items()},
                              YOLO_W, YOLO_H)
     assert (layout.detections, layout.prototypes, layout.num_classes) == \
@@ -227,10 +211,8 @@ def test_mask_rcnn_decoding_equals_the_reference(rcnn_model, backend):
     letterbox = Letterbox.fit(RCNN_FRAME_W, RCNN_FRAME_H, RCNN_W, RCNN_H)
     assert (letterbox.resized_width, letterbox.resized_height, letterbox.top) == (64, 40, 4)
     frame = np.zeros((RCNN_FRAME_H, RCNN_FRAME_W, 3), np.uint8)
-    try:
-        outputs = run_model(rcnn_model, backend, letterbox_blob(frame, 'bgr8', letterbox)[0])
-    except cv2.error as error:
-        pytest.skip(f'OpenCV DNN cannot run the (3, H, W) graph: {error}')
+    outputs = run_model(rcnn_model, backend, letterbox_blob(frame, 'bgr8', letterbox)[0],
+                        'maskrcnn')
     names = mask_rcnn_outputs({name: value.shape for name, value in outputs.items()},
                               RCNN_W, RCNN_H)
     settings = InstanceSettings(score_threshold=0.5, max_instances=4)

@@ -381,7 +381,8 @@ def mask_rcnn_outputs(output_shapes: Mapping[str, Sequence[int | str]], input_wi
     count = shapes[0][0] if shapes[0] else None
     expected = ((count, 4), (count,), (count,), (count, 1, input_height, input_width))
     for role, name, shape, wanted in zip(MASK_RCNN_OUTPUTS, names, shapes, expected):
-        if shape != wanted:
+        # OpenCV DNN gives 1-D outputs a leading 1: (1, N) is read as (N,).
+        if shape != wanted and not (len(wanted) == 1 and shape == (1,) + wanted):
             raise ModelError('model_path', name,
                              f'Mask R-CNN output {name!r} ({role}) has shape {list(shape)}, '
                              f'expected {list(wanted)} (N detections, input '
@@ -404,8 +405,8 @@ def decode_mask_rcnn(outputs: Mapping[str, np.ndarray], names: Sequence[str],
     """
     height, width = letterbox.frame_height, letterbox.frame_width
     boxes, labels, scores, masks = (outputs[name] for name in names)
-    labels = labels.astype(np.int64, copy=False)
-    scores = scores.astype(np.float32, copy=False)
+    labels = labels.reshape(-1).astype(np.int64, copy=False)
+    scores = scores.reshape(-1).astype(np.float32, copy=False)
     selected = scores > settings.score_threshold
     if settings.class_ids is not None:
         selected &= np.isin(labels, settings.class_ids)
