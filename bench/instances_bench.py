@@ -29,12 +29,12 @@ import time
 import cv2
 import numpy as np
 
-from seg_ros.data import synthetic
 from seg_ros.core.draw_instances import draw_instances
 from seg_ros.core.instance_decoders import (decode_mask_rcnn, decode_yolo_seg,
                                             instances_from_class_map, InstanceSettings,
                                             Letterbox, mask_rcnn_outputs, yolo_seg_layout)
 from seg_ros.core.segmenter import Segmenter, SegmenterConfig
+from seg_ros.data import synthetic
 from seg_ros.paths import default_label_paths, embedded_model_path
 
 WIDTH, HEIGHT, OBJECTS = 1280, 720, 20
@@ -47,8 +47,8 @@ def object_boxes(rng: np.random.Generator, width: int, height: int) -> np.ndarra
     cell_w, cell_h = width / 5, height / 4
     cells = np.stack(np.meshgrid(np.arange(5), np.arange(4)), axis=-1).reshape(-1, 2)
     sizes = rng.uniform(0.5, 1.0, (OBJECTS, 2)) * [cell_w, cell_h]
-    corners = cells * [cell_w, cell_h] + rng.uniform(0, 1, (OBJECTS, 2)) * ([cell_w, cell_h]
-                                                                          - sizes)
+    slack = np.array([cell_w, cell_h]) - sizes
+    corners = cells * [cell_w, cell_h] + rng.uniform(0, 1, (OBJECTS, 2)) * slack
     return np.concatenate([corners, corners + sizes], axis=1).astype(np.float32)
 
 
