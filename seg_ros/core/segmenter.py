@@ -165,8 +165,15 @@ class Segmenter:
     def configure_instances(self, instance_classes: tuple[str, ...] | list[str],
                             score_threshold: float, nms_iou: float, max_instances: int,
                             min_instance_area: int) -> None:
+        """Set how instances are made (no reload); see :meth:`instance_settings_for`."""
+        self.instance_settings = self.instance_settings_for(
+            instance_classes, score_threshold, nms_iou, max_instances, min_instance_area)
+
+    def instance_settings_for(self, instance_classes: tuple[str, ...] | list[str],
+                              score_threshold: float, nms_iou: float, max_instances: int,
+                              min_instance_area: int) -> InstanceSettings | None:
         """
-        Set how instances are made (no reload): validated first, nothing changes on error.
+        Return the instance settings for these values (None: this model makes no instances).
 
         :param instance_classes: class names (of ``labels``, case-insensitive); for a semantic
             model the classes whose connected components become instances (empty: none), for
@@ -184,8 +191,8 @@ class Segmenter:
         settings = InstanceSettings(score_threshold, nms_iou, max_instances, min_instance_area,
                                     class_ids or None)
         if self.task not in INSTANCE_TASKS and not class_ids:
-            settings = None
-        self.instance_settings = settings
+            return None
+        return settings
 
     def _letterbox(self, width: int, height: int) -> Letterbox:
         letterbox = self._letterboxes.get((width, height))

@@ -3,7 +3,10 @@ The segmentation node: camera images in, class map, colour mask, overlay and cla
 
 Topics (relative names, remap them): subscribes ``image`` and ``camera_info``; publishes
 ``~/class_map``, ``~/color_mask``, ``~/overlay``, ``~/camera_info`` (only at model
-resolution), ``~/labels`` and ``/diagnostics``. Parameters: :mod:`seg_ros.ros.parameters`.
+resolution), ``~/labels``, ``/diagnostics``, and with instances (an instance model, or
+``instance_classes``) ``~/instance_map`` (mono16) and ``~/instances``
+(vision_msgs/Detection2DArray, when vision_msgs imports). Parameters:
+:mod:`seg_ros.ros.parameters`.
 """
 
 import re
@@ -18,6 +21,7 @@ from rclpy.parameter import Parameter
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import String
 
+from seg_ros.core.instances import Instances
 from seg_ros.core.latest_frame import LatestFrameSlot
 from seg_ros.core.segmenter import DESCRIPTION_FIELDS, Segmenter, SegmenterConfig
 from seg_ros.core.stats import DurationWindow, RateMeter
@@ -28,7 +32,16 @@ from seg_ros.ros.image_conversion import (array_to_image, image_to_array, ImageC
 from seg_ros.ros.parameters import PARAMETERS, PARAMETERS_BY_NAME
 from seg_ros.ros.runner import run_node, StartupError
 
+try:  # optional: without it ~/instances is not published (the node says so)
+    from vision_msgs.msg import Detection2D, Detection2DArray, ObjectHypothesisWithPose
+    VISION_MSGS_PROBLEM = ''
+except ImportError as error:
+    Detection2D = Detection2DArray = ObjectHypothesisWithPose = None
+    VISION_MSGS_PROBLEM = str(error)
+
 OUTPUT_TOPICS = {'class_map': '~/class_map', 'color_mask': '~/color_mask', 'overlay': '~/overlay'}
+INSTANCE_VALUES = ('instance_classes', 'score_threshold', 'nms_iou', 'max_instances',
+                   'min_instance_area')
 WARN_THROTTLE_S = 5.0
 # What varies between two rejections of one kind: sizes and quoted values.
 _REJECTION_DETAILS = re.compile(r"\d+|'[^']*'")
@@ -51,7 +64,34 @@ def segmenter_config(values: dict) -> SegmenterConfig:
         target=values['target'], require_cuda=values['require_cuda'],
         classes_path=values['classes_path'] or default_classes,
         colors_path=values['colors_path'] or default_colors,
-        config_path=values['config_path'], precision=values['precision'], **description)
+        config_path=values['config_path'], precision=values['precision'],
+        instance_classes=tuple(values['instance_classes']),
+        score_threshold=values['score_threshold'], nms_iou=values['nms_iou'],
+        max_instances=values['max_instances'], min_instance_area=values['min_instance_area'],
+        **description)
+
+
+def detections(instances: Instances, header) -> 'Detection2DArray':
+    """
+    Return the instances as a Detection2DArray with ``header``.
+
+    Per instance: ``id`` its instance-map id, one hypothesis (class id as a string, score), the
+    box centre and size in input-image pixels.
+    """
+    array = Detection2DArray(header=header)
+    for instance_id, class_id, score, (x0, y0, x1, y1) in zip(
+            instances.ids.tolist(), instances.class_id.tolist(), instances.score.tolist(),
+            instances.xyxy.tolist()):
+        detection = Detection2D(header=header, id=str(instance_id))
+        detection.bbox.center.position.x = (x0 + x1) / 2
+        detection.bbox.center.position.y = (y0 + y1) / 2
+        detection.bbox.size_x, detection.bbox.size_y = x1 - x0, y1 - y0
+        hypothesis = ObjectHypothesisWithPose()
+        hypothesis.hypothesis.class_id = str(class_id)
+        hypothesis.hypothesis.score = float(score)
+        detection.results = [hypothesis]
+        array.detections.append(detection)
+    return array
 
 
 def describe_error(error: ValueError) -> str:
@@ -120,6 +160,17 @@ class SegmentationNode(Node):
             CameraInfo, '~/camera_info', output_qos)
         self._labels_publisher = self.create_publisher(String, '~/labels', qos.latched_qos())
         self._diagnostics_publisher = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
+        self._instance_map_publisher = self.create_publisher(Image, '~/instance_map', output_qos)
+        self._instances_publisher = None
+        self._pending_instance_settings = None
+        if Detection2DArray is not None:
+            self._instances_publisher = self.create_publisher(
+                Detection2DArray, '~/instances', output_qos)
+        elif self._segmenter.makes_instances:
+            self.get_logger().warning(
+                f'~/instances is not published: vision_msgs cannot be imported '
+                f'({VISION_MSGS_PROBLEM}); install ros-$ROS_DISTRO-vision-msgs. ~/instance_map '
+                'and the overlay still show the instances')
         self.create_subscription(Image, 'image', self.image_callback, input_qos)
         self.create_subscription(CameraInfo, 'camera_info', self.camera_info_callback, input_qos)
         self.create_timer(values['diagnostics_period'], self.diagnostics_callback)
@@ -160,7 +211,7 @@ class SegmentationNode(Node):
         config = segmenter.config
         described = segmenter.backend.description
         logger.info(f'Model {config.model_path} at {described.input_width}x'
-                    f'{described.input_height}, {segmenter.backend.num_classes} classes; '
+                    f'{described.input_height}, {len(segmenter.labels.names)} classes; '
                     f'output {described.output_name!r} ({described.output_layout}); inference: '
                     f'{segmenter.backend.describe()}')
         cuda_asked = config.target == 'cuda'
@@ -204,7 +255,16 @@ class SegmentationNode(Node):
             if reason:
                 return SetParametersResult(successful=False, reason=reason)
             changed[parameter.name] = parameter.value
-        if any(PARAMETERS_BY_NAME[name].rebuilds_network for name in changed):
+        rebuild = any(PARAMETERS_BY_NAME[name].rebuilds_network for name in changed)
+        if not rebuild and any(name in INSTANCE_VALUES for name in changed):
+            values = {**self._values, **changed}
+            try:
+                self._pending_instance_settings = self._segmenter.instance_settings_for(
+                    tuple(values['instance_classes']),
+                    *(values[name] for name in INSTANCE_VALUES[1:]))
+            except ValueError as error:
+                return SetParametersResult(successful=False, reason=describe_error(error))
+        if rebuild:
             try:
                 self._pending_segmenter = Segmenter(segmenter_config({**self._values, **changed}))
             except ValueError as error:
@@ -220,6 +280,9 @@ class SegmentationNode(Node):
         for parameter in parameters:
             if parameter.name in PARAMETERS_BY_NAME:
                 self._values[parameter.name] = parameter.value
+        if any(parameter.name in INSTANCE_VALUES for parameter in parameters) \
+                and self._pending_segmenter is None:
+            self._segmenter.instance_settings = self._pending_instance_settings
         if self._pending_segmenter is not None:
             with self._segmenter_lock:
                 self._segmenter, self._pending_segmenter = self._pending_segmenter, None
@@ -295,6 +358,15 @@ class SegmentationNode(Node):
                 self._outputs[name].get_subscription_count() > 0
                 for name in OUTPUT_TOPICS}
 
+    def _wanted_instance_outputs(self) -> tuple[bool, bool]:
+        if not self._segmenter.makes_instances:
+            return False, False
+        publisher = self._instances_publisher
+        return (publisher is not None and self._values['publish_instances'] and
+                publisher.get_subscription_count() > 0,
+                self._values['publish_instance_map'] and
+                self._instance_map_publisher.get_subscription_count() > 0)
+
     def _work(self) -> None:
         while not self._slot.closed:
             item = self._slot.take(timeout=0.2)
@@ -314,7 +386,9 @@ class SegmentationNode(Node):
         model_resolution = self._values['output_resolution'] == 'model'
         want_camera_info = (model_resolution and self._camera_info is not None and
                             self._camera_info_publisher.get_subscription_count() > 0)
-        if not any(wanted.values()) and not want_camera_info:
+        want_instances, want_instance_map = self._wanted_instance_outputs()
+        if not any(wanted.values()) and not (want_camera_info or want_instances or
+                                             want_instance_map):
             self._skipped_no_subscribers += 1
             return
         encoding = self._values['color_encoding']
@@ -338,6 +412,14 @@ class SegmentationNode(Node):
                                      msg=self._output_messages.get(name))
                 self._output_messages[name] = out
                 self._outputs[name].publish(out)
+        if result.instances is not None:
+            if want_instance_map:
+                out = array_to_image(result.instance_map, 'mono16', msg.header,
+                                     msg=self._output_messages.get('instance_map'))
+                self._output_messages['instance_map'] = out
+                self._instance_map_publisher.publish(out)
+            if want_instances:
+                self._instances_publisher.publish(detections(result.instances, msg.header))
         if want_camera_info:
             info = scale_camera_info(self._camera_info, class_map.shape[1], class_map.shape[0])
             info.header = msg.header
