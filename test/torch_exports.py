@@ -89,22 +89,22 @@ def _has_op(name: str) -> bool:
 
 
 def _nms(boxes, scores, iou_threshold):
+    """Greedy NMS in NumPy (the exporter never sees it: ONNX's NonMaxSuppression replaces it)."""
+    import numpy as np
     import torch
-    order = torch.argsort(scores, descending=True)
+    xyxy = boxes.detach().numpy().astype(np.float64)
+    order = np.argsort(-scores.detach().numpy(), kind='stable')
+    areas = (xyxy[:, 2] - xyxy[:, 0]) * (xyxy[:, 3] - xyxy[:, 1])
     keep = []
-    suppressed = torch.zeros(len(order), dtype=torch.bool)
-    for position, index in enumerate(order.tolist()):
-        if suppressed[position]:
-            continue
-        keep.append(index)
-        rest = order[position + 1:]
-        top_left = torch.maximum(boxes[index, :2], boxes[rest, :2])
-        bottom_right = torch.minimum(boxes[index, 2:], boxes[rest, 2:])
-        overlap = (bottom_right - top_left).clamp(min=0).prod(dim=1)
-        areas = (boxes[:, 2:] - boxes[:, :2]).prod(dim=1)
-        iou = overlap / (areas[index] + areas[rest] - overlap)
-        suppressed[position + 1:] |= iou > iou_threshold
-    return torch.tensor(keep, dtype=torch.int64)
+    while len(order):
+        best, rest = order[0], order[1:]
+        keep.append(best)
+        top_left = np.maximum(xyxy[best, :2], xyxy[rest, :2])
+        bottom_right = np.minimum(xyxy[best, 2:], xyxy[rest, 2:])
+        overlap = np.clip(bottom_right - top_left, 0, None).prod(axis=1)
+        iou = overlap / np.maximum(areas[best] + areas[rest] - overlap, 1e-12)
+        order = rest[iou <= iou_threshold]
+    return torch.tensor(np.array(keep, np.int64), dtype=torch.int64)
 
 
 def _roi_align(features, rois, spatial_scale, pooled_height, pooled_width, sampling_ratio,
@@ -153,7 +153,8 @@ def mask_rcnn_onnx(width: int = 320, height: int = 256) -> str:
     # Random weights score every box about 1/91: keep them all, so masks really come out.
     model = MaskRCNN(backbone, num_classes=91, min_size=min(width, height),
                      max_size=max(width, height), box_score_thresh=0.0,
-                     box_detections_per_img=20).eval()
+                     box_detections_per_img=20, rpn_pre_nms_top_n_test=100,
+                     rpn_post_nms_top_n_test=50).eval()
     image = torch.rand(3, height, width)
     handle, temporary = tempfile.mkstemp(suffix='.onnx')
     os.close(handle)
