@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 
 from instance_models import reference_components
-from seg_ros.data import synthetic
 from seg_ros.core.draw_instances import draw_instances, instance_colors
 from seg_ros.core.instance_decoders import instances_from_class_map, InstanceSettings
 from seg_ros.core.instances import Instances, pixel_region
+from seg_ros.data import synthetic
 
 CAR = int(synthetic.CityscapesClass.CAR)
 PERSON = int(synthetic.CityscapesClass.PERSON)
