@@ -40,7 +40,10 @@ setup(
         'tools': ['torch==2.13.0', 'onnx', 'torchfile'],
         'test': ['pytest', 'hypothesis', 'flake8', 'flake8-quotes', 'flake8-import-order',
                  'flake8-builtins', 'flake8-comprehensions', 'flake8-docstrings', 'pep257',
-                 'pydocstyle', 'onnx', 'xmlschema'],
+                 'pydocstyle', 'onnx', 'xmlschema',
+                 # The random-weight Mask R-CNN export of the instance tests; pinned to the
+                 # torch of 'tools' (an unpinned one pulls another torch).
+                 'torchvision==0.28.0'],
     },
     zip_safe=True,
     maintainer='seg_ros developers',
