@@ -66,7 +66,9 @@ class ParamSpec:
         if self.minimum is not None and not self.minimum <= value <= self.maximum:
             return f'{self.name}={value!r} is outside [{self.minimum}, {self.maximum}]'
         if self.name == 'instance_classes':
-            if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+            # rclpy gives an empty list from a params file as None.
+            if value is not None and (not isinstance(value, (list, tuple)) or
+                                      not all(isinstance(v, str) for v in value)):
                 return (f'instance_classes={value!r} must be a list of class names, e.g. '
                         "['Car', 'Person']")
             return None

@@ -65,7 +65,7 @@ def segmenter_config(values: dict) -> SegmenterConfig:
         classes_path=values['classes_path'] or default_classes,
         colors_path=values['colors_path'] or default_colors,
         config_path=values['config_path'], precision=values['precision'],
-        instance_classes=tuple(values['instance_classes']),
+        instance_classes=tuple(values['instance_classes'] or ()),
         score_threshold=values['score_threshold'], nms_iou=values['nms_iou'],
         max_instances=values['max_instances'], min_instance_area=values['min_instance_area'],
         **description)
@@ -260,7 +260,7 @@ class SegmentationNode(Node):
             values = {**self._values, **changed}
             try:
                 self._pending_instance_settings = self._segmenter.instance_settings_for(
-                    tuple(values['instance_classes']),
+                    tuple(values['instance_classes'] or ()),
                     *(values[name] for name in INSTANCE_VALUES[1:]))
             except ValueError as error:
                 return SetParametersResult(successful=False, reason=describe_error(error))
