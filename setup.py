@@ -38,12 +38,13 @@ setup(
         'openvino': ['openvino'],
         # Offline tools: training the embedded model, converting Torch7 ENet to ONNX.
         'tools': ['torch==2.13.0', 'onnx', 'torchfile'],
+        # torchvision pinned to torch 2.13's release (a newer one replaces torch); with
+        # transformers and onnxscript (torch's dynamo exporter) they build the model-family
+        # test exports: nothing is downloaded, weights are random.
         'test': ['pytest', 'hypothesis', 'flake8', 'flake8-quotes', 'flake8-import-order',
                  'flake8-builtins', 'flake8-comprehensions', 'flake8-docstrings', 'pep257',
-                 'pydocstyle', 'onnx', 'xmlschema',
-                 # The random-weight Mask R-CNN export of the instance tests; pinned to the
-                 # torch of 'tools' (an unpinned one pulls another torch).
-                 'torchvision==0.28.0'],
+                 'pydocstyle', 'onnx', 'xmlschema', 'torchvision==0.28.0', 'transformers',
+                 'onnxscript', 'pyyaml'],
     },
     zip_safe=True,
     maintainer='seg_ros developers',

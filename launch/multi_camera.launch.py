@@ -63,10 +63,11 @@ def generate_launch_description():
             description="Network file for every camera; '' keeps the params file value."),
         DeclareLaunchArgument(
             'input_width', default_value='',
-            description="Network input width (16-8192); '' keeps the params file value."),
+            description="Network input width (0-8192, 0: the model's); '' keeps the params "
+                        'file value.'),
         DeclareLaunchArgument(
             'input_height', default_value='',
-            description="Network input height (16-8192); '' keeps the params file value."),
+            description="Network input height (0-8192); '' keeps the params file value."),
         DeclareLaunchArgument(
             'alpha', default_value='',
             description="Overlay weight of the mask (0-1); '' keeps the params file value."),

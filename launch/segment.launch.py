@@ -69,11 +69,11 @@ def generate_launch_description():
                         'params file value, whose default is the embedded ENet.'),
         DeclareLaunchArgument(
             'input_width', default_value='',
-            description="Network input width in pixels (16-8192); '' keeps the params file "
-                        'value.'),
+            description="Network input width in pixels (0-8192, 0: the model's); '' keeps the "
+                        'params file value.'),
         DeclareLaunchArgument(
             'input_height', default_value='',
-            description="Network input height in pixels (16-8192); '' keeps the params file "
+            description="Network input height in pixels (0-8192); '' keeps the params file "
                         'value.'),
         DeclareLaunchArgument(
             'alpha', default_value='',

@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 import onnx
 from onnx import helper, TensorProto
+import onnx.numpy_helper
 
 OPSET = 13
 
@@ -329,3 +330,104 @@ def make_caffe_model(prototxt_path: str | os.PathLike, caffemodel_path: str | os
     with open(caffemodel_path, 'wb') as caffemodel:
         caffemodel.write(_length_delimited(_CAFFE_NET_LAYER, layer))
     return os.fspath(prototxt_path), os.fspath(caffemodel_path)
+
+
+# --- models with what real exports have: two outputs, NHWC, detection-shaped outputs ---------
+
+def _conv_model(path: str | os.PathLike, nodes: list, inputs: list, outputs: list,
+                initializers: list, metadata: dict[str, str] | None = None) -> str:
+    graph = helper.make_graph(nodes, 'seg_ros_test', inputs, outputs, initializers)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid('', OPSET)],
+                              producer_name='seg_ros-tests')
+    model.ir_version = 8
+    _add_metadata(model, metadata or {})
+    return _save(model, path)
+
+
+def _weights(name: str, num_classes: int, *, reverse: bool = False) -> list:
+    weights, bias = class_weights(num_classes)
+    if reverse:  # another head: the classes in the opposite order
+        weights, bias = weights[::-1].copy(), bias[::-1].copy()
+    return [helper.make_tensor(f'{name}_w', TensorProto.FLOAT, [num_classes, 3, 1, 1],
+                               weights.ravel().tolist()),
+            helper.make_tensor(f'{name}_b', TensorProto.FLOAT, [num_classes], bias.tolist())]
+
+
+def make_two_output_model(path: str | os.PathLike, num_classes: int = 4) -> str:
+    """
+    Write a torchvision-like model: outputs ``out`` (the scores) and ``aux`` (another head).
+
+    ``aux`` has the classes in reverse order, so using it gives another class map.
+    """
+    nodes = [helper.make_node('Conv', ['input', 'out_w', 'out_b'], ['out'], kernel_shape=[1, 1]),
+             helper.make_node('Conv', ['input', 'aux_w', 'aux_b'], ['aux'], kernel_shape=[1, 1])]
+    scores = [1, num_classes, 'height', 'width']
+    return _conv_model(
+        path, nodes, [helper.make_tensor_value_info('input', TensorProto.FLOAT,
+                                                    [1, 3, 'height', 'width'])],
+        [helper.make_tensor_value_info('out', TensorProto.FLOAT, scores),
+         helper.make_tensor_value_info('aux', TensorProto.FLOAT, scores)],
+        _weights('out', num_classes) + _weights('aux', num_classes, reverse=True))
+
+
+def make_nhwc_model(path: str | os.PathLike, num_classes: int = 4, *, width: int,
+                    height: int) -> str:
+    """Write a Keras-like model: float (1, H, W, 3) input -> (1, H, W, C) scores."""
+    nodes = [helper.make_node('Transpose', ['input'], ['nchw'], perm=[0, 3, 1, 2]),
+             helper.make_node('Conv', ['nchw', 'head_w', 'head_b'], ['scores_nchw'],
+                              kernel_shape=[1, 1]),
+             helper.make_node('Transpose', ['scores_nchw'], ['scores'], perm=[0, 2, 3, 1])]
+    return _conv_model(
+        path, nodes, [helper.make_tensor_value_info('input', TensorProto.FLOAT,
+                                                    [1, height, width, 3])],
+        [helper.make_tensor_value_info('scores', TensorProto.FLOAT,
+                                       [1, height, width, num_classes])],
+        _weights('head', num_classes))
+
+
+def make_detection_shaped_model(path: str | os.PathLike, *, width: int, height: int,
+                                channels: int = 116) -> str:
+    """Write a model whose output is YOLO-like (1, channels, N): not a scores map."""
+    nodes = [helper.make_node('Conv', ['input', 'head_w', 'head_b'], ['grid'],
+                              kernel_shape=[1, 1]),
+             helper.make_node('Reshape', ['grid', 'shape'], ['output0'])]
+    weights = np.ones((channels, 3, 1, 1), np.float32)
+    initializers = [
+        helper.make_tensor('head_w', TensorProto.FLOAT, list(weights.shape),
+                           weights.ravel().tolist()),
+        helper.make_tensor('head_b', TensorProto.FLOAT, [channels], [0.0] * channels),
+        helper.make_tensor('shape', TensorProto.INT64, [3], [1, channels, -1])]
+    return _conv_model(
+        path, nodes, [helper.make_tensor_value_info('input', TensorProto.FLOAT,
+                                                    [1, 3, height, width])],
+        [helper.make_tensor_value_info('output0', TensorProto.FLOAT,
+                                       [1, channels, height * width])],
+        initializers)
+
+
+def save_with_external_data(source: str | os.PathLike, path: str | os.PathLike) -> str:
+    """Re-save an ONNX model with its weights in ``<name>.data`` beside it."""
+    model = onnx.load(os.fspath(source))
+    for index, tensor in enumerate(model.graph.initializer):  # only raw data goes outside
+        model.graph.initializer[index].CopyFrom(
+            onnx.numpy_helper.from_array(onnx.numpy_helper.to_array(tensor), tensor.name))
+    onnx.save(model, os.fspath(path), save_as_external_data=True, all_tensors_to_one_file=True,
+              location=os.path.basename(os.fspath(path)) + '.data', size_threshold=0)
+    return os.fspath(path)
+
+
+def reference_normalised_scores(frame_bgr: np.ndarray, num_classes: int, *, width: int,
+                                height: int, rescale: float, mean: tuple[float, ...],
+                                std: tuple[float, ...], scale: float = 1.0) -> np.ndarray:
+    """
+    Return the test model's (C, h, w) scores for ``(x * rescale - mean) / std`` on RGB input.
+
+    ``mean`` and ``std`` in R, G, B order; ``scale`` is the model's (:func:`class_weights`);
+    float64, independent of seg_ros.
+    """
+    resized = cv2.resize(frame_bgr, (width, height), interpolation=cv2.INTER_LINEAR)
+    rgb = resized[:, :, ::-1].astype(np.float64)
+    channels = (rgb * rescale - np.asarray(mean)) / np.asarray(std)
+    weights, bias = class_weights(num_classes, scale=scale)
+    return (np.einsum('hwk,ck->chw', channels, weights.astype(np.float64))
+            + bias.astype(np.float64)[:, None, None])

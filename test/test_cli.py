@@ -9,7 +9,10 @@ import cv2
 import numpy as np
 import pytest
 
-from models import make_frame, make_scores_model
+from models import (ambiguous_pixels, make_frame, make_scores_model,
+                    reference_normalised_scores)
+from seg_ros.core.description import IMAGENET_MEAN, IMAGENET_STD
+from seg_ros.core.segmenter import Segmenter, SegmenterConfig
 
 SEG_ROS = os.path.join(os.path.dirname(sys.executable), 'seg-ros')
 CLASSES = ['road', 'car', 'person', 'sky']
@@ -114,3 +117,56 @@ def test_missing_model_is_a_clear_error(tmp_path):
     result = run_cli('segment', str(path), '--model', str(tmp_path / 'nope.onnx'))
     assert result.returncode == 2
     assert 'model_path' in result.stderr and 'nope.onnx' in result.stderr
+
+
+@pytest.mark.parametrize('backend', ['opencv', 'onnxruntime', 'openvino'])
+def test_preset_imagenet_gives_the_reference_and_the_segmenter_class_map(tmp_path, backend):
+    pytest.importorskip(backend if backend != 'opencv' else 'cv2')
+    bias_scale = 1 / 255 / 0.225
+    model_path = make_scores_model(str(tmp_path / 'imagenet.onnx'), num_classes=6,
+                                   width=64, height=48, scale=bias_scale)
+    frame = make_frame(128, 96, seed=31)
+    cv2.imwrite(str(tmp_path / 'street.png'), frame)
+    # No --width/--height: the model declares 64x48.
+    result = run_cli('segment', str(tmp_path / 'street.png'), '-o', str(tmp_path / 'out'),
+                     '--model', model_path, '--preset', 'imagenet', '--backend', backend)
+    assert result.returncode == 0, result.stderr
+    assert 'input 64x48' in result.stdout
+    class_map = cv2.imread(str(tmp_path / 'out' / 'street_classmap.png'), cv2.IMREAD_UNCHANGED)
+    segmenter = Segmenter(SegmenterConfig(model_path, preset='imagenet', backend=backend))
+    node_map = segmenter.run(frame, encoding='bgr8').class_map_full
+    np.testing.assert_array_equal(class_map, node_map)
+    scores = reference_normalised_scores(frame, 6, width=64, height=48, rescale=1 / 255,
+                                         mean=IMAGENET_MEAN, std=IMAGENET_STD, scale=bias_scale)
+    expected = cv2.resize(np.argmax(scores, axis=0).astype(np.uint8), (128, 96),
+                          interpolation=cv2.INTER_NEAREST_EXACT)
+    near_tie = cv2.resize(ambiguous_pixels(scores, 1e-2).astype(np.uint8), (128, 96),
+                          interpolation=cv2.INTER_NEAREST_EXACT).astype(bool)
+    assert len(np.unique(expected)) >= 3
+    assert not ((class_map != expected) & ~near_tie).any()
+    if backend != 'opencv':
+        return  # the flags are the same on every backend: checked once
+    # The mean and std as flags give the same map; without the std it differs.
+    flags = run_cli('segment', str(tmp_path / 'street.png'), '-o', str(tmp_path / 'flags'),
+                    '--model', model_path, '--mean', *map(str, IMAGENET_MEAN),
+                    '--std', *map(str, IMAGENET_STD), '--backend', backend)
+    assert flags.returncode == 0, flags.stderr
+    np.testing.assert_array_equal(
+        cv2.imread(str(tmp_path / 'flags' / 'street_classmap.png'), cv2.IMREAD_UNCHANGED),
+        class_map)
+    plain = run_cli('segment', str(tmp_path / 'street.png'), '-o', str(tmp_path / 'plain'),
+                    '--model', model_path, '--mean', *map(str, IMAGENET_MEAN),
+                    '--backend', backend)
+    assert plain.returncode == 0, plain.stderr
+    assert (cv2.imread(str(tmp_path / 'plain' / 'street_classmap.png'),
+                       cv2.IMREAD_UNCHANGED) != expected).mean() > 0.01
+
+
+def test_bad_model_option_names_the_flag_value(model, tmp_path):
+    path = tmp_path / 'frame.png'
+    cv2.imwrite(str(path), make_frame(32, 24))
+    result = run_cli('segment', str(path), '-o', str(tmp_path / 'out'), '--model', model,
+                     '--output-name', 'logits')
+    assert result.returncode == 2
+    assert 'output_name' in result.stderr and 'logits' in result.stderr
+    assert 'scores' in result.stderr  # the outputs the model has

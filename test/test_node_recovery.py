@@ -7,7 +7,8 @@ The segmentation node through faults it must report and recover from, over real 
   last reason) after ``stale_timeout``, OK again with the first usable frame.
 * Model files that cannot be used at start-up (truncated ONNX, a directory, an unreadable
   file): the process exits non-zero with one message naming ``model_path``.
-* A runtime change to a truncated model is refused and the old model keeps working; a change
+* A runtime change to a truncated model, or to one OpenCV DNN cannot read (external data), is
+  refused and the old model keeps working; a change
   to another valid model (other class count, its own classes.txt and colors.txt) is applied:
   new latched labels, class maps from the new network, outputs continue.
 
@@ -21,7 +22,8 @@ import os
 import numpy as np
 import pytest
 
-from models import ambiguous_pixels, make_frame, make_scores_model, reference_scores
+from models import (ambiguous_pixels, make_frame, make_scores_model, reference_scores,
+                    save_with_external_data)
 from ros_env import module_domain, rclpy_context
 from ros_harness import NodeProcess, ParameterCaller, Probe, wait_until
 
@@ -272,6 +274,18 @@ def test_runtime_change_to_truncated_model_is_refused_and_old_one_kept(
     assert not result.successful
     assert 'model_path' in result.reason and truncated_model in result.reason, result.reason
     outputs, _ = camera.segment(seed=8)
+    class_map = np.frombuffer(bytes(outputs['class_map'].data), np.uint8)
+    assert class_map.max() < len(FIRST_CLASSES)
+    assert node.alive()
+
+
+def test_runtime_change_to_external_data_on_opencv_is_refused_and_old_one_kept(
+        camera, node, models_dir, first_model):
+    external = save_with_external_data(first_model, models_dir / 'external.onnx')
+    result, = camera.parameters.set_values(model_path=external)
+    assert not result.successful
+    assert 'old one kept' in result.reason and 'external data' in result.reason, result.reason
+    outputs, _ = camera.segment(seed=9)
     class_map = np.frombuffer(bytes(outputs['class_map'].data), np.uint8)
     assert class_map.max() < len(FIRST_CLASSES)
     assert node.alive()

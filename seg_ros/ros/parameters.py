@@ -21,6 +21,7 @@ COLOR_ENCODINGS = ('rgb8', 'bgr8')
 OUTPUT_RESOLUTIONS = ('input', 'model')
 INPUT_QOS_PROFILES = ('sensor_data', 'reliable')
 OUTPUT_QOS_PROFILES = ('reliable', 'best_effort')
+MIN_INPUT_SIZE = 16
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,9 @@ class ParamSpec:
                 return (f'instance_classes={value!r} must be a list of class names, e.g. '
                         "['Car', 'Person']")
             return None
+        if self.name in ('input_width', 'input_height') and 0 < value < MIN_INPUT_SIZE:
+            return (f'{self.name}={value!r} must be 0 (from the model) or {MIN_INPUT_SIZE} to '
+                    f'{self.maximum}')
         if self.dynamic_typing and not _is_channel_list(value):
             return (f'{self.name}={value!r} must be [] (from the model) or 1 or 3 numbers, '
                     'R, G, B order')
@@ -85,6 +89,8 @@ def _choices_text(choices: tuple[str, ...]) -> str:
 
 
 def _is_channel_list(value: Any) -> bool:
+    if value is None:  # a params file's [] arrives unset
+        return True
     return (isinstance(value, (list, tuple)) and len(value) in (0, 1, 3) and
             all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value))
 

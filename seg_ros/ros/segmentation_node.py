@@ -58,7 +58,8 @@ def segmenter_config(values: dict) -> SegmenterConfig:
     default_classes, default_colors = default_label_paths(model_path)
     description = {name: values[name] for name in DESCRIPTION_FIELDS if name in values}
     for name in ('image_mean', 'image_std'):
-        description[name] = tuple(float(value) for value in description.get(name, ()))
+        # A params file's [] arrives as None (unset).
+        description[name] = tuple(float(value) for value in description.get(name) or ())
     return SegmenterConfig(
         model_path=model_path, preset=values['preset'], backend=values['backend'],
         target=values['target'], require_cuda=values['require_cuda'],

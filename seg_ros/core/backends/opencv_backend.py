@@ -4,14 +4,16 @@ OpenCV DNN backend: CUDA when asked for and really working, else CPU.
 Every new model (file, size and modification time) and input shape is first loaded and run in
 a child process (:mod:`seg_ros.core.backends.opencv_probe`): OpenCV's ONNX importer crashes
 the process on some exports. ONNX files with external weights are refused before that: OpenCV
-DNN cannot read them.
+DNN cannot read them. OpenCV 4's importer cannot parse shape computations on symbolic
+dimensions (exports with dynamic H and W), so with the ``onnx`` library installed it reads a
+temporary copy whose input dimensions are fixed to the input shape it runs at.
 """
 
 from __future__ import annotations
 
-import functools
 import os
 import re
+import tempfile
 
 import cv2
 import numpy as np
@@ -31,11 +33,45 @@ def opencv_cuda_problem() -> str | None:
     return None
 
 
-@functools.lru_cache(maxsize=64)
-def _cached_probe(model_path: str, config_path: str, stamps: tuple[tuple[int, int], ...],
-                  input_shape: tuple[int, ...], input_dtype: str,
-                  output_names: tuple[str, ...]) -> dict:
-    return opencv_probe.probe(model_path, config_path, input_shape, input_dtype, output_names)
+# Probe results by (model, config, their sizes and times, input shape, dtype, output names).
+_PROBES: dict[tuple, dict] = {}
+_MAX_PROBES = 64
+
+
+def _cached_probe(key: tuple, model_path: str, config_path: str, input_shape: tuple[int, ...],
+                  input_dtype: str, output_names: tuple[str, ...]) -> dict:
+    """Probe ``model_path`` (the model or its static copy) once per ``key``."""
+    if key not in _PROBES:
+        if len(_PROBES) >= _MAX_PROBES:
+            _PROBES.clear()
+        _PROBES[key] = opencv_probe.probe(model_path, config_path, input_shape, input_dtype,
+                                          output_names)
+    return _PROBES[key]
+
+
+def _static_copy(info: ModelInfo, input_shape: tuple[int, ...]) -> str:
+    """
+    Write a copy of an ONNX model with its symbolic input dims fixed; return its path, or ''.
+
+    '' when the model needs none (static input, not ONNX) or the ``onnx`` library is missing.
+    """
+    if info.file_format != 'onnx' or all(isinstance(dim, int) for dim in info.input_shape):
+        return ''
+    try:
+        import onnx
+    except ImportError:
+        return ''
+    model = onnx.load_model(info.path)
+    image_input = next(value for value in model.graph.input if value.name == info.inputs[0].name)
+    dims = image_input.type.tensor_type.shape.dim
+    if len(dims) != len(input_shape):
+        return ''
+    for dim, value in zip(dims, input_shape):
+        dim.dim_value = value  # replaces dim_param
+    handle, path = tempfile.mkstemp(prefix='seg_ros_opencv_', suffix='.onnx')
+    with os.fdopen(handle, 'wb') as copy:
+        copy.write(model.SerializeToString())
+    return path
 
 
 def _stamp(path: str) -> tuple[int, int]:
@@ -57,10 +93,20 @@ class OpenCVBackend(Backend):
             raise self._unsupported('its weights are in an external data file (.onnx.data), '
                                     'which OpenCV DNN cannot read; or save the model as one '
                                     'file (onnx.save with save_as_external_data=False)')
+        self._static_copy = _static_copy(info, self.input_shape)
+        try:
+            self._open(target, require_cuda, notes)
+        finally:
+            if self._static_copy:
+                os.unlink(self._static_copy)
+
+    def _open(self, target: str, require_cuda: bool, notes: list[str]) -> None:
+        info = self.info
         stamps = tuple(_stamp(path) for path in (info.path, info.config_path) if path)
-        probed = _cached_probe(info.path, info.config_path, stamps,
-                               self.input_shape, np.dtype(self.input_dtype).name,
-                               info.output_names)
+        dtype = np.dtype(self.input_dtype).name
+        key = (info.path, info.config_path, stamps, self.input_shape, dtype, info.output_names)
+        probed = _cached_probe(key, self._static_copy or info.path, info.config_path,
+                               self.input_shape, dtype, info.output_names)
         if not probed['ok']:
             if info.file_format == 'onnx' or probed.get('crashed'):
                 raise self._unsupported(probed['error'])
@@ -108,7 +154,7 @@ class OpenCVBackend(Backend):
         # A fresh Net each time: one that failed on CUDA, or ran at another size, is unusable.
         config_path = self.info.config_path
         try:
-            net = cv2.dnn.readNet(self.info.path, config_path)
+            net = cv2.dnn.readNet(self._static_copy or self.info.path, config_path)
         except cv2.error as error:
             raise self._read_error(short_error(error)) from error
         if cuda:
