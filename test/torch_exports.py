@@ -53,19 +53,28 @@ def import_torchvision():
     ops by ONNX's NonMaxSuppression and RoiAlign, so these kernels only run while tracing.
     """
     import torch
-    if not hasattr(torch.ops, 'torchvision') or not _has_op('nms'):
-        library = torch.library.Library('torchvision', 'DEF')
-        library.define('nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor')
-        library.define('qnms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor')
-        library.define('roi_align(Tensor input, Tensor rois, float spatial_scale, '
-                       'SymInt pooled_height, SymInt pooled_width, int sampling_ratio, '
-                       'bool aligned) -> Tensor')
-        library.impl('nms', _nms, 'CPU')
-        library.impl('roi_align', _roi_align, 'CPU')
-        import_torchvision.library = library  # keep the registrations alive
+    # A fragment: another test module may already have declared some of these ops.
+    library = torch.library.Library('torchvision', 'FRAGMENT')  # noqa: TOR901
+    schemas = {'nms': 'nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor',
+               'qnms': 'qnms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor',
+               'roi_align': 'roi_align(Tensor input, Tensor rois, float spatial_scale, '
+                            'SymInt pooled_height, SymInt pooled_width, int sampling_ratio, '
+                            'bool aligned) -> Tensor'}
+    for name, schema in schemas.items():
+        if not _has_op(name):
+            library.define(schema)
+    for name, kernel in (('nms', _nms), ('roi_align', _roi_align)):
+        if not torch._C._dispatch_has_kernel_for_dispatch_key(f'torchvision::{name}', 'CPU'):
+            library.impl(name, kernel, 'CPU')
+    import_torchvision.libraries = [*getattr(import_torchvision, 'libraries', []), library]
     import sys
 
-    import torchvision
+    try:
+        import torchvision
+    except RuntimeError:  # an import that failed before left half a package behind
+        for module in [name for name in sys.modules if name.startswith('torchvision')]:
+            del sys.modules[module]
+        import torchvision
     import torchvision.models.detection  # noqa: F401 (imports every op module)
     # Its ops check that the extension loaded (some modules imported the check by name);
     # the kernels above stand in for it.
