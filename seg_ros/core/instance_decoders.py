@@ -448,9 +448,15 @@ def instances_from_class_map(class_map: np.ndarray, settings: InstanceSettings) 
         if not 0 <= class_id <= 255:
             continue
         binary = cv2.compare(class_map, class_id, cv2.CMP_EQ)
-        count, labels, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8,
-                                                                   ltype=cv2.CV_32S)
-        label_maps.append(labels)
+        # Labelling (with statistics) costs per pixel: only the class's bounding rectangle.
+        left, top, box_w, box_h = cv2.boundingRect(binary)
+        if box_w == 0 or box_h == 0:
+            continue
+        count, labels, stats, _ = cv2.connectedComponentsWithStats(
+            binary[top:top + box_h, left:left + box_w], connectivity=8, ltype=cv2.CV_32S)
+        stats[:, cv2.CC_STAT_LEFT] += left
+        stats[:, cv2.CC_STAT_TOP] += top
+        label_maps.append((labels, left, top))
         for component in range(1, count):
             area = int(stats[component, cv2.CC_STAT_AREA])
             if area >= max(settings.min_instance_area, 1):
@@ -464,7 +470,8 @@ def instances_from_class_map(class_map: np.ndarray, settings: InstanceSettings) 
         x, y = stats[cv2.CC_STAT_LEFT], stats[cv2.CC_STAT_TOP]
         x1, y1 = x + stats[cv2.CC_STAT_WIDTH], y + stats[cv2.CC_STAT_HEIGHT]
         boxes[index] = (x, y, x1, y1)
-        masks[index, y:y1, x:x1] = label_maps[labels_index][y:y1, x:x1] == component
+        labels, left, top = label_maps[labels_index]
+        masks[index, y:y1, x:x1] = labels[y - top:y1 - top, x - left:x1 - left] == component
     return Instances.numbered(boxes, masks, [item[3] for item in found], np.ones(len(found)))
 
 
