@@ -3,11 +3,15 @@
 
 ``seg-ros segment INPUT... [-o DIR]`` writes, for each image, ``<name>_overlay.png`` (with a legend
 panel unless ``--no-legend``), ``<name>_mask.png`` and ``<name>_classmap.png`` (one class index a
-pixel); for each video, ``<name>_overlay.mp4`` at the input's frame rate (or ``--fps``). It prints
+pixel); for each video, ``<name>_overlay.mp4`` at the input's frame rate (or ``--fps``). With an
+instance model (YOLO-seg, Mask R-CNN) or ``--instance-classes``, each image also gets
+``<name>_instances.json`` (id, class, score and box of each instance, frame pixels) and
+``<name>_instances.png`` (16-bit instance ids), and the overlay shows the instances. It prints
 the share of pixels of each class. ``seg-ros convert`` turns the Torch7 ENet into ONNX.
 """
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -17,8 +21,9 @@ import numpy as np
 
 from seg_ros.core.backends import BACKENDS
 from seg_ros.core.description import (CHANNEL_ORDERS, INPUT_LAYOUTS, OUTPUT_LAYOUTS, PRESETS,
-                                      UPSAMPLING)
+                                      TASKS, UPSAMPLING)
 from seg_ros.core.errors import ModelError
+from seg_ros.core.instances import class_name
 from seg_ros.core.legend import with_legend
 from seg_ros.core.segmenter import Segmenter, SegmenterConfig
 from seg_ros.paths import default_label_paths, embedded_model_path
@@ -54,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     segment.add_argument('--precision', default='f32', choices=('f32', 'fast'),
                          help='fast: OpenVINO may use bf16/f16 (faster, slightly different '
                               'masks); default: %(default)s')
+    add_instance_arguments(segment)
     segment.add_argument('--fps', type=float, default=0.0,
                          help='output video frame rate (default: that of the input)')
     segment.add_argument('--no-legend', dest='legend', action='store_false',
@@ -87,6 +93,26 @@ def add_description_arguments(parser: argparse.ArgumentParser) -> None:
                              'nearest after it')
 
 
+def add_instance_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the instance options, the node's parameters of the same names."""
+    parser.add_argument('--task', default='', choices=TASKS,
+                        help="what the model is (default: the model description's; ultralytics "
+                             'YOLO-seg exports say so themselves, a Mask R-CNN export needs '
+                             '--task maskrcnn or a sidecar)')
+    parser.add_argument('--instance-classes', nargs='+', default=(), metavar='CLASS',
+                        help='semantic models: classes whose connected components become '
+                             'instances (e.g. Car Person); instance models: the classes kept '
+                             '(default: all)')
+    parser.add_argument('--score-threshold', type=float, default=0.5,
+                        help='instance models: keep detections scoring above (default 0.5)')
+    parser.add_argument('--nms-iou', type=float, default=0.5,
+                        help='YOLO-seg: suppress overlaps of one class above this IoU (0.5)')
+    parser.add_argument('--max-instances', type=int, default=100,
+                        help='at most this many instances a frame, best first (100)')
+    parser.add_argument('--min-instance-area', type=int, default=100,
+                        help='instance_classes: smallest component kept, in pixels (100)')
+
+
 def make_segmenter(args: argparse.Namespace) -> Segmenter:
     if not 0.0 <= args.alpha <= 1.0:
         raise ModelError('alpha', args.alpha, f'--alpha {args.alpha} is outside [0, 1]')
@@ -100,7 +126,10 @@ def make_segmenter(args: argparse.Namespace) -> Segmenter:
         output_layout=args.output_layout, upsample=args.upsample,
         backend=args.backend, target=args.target,
         classes_path=args.classes or default_classes, colors_path=args.colors or default_colors,
-        config_path=args.config, precision=args.precision))
+        config_path=args.config, precision=args.precision, task=args.task,
+        instance_classes=tuple(args.instance_classes), score_threshold=args.score_threshold,
+        nms_iou=args.nms_iou, max_instances=args.max_instances,
+        min_instance_area=args.min_instance_area))
 
 
 class ClassShares:
@@ -110,12 +139,14 @@ class ClassShares:
         self.counts = np.zeros(num_classes, np.int64)
 
     def add(self, class_map: np.ndarray) -> None:
-        self.counts += np.bincount(class_map.ravel(), minlength=len(self.counts))
+        counts = np.bincount(class_map.ravel(), minlength=len(self.counts))
+        counts[:len(self.counts)] += self.counts  # an instance model's ids may go beyond
+        self.counts = counts
 
     def lines(self, names: tuple[str, ...]) -> list[str]:
         total = max(int(self.counts.sum()), 1)
         order = np.argsort(-self.counts, kind='stable')
-        return [f'  {names[i]:<16} {100.0 * self.counts[i] / total:6.2f} %'
+        return [f'  {class_name(names, int(i)):<16} {100.0 * self.counts[i] / total:6.2f} %'
                 for i in order if self.counts[i]]
 
 
@@ -134,9 +165,20 @@ def segment_image(segmenter, path: str, out_dir: str, args, shares: ClassShares)
     if args.legend:
         overlay = with_legend(overlay, segmenter.labels, result.class_map_full)
     written = [stem + '_overlay.png', stem + '_mask.png', stem + '_classmap.png']
-    for file_name, image in zip(written, (overlay, result.color_mask, result.class_map_full)):
+    images = [overlay, result.color_mask, result.class_map_full]
+    if result.instances is not None:
+        written.append(stem + '_instances.png')  # 16-bit: 0 = none, else the instance id
+        images.append(result.instance_map)
+    for file_name, image in zip(written, images):
         if not cv2.imwrite(file_name, image):
             raise InputError(f'{file_name}: cannot be written')
+    if result.instances is not None:
+        written.append(stem + '_instances.json')
+        try:
+            with open(written[-1], 'w', encoding='utf-8') as json_file:
+                json.dump(result.instances.to_json(segmenter.labels.names), json_file, indent=1)
+        except OSError as error:
+            raise InputError(f'{written[-1]}: cannot be written ({error.strerror})') from error
     return written
 
 
@@ -209,7 +251,7 @@ def run_segment(args: argparse.Namespace) -> int:
         print(f'precision fast ({segmenter.backend.precision}): '
               f'{100 * segmenter.fast_agreement:.2f} % of the warm-up frame agrees with f32')
     os.makedirs(args.output_dir, exist_ok=True)
-    shares = ClassShares(segmenter.backend.num_classes)
+    shares = ClassShares(len(segmenter.labels.names))
     failures = 0
     for path in args.inputs:
         try:

@@ -10,12 +10,20 @@ import cv2
 import numpy as np
 
 from seg_ros.core.backends import Backend
+from seg_ros.core.draw_instances import draw_instances
 from seg_ros.core.errors import ModelError
-from seg_ros.core.labels import Labels
+from seg_ros.core.instance_decoders import (decode_mask_rcnn, decode_yolo_seg,
+                                            INSTANCE_TASKS, instances_from_class_map,
+                                            InstanceSettings, Letterbox, mask_rcnn_outputs,
+                                            TASK_YOLO_SEG, yolo_seg_layout)
+from seg_ros.core.instances import Instances
+from seg_ros.core.labels import Labels, read_class_names
 from seg_ros.core.model_cache import open_model
 from seg_ros.core.render import blend, color_lut, colorize, ENCODINGS, resize_class_map
 
 FRAME_ENCODINGS = (*ENCODINGS, 'mono8')
+# torchvision's Mask R-CNN COCO models: 91 category ids (0 = background).
+MASK_RCNN_DEFAULT_CLASSES = 91
 
 
 # The model description fields a SegmenterConfig may set; '' / 0 / () leave them to the model.
@@ -60,6 +68,14 @@ class SegmenterConfig:
     colors_path: str = ''
     config_path: str = ''
     precision: str = 'f32'
+    # Instances: see :class:`seg_ros.core.instance_decoders.InstanceSettings`. instance_classes
+    # names the classes made into instances: connected components of a semantic model's class
+    # map, or a filter on an instance model's detections (empty: all of them).
+    instance_classes: tuple[str, ...] = ()
+    score_threshold: float = 0.5
+    nms_iou: float = 0.5
+    max_instances: int = 100
+    min_instance_area: int = 100
 
     def description_overrides(self) -> dict[str, Any]:
         """Return the description fields this configuration sets."""
@@ -76,6 +92,10 @@ class SegmentationResult:
     ``class_map`` is always at model resolution; ``class_map_full`` is at frame size when it was
     made (asked for, or needed for a frame-size output). ``color_mask`` is at frame size or model
     size as asked, ``overlay`` always at frame size; both in ``encoding`` channel order.
+    ``instances`` (at frame size, best first) and ``instance_map`` ((H, W) uint16, 0 = none, else
+    the instance's id) come from an instance model, or from the ``instance_classes`` of a
+    semantic one; None when there are none to make. An instance model's class map is the class
+    of the instance covering each pixel (0 elsewhere).
     """
 
     class_map: np.ndarray
@@ -85,6 +105,8 @@ class SegmentationResult:
     inference_ms: float
     total_ms: float
     encoding: str
+    instances: Instances | None = None
+    instance_map: np.ndarray | None = None
 
 
 class Segmenter:
@@ -112,14 +134,94 @@ class Segmenter:
         self.warnings: list[str] = opened.warnings
         self.model_file = opened.model_file
         self.fast_agreement = opened.fast_agreement
-        if self.backend.task != 'semantic':
-            raise ModelError('task', self.backend.task,
-                             f'task {self.backend.task!r}: the segmenter runs semantic models '
-                             'only so far')
-        self.labels = Labels.from_files(config.classes_path, config.colors_path,
-                                        self.backend.num_classes, self.backend.description)
+        self.task = self.backend.task
+        description = self.backend.description
+        self._input_size = (description.input_width, description.input_height)
+        self._letterboxes: dict[tuple[int, int], Letterbox] = {}
+        num_classes = self.backend.num_classes
+        if self.task in INSTANCE_TASKS:
+            num_classes = self._check_instance_outputs(config)
+        self.labels = Labels.from_files(config.classes_path, config.colors_path, num_classes,
+                                        description)
         self._luts = {encoding: color_lut(self.labels.colors_rgb, encoding)
                       for encoding in ENCODINGS}
+        self.instance_settings: InstanceSettings | None = None
+        self.configure_instances(config.instance_classes, config.score_threshold,
+                                 config.nms_iou, config.max_instances,
+                                 config.min_instance_area)
+
+    @property
+    def makes_instances(self) -> bool:
+        """Return whether :meth:`run` gives instances (instance model or instance_classes)."""
+        return self.instance_settings is not None
+
+    def _check_instance_outputs(self, config: SegmenterConfig) -> int:
+        """Check an instance model's outputs (by one forward pass); return its class count."""
+        width, height = self._input_size
+        outputs = self.backend.forward(self.backend.prepare(
+            np.full((height, width, 3), 114, np.uint8), 'bgr8'))
+        shapes = {name: value.shape for name, value in outputs.items()}
+        described = len(self.backend.description.class_names)
+        if self.task == TASK_YOLO_SEG:
+            self._yolo_layout = yolo_seg_layout(shapes, width, height)
+            return self._yolo_layout.num_classes
+        self._rcnn_outputs = mask_rcnn_outputs(shapes, width, height)
+        if config.classes_path:
+            try:
+                return len(read_class_names(config.classes_path))
+            except (OSError, ValueError):
+                pass  # Labels.from_files reports the problem with the parameter's name
+        return described or MASK_RCNN_DEFAULT_CLASSES
+
+    def configure_instances(self, instance_classes: tuple[str, ...] | list[str],
+                            score_threshold: float, nms_iou: float, max_instances: int,
+                            min_instance_area: int) -> None:
+        """Set how instances are made (no reload); see :meth:`instance_settings_for`."""
+        self.instance_settings = self.instance_settings_for(
+            instance_classes, score_threshold, nms_iou, max_instances, min_instance_area)
+
+    def instance_settings_for(self, instance_classes: tuple[str, ...] | list[str],
+                              score_threshold: float, nms_iou: float, max_instances: int,
+                              min_instance_area: int) -> InstanceSettings | None:
+        """
+        Return the instance settings for these values (None: this model makes no instances).
+
+        :param instance_classes: class names (of ``labels``, case-insensitive); for a semantic
+            model the classes whose connected components become instances (empty: none), for
+            an instance model the classes kept (empty: all).
+        :raises ModelError: naming the parameter at fault.
+        """
+        lowered = {name.lower(): class_id for class_id, name in enumerate(self.labels.names)}
+        wanted = [name for name in instance_classes if name]
+        unknown = [name for name in wanted if name.lower() not in lowered]
+        if unknown:
+            raise ModelError('instance_classes', list(instance_classes),
+                             f'instance_classes {unknown} are not classes of the model '
+                             f'(classes: {", ".join(self.labels.names)})')
+        class_ids = tuple(lowered[name.lower()] for name in wanted)
+        settings = InstanceSettings(score_threshold, nms_iou, max_instances, min_instance_area,
+                                    class_ids or None)
+        if self.task not in INSTANCE_TASKS and not class_ids:
+            return None
+        return settings
+
+    def _letterbox(self, width: int, height: int) -> Letterbox:
+        letterbox = self._letterboxes.get((width, height))
+        if letterbox is None:
+            letterbox = Letterbox.fit(width, height, *self._input_size)
+            self._letterboxes = {(width, height): letterbox}
+        return letterbox
+
+    def _detect(self, frame: np.ndarray, encoding: str) -> Instances:
+        """Run an instance model on a letterboxed frame; decode at frame size."""
+        letterbox = self._letterbox(frame.shape[1], frame.shape[0])
+        image = letterbox.apply(frame if frame.ndim == 3 else
+                                cv2.cvtColor(frame, cv2.COLOR_GRAY2RGB))
+        outputs = self.backend.forward(self.backend.prepare(image, encoding))
+        settings = self.instance_settings
+        if self.task == TASK_YOLO_SEG:
+            return decode_yolo_seg(outputs, self._yolo_layout, letterbox, settings)
+        return decode_mask_rcnn(outputs, self._rcnn_outputs, letterbox, settings)
 
     def run(self, frame: np.ndarray, *, class_map: bool = True, color_mask: bool = True,
             overlay: bool = True, full_resolution: bool = True, encoding: str = 'rgb8',
@@ -142,11 +244,19 @@ class Segmenter:
         output_encoding = _check_frame(frame, encoding)
         if not 0.0 <= alpha <= 1.0:
             raise ValueError(f'alpha must be between 0 and 1, got {alpha}')
+        if self.task in INSTANCE_TASKS:
+            return self._run_instances(frame, output_encoding, started, class_map, color_mask,
+                                       overlay, full_resolution, alpha)
         model_map = self.backend.infer(frame, output_encoding)
         inferred = time.perf_counter()
         height, width = frame.shape[:2]
-        need_full_map = overlay or (full_resolution and (class_map or color_mask))
+        need_full_map = overlay or self.makes_instances or (
+            full_resolution and (class_map or color_mask))
         full_map = resize_class_map(model_map, width, height) if need_full_map else None
+        instances = instance_map = None
+        if self.makes_instances:
+            instances = instances_from_class_map(full_map, self.instance_settings)
+            instance_map = instances.instance_map()
         lut = self._luts[output_encoding]
         mask = None
         if color_mask:
@@ -154,15 +264,47 @@ class Segmenter:
         blended = None
         if overlay:
             full_mask = mask if mask is not None and full_resolution else colorize(full_map, lut)
-            image = frame
-            if frame.ndim == 2:
-                image = cv2.cvtColor(frame, cv2.COLOR_GRAY2RGB)
-            blended = blend(image, full_mask, alpha)
+            blended = blend(_colour_frame(frame), full_mask, alpha)
+            if instances is not None:
+                # The classes are already coloured: each instance gets its outline and label.
+                draw_instances(blended, instances, instance_map, self.labels.names,
+                               encoding=output_encoding, fill_alpha=0.0)
         finished = time.perf_counter()
         return SegmentationResult(
             class_map=model_map, class_map_full=full_map, color_mask=mask, overlay=blended,
             inference_ms=(inferred - started) * 1e3, total_ms=(finished - started) * 1e3,
-            encoding=output_encoding)
+            encoding=output_encoding, instances=instances, instance_map=instance_map)
+
+    def _run_instances(self, frame: np.ndarray, encoding: str, started: float,
+                       class_map: bool, color_mask: bool, overlay: bool,
+                       full_resolution: bool, alpha: float) -> SegmentationResult:
+        instances = self._detect(frame, encoding)
+        inferred = time.perf_counter()
+        instance_map = instances.instance_map()
+        # The class map: the class of the instance covering each pixel (ids < 256 by labels).
+        class_of_id = np.zeros(int(instances.ids.max(initial=0)) + 1, np.uint8)
+        class_of_id[instances.ids] = np.clip(instances.class_id, 0, 255)
+        full_map = class_of_id[instance_map]
+        model_map = resize_class_map(full_map, *self._input_size)
+        lut = self._luts[encoding]
+        mask = None
+        if color_mask:
+            mask = colorize(full_map if full_resolution else model_map, lut)
+        blended = None
+        if overlay:
+            blended = _colour_frame(frame).copy()
+            draw_instances(blended, instances, instance_map, self.labels.names,
+                           encoding=encoding, fill_alpha=alpha)
+        finished = time.perf_counter()
+        return SegmentationResult(
+            class_map=model_map, class_map_full=full_map, color_mask=mask, overlay=blended,
+            inference_ms=(inferred - started) * 1e3, total_ms=(finished - started) * 1e3,
+            encoding=encoding, instances=instances, instance_map=instance_map)
+
+
+def _colour_frame(frame: np.ndarray) -> np.ndarray:
+    """Return a grey frame as RGB, a colour frame as it is."""
+    return cv2.cvtColor(frame, cv2.COLOR_GRAY2RGB) if frame.ndim == 2 else frame
 
 
 def _check_frame(frame: np.ndarray, encoding: str) -> str:

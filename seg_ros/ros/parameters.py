@@ -235,4 +235,26 @@ PARAMETERS: tuple[ParamSpec, ...] = (
               minimum=0.1, maximum=3600.0),
 )
 
+# Instances (seg_ros.core.instance_decoders): applied between two frames, no network rebuild.
+INSTANCE_PARAMETERS: tuple[ParamSpec, ...] = (
+    ParamSpec('instance_classes', [],
+              'Semantic models: the classes whose connected components become instances, e.g. '
+              "['Car', 'Person'] ([]: none). Instance models (task maskrcnn, yolo_seg): the "
+              'classes kept ([]: all).', item_type=str),
+    ParamSpec('score_threshold', 0.5, 'Instance models: keep detections scoring above this.',
+              minimum=0.0, maximum=1.0),
+    ParamSpec('nms_iou', 0.5,
+              'YOLO-seg: suppress a detection overlapping a better one of its class by more '
+              'than this IoU.', minimum=0.0, maximum=1.0),
+    ParamSpec('max_instances', 100, 'At most this many instances a frame, best first.',
+              minimum=1, maximum=65535),
+    ParamSpec('min_instance_area', 100,
+              'instance_classes of a semantic model: smallest connected component kept, in '
+              'input-image pixels.', minimum=0, maximum=100_000_000),
+    ParamSpec('publish_instances', True,
+              'Publish ~/instances (vision_msgs/Detection2DArray; needs vision_msgs).'),
+    ParamSpec('publish_instance_map', True, 'Publish ~/instance_map (mono16 instance ids).'),
+)
+PARAMETERS = PARAMETERS + INSTANCE_PARAMETERS
+
 PARAMETERS_BY_NAME: dict[str, ParamSpec] = {spec.name: spec for spec in PARAMETERS}

@@ -4,7 +4,9 @@ The segmentation node: camera images in, class map, colour mask, overlay and cla
 Topics (relative names, remap them): subscribes ``image`` (or ``image/compressed``) and
 ``camera_info``; publishes ``~/class_map``, ``~/color_mask``, ``~/overlay``, each also as
 ``<topic>/compressed``, ``~/mask/<class>``, ``~/camera_info`` (only at model resolution),
-``~/labels``, ``~/label_info`` (where vision_msgs is installed) and ``/diagnostics``.
+``~/labels``, ``~/label_info`` (where vision_msgs is installed) and ``/diagnostics``, and with
+instances (an instance model, or ``instance_classes``) ``~/instance_map`` (mono16) and
+``~/instances`` (vision_msgs/Detection2DArray, where vision_msgs is installed).
 Parameters: :mod:`seg_ros.ros.parameters`.
 """
 
@@ -23,11 +25,13 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Header, String
 
 try:  # vision_msgs is a ROS package (apt install ros-jazzy-vision-msgs), not on PyPI
-    from vision_msgs.msg import LabelInfo, VisionClass
+    from vision_msgs.msg import (Detection2D, Detection2DArray, LabelInfo,
+                                 ObjectHypothesisWithPose, VisionClass)
 except ImportError as error:
-    LabelInfo = VisionClass = None
+    Detection2D = Detection2DArray = LabelInfo = ObjectHypothesisWithPose = VisionClass = None
     VISION_MSGS_ERROR = str(error)
 
+from seg_ros.core.instances import Instances
 from seg_ros.core.latest_frame import LatestFrameSlot
 from seg_ros.core.segmenter import DESCRIPTION_FIELDS, Segmenter, SegmenterConfig
 from seg_ros.core.stats import DurationWindow, RateMeter
@@ -55,6 +59,8 @@ class ImageOutput:
 #: The image outputs, in the order they are made; ``publish_<name>`` switches each off.
 IMAGE_OUTPUTS = (ImageOutput('class_map', 'png'), ImageOutput('color_mask', 'jpeg'),
                  ImageOutput('overlay', 'jpeg'))
+INSTANCE_VALUES = ('instance_classes', 'score_threshold', 'nms_iou', 'max_instances',
+                   'min_instance_area')
 WARN_THROTTLE_S = 5.0
 # What varies between two rejections of one kind: sizes and quoted values.
 _REJECTION_DETAILS = re.compile(r"\d+|'[^']*'")
@@ -78,7 +84,34 @@ def segmenter_config(values: dict) -> SegmenterConfig:
         target=values['target'], require_cuda=values['require_cuda'],
         classes_path=values['classes_path'] or default_classes,
         colors_path=values['colors_path'] or default_colors,
-        config_path=values['config_path'], precision=values['precision'], **description)
+        config_path=values['config_path'], precision=values['precision'],
+        instance_classes=tuple(values['instance_classes'] or ()),
+        score_threshold=values['score_threshold'], nms_iou=values['nms_iou'],
+        max_instances=values['max_instances'], min_instance_area=values['min_instance_area'],
+        **description)
+
+
+def detections(instances: Instances, header) -> 'Detection2DArray':
+    """
+    Return the instances as a Detection2DArray with ``header``.
+
+    Per instance: ``id`` its instance-map id, one hypothesis (class id as a string, score), the
+    box centre and size in input-image pixels.
+    """
+    array = Detection2DArray(header=header)
+    for instance_id, class_id, score, (x0, y0, x1, y1) in zip(
+            instances.ids.tolist(), instances.class_id.tolist(), instances.score.tolist(),
+            instances.xyxy.tolist()):
+        detection = Detection2D(header=header, id=str(instance_id))
+        detection.bbox.center.position.x = (x0 + x1) / 2
+        detection.bbox.center.position.y = (y0 + y1) / 2
+        detection.bbox.size_x, detection.bbox.size_y = x1 - x0, y1 - y0
+        hypothesis = ObjectHypothesisWithPose()
+        hypothesis.hypothesis.class_id = str(class_id)
+        hypothesis.hypothesis.score = float(score)
+        detection.results = [hypothesis]
+        array.detections.append(detection)
+    return array
 
 
 def _percent(share: float | None) -> str:
@@ -204,6 +237,18 @@ class SegmentationNode(Node):
             self._label_info_publisher = self.create_publisher(
                 LabelInfo, '~/label_info', qos.latched_qos())
         self._diagnostics_publisher = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
+        self._instance_map_publisher = self.create_publisher(Image, '~/instance_map',
+                                                             self._output_qos)
+        self._instances_publisher = None
+        self._pending_instance_settings = None
+        if Detection2DArray is not None:
+            self._instances_publisher = self.create_publisher(
+                Detection2DArray, '~/instances', self._output_qos)
+        elif self._segmenter.makes_instances:
+            self.get_logger().warning(
+                f'~/instances is not published: vision_msgs cannot be imported '
+                f'({VISION_MSGS_ERROR}); install ros-$ROS_DISTRO-vision-msgs. ~/instance_map '
+                'and the overlay still show the instances')
         if values['input_transport'] == 'compressed':
             image_topic = self.resolve_topic_name('image') + '/compressed'
             self.create_subscription(CompressedImage, image_topic,
@@ -285,7 +330,7 @@ class SegmentationNode(Node):
         config = segmenter.config
         described = segmenter.backend.description
         logger.info(f'Model {config.model_path} at {described.input_width}x'
-                    f'{described.input_height}, {segmenter.backend.num_classes} classes; '
+                    f'{described.input_height}, {len(segmenter.labels.names)} classes; '
                     f'output {described.output_name!r} ({described.output_layout}); inference: '
                     f'{segmenter.backend.describe()}')
         cuda_asked = config.target == 'cuda'
@@ -345,7 +390,16 @@ class SegmentationNode(Node):
                 return SetParametersResult(successful=False, reason=reason)
             changed[parameter.name] = value
         segmenter = self._segmenter
-        if any(PARAMETERS_BY_NAME[name].rebuilds_network for name in changed):
+        rebuild = any(PARAMETERS_BY_NAME[name].rebuilds_network for name in changed)
+        if not rebuild and any(name in INSTANCE_VALUES for name in changed):
+            values = {**self._values, **changed}
+            try:
+                self._pending_instance_settings = self._segmenter.instance_settings_for(
+                    tuple(values['instance_classes'] or ()),
+                    *(values[name] for name in INSTANCE_VALUES[1:]))
+            except ValueError as error:
+                return SetParametersResult(successful=False, reason=describe_error(error))
+        if rebuild:
             try:
                 segmenter = Segmenter(segmenter_config({**self._values, **changed}))
             except ValueError as error:
@@ -372,6 +426,9 @@ class SegmentationNode(Node):
                 self._values[parameter.name] = (
                     spec.default if parameter.value is None else parameter.value)
         self._set_class_masks(self._pending_masks)
+        if any(parameter.name in INSTANCE_VALUES for parameter in parameters) \
+                and self._pending_segmenter is None:
+            self._segmenter.instance_settings = self._pending_instance_settings
         if self._pending_segmenter is not None:
             with self._segmenter_lock:
                 self._segmenter, self._pending_segmenter = self._pending_segmenter, None
@@ -450,6 +507,15 @@ class SegmentationNode(Node):
         return {name: self._values[f'publish_{name}'] and publisher.get_subscription_count() > 0
                 for name, publisher in publishers.items()}
 
+    def _wanted_instance_outputs(self) -> tuple[bool, bool]:
+        if not self._segmenter.makes_instances:
+            return False, False
+        publisher = self._instances_publisher
+        return (publisher is not None and self._values['publish_instances'] and
+                publisher.get_subscription_count() > 0,
+                self._values['publish_instance_map'] and
+                self._instance_map_publisher.get_subscription_count() > 0)
+
     def _work(self) -> None:
         while not self._slot.closed:
             item = self._slot.take(timeout=0.2)
@@ -481,7 +547,9 @@ class SegmentationNode(Node):
         model_resolution = self._values['output_resolution'] == 'model'
         want_camera_info = (model_resolution and self._camera_info is not None and
                             self._camera_info_publisher.get_subscription_count() > 0)
-        if not any(wanted.values()) and not masks and not want_camera_info:
+        want_instances, want_instance_map = self._wanted_instance_outputs()
+        if not any(wanted.values()) and not (masks or want_camera_info or want_instances or
+                                             want_instance_map):
             self._skipped_no_subscribers += 1
             return
         encoding = self._values['color_encoding']
@@ -511,6 +579,12 @@ class SegmentationNode(Node):
         for class_id, publisher in masks.items():
             mask = cv2.compare(class_map, class_id, cv2.CMP_EQ)  # 255 where equal, else 0
             self._publish_image(publisher, ('mask', class_id), mask, 'mono8', header)
+        if result.instances is not None:
+            if want_instance_map:
+                self._publish_image(self._instance_map_publisher, 'instance_map',
+                                    result.instance_map, 'mono16', header)
+            if want_instances:
+                self._instances_publisher.publish(detections(result.instances, header))
         if want_camera_info:
             info = scale_camera_info(self._camera_info, class_map.shape[1], class_map.shape[0])
             info.header = header

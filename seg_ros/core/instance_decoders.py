@@ -1,0 +1,479 @@
+"""
+Instance decoding: YOLO-seg and Mask R-CNN outputs, and connected components of a class map.
+
+Every decoder returns :class:`~seg_ros.core.instances.Instances` at frame size, best first, at
+most ``max_instances`` of them. Instance models see the frame letterboxed (:class:`Letterbox`:
+aspect ratio kept, grey padding, as ultralytics does); boxes and masks are mapped back to the
+frame. Masks are sampled once, bilinearly, at each frame pixel centre of the object's box, from
+the model's probability grid (YOLO-seg's prototypes at 1/4 of the input, Mask R-CNN's masks at
+the input size), then thresholded at 0.5: only the box region of each object is computed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+import cv2
+import numpy as np
+
+from seg_ros.core.errors import ModelError
+from seg_ros.core.instances import Instances, MAX_INSTANCE_ID, pixel_region
+
+TASK_SEMANTIC = 'semantic'
+TASK_MASK_RCNN = 'maskrcnn'
+TASK_YOLO_SEG = 'yolo_seg'
+INSTANCE_TASKS = (TASK_MASK_RCNN, TASK_YOLO_SEG)
+
+YOLO_MASK_COEFFICIENTS = 32
+YOLO_PROTOTYPE_STRIDE = 4
+MASK_RCNN_OUTPUTS = ('boxes', 'labels', 'scores', 'masks')
+LETTERBOX_PAD = 114
+MASK_THRESHOLD = 0.5
+# Candidates above the score threshold that go into NMS, best first; the rest are dropped.
+MAX_NMS_CANDIDATES = 3000
+
+
+@dataclass(frozen=True)
+class InstanceSettings:
+    """
+    How instances are selected.
+
+    :ivar score_threshold: keep candidates scoring above this (instance models), 0 to 1.
+    :ivar nms_iou: suppress a candidate overlapping a better one of its class by more (IoU).
+    :ivar max_instances: keep at most this many, best first (1 to 65535: mono16 ids).
+    :ivar min_instance_area: smallest connected component kept, in frame pixels.
+    :ivar class_ids: only these classes (None: every class of an instance model; connected
+        components need a list).
+    """
+
+    score_threshold: float = 0.5
+    nms_iou: float = 0.5
+    max_instances: int = 100
+    min_instance_area: int = 100
+    class_ids: tuple[int, ...] | None = None
+
+    def __post_init__(self) -> None:
+        """Check the ranges; raise ModelError naming the parameter."""
+        for name in ('score_threshold', 'nms_iou'):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) \
+                    or not 0.0 <= value <= 1.0:
+                raise ModelError(name, value, f'{name} must be between 0 and 1, got {value!r}')
+        for name, low, high in (('max_instances', 1, MAX_INSTANCE_ID),
+                                ('min_instance_area', 0, 2 ** 31 - 1)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) \
+                    or not low <= value <= high:
+                raise ModelError(name, value,
+                                 f'{name} must be an integer {low} to {high}, got {value!r}')
+        if self.class_ids is not None:
+            object.__setattr__(self, 'class_ids', tuple(int(c) for c in self.class_ids))
+
+
+# --------------------------------------------------------------------------------------------
+# Letterbox
+
+
+@dataclass(frozen=True)
+class Letterbox:
+    """
+    A frame resized into the network input keeping its aspect ratio, centred, padded.
+
+    Network coordinate ``x_in = x * scale_x + left`` for a frame coordinate ``x`` (pixel edges).
+    """
+
+    frame_width: int
+    frame_height: int
+    input_width: int
+    input_height: int
+    resized_width: int
+    resized_height: int
+    left: int
+    top: int
+
+    @classmethod
+    def fit(cls, frame_width: int, frame_height: int, input_width: int,
+            input_height: int) -> Letterbox:
+        """Return the letterbox of a frame into an input (ultralytics' rounding)."""
+        ratio = min(input_width / frame_width, input_height / frame_height)
+        resized_width = min(max(int(round(frame_width * ratio)), 1), input_width)
+        resized_height = min(max(int(round(frame_height * ratio)), 1), input_height)
+        left = int(round((input_width - resized_width) / 2 - 0.1))
+        top = int(round((input_height - resized_height) / 2 - 0.1))
+        return cls(frame_width, frame_height, input_width, input_height, resized_width,
+                   resized_height, max(left, 0), max(top, 0))
+
+    @property
+    def scale_x(self) -> float:
+        """Return network pixels per frame pixel, horizontally."""
+        return self.resized_width / self.frame_width
+
+    @property
+    def scale_y(self) -> float:
+        """Return network pixels per frame pixel, vertically."""
+        return self.resized_height / self.frame_height
+
+    def apply(self, frame: np.ndarray, pad: int = LETTERBOX_PAD) -> np.ndarray:
+        """Return the (input_height, input_width, channels) letterboxed frame."""
+        resized = frame
+        if (frame.shape[1], frame.shape[0]) != (self.resized_width, self.resized_height):
+            resized = cv2.resize(frame, (self.resized_width, self.resized_height),
+                                 interpolation=cv2.INTER_LINEAR)
+        bottom = self.input_height - self.resized_height - self.top
+        right = self.input_width - self.resized_width - self.left
+        return cv2.copyMakeBorder(resized, self.top, bottom, self.left, right,
+                                  cv2.BORDER_CONSTANT, value=(pad, pad, pad))
+
+    def boxes_to_frame(self, xyxy: np.ndarray) -> np.ndarray:
+        """Map (N, 4) network-input boxes to frame pixels, clipped to the frame (float32)."""
+        boxes = np.empty((len(xyxy), 4), np.float32)
+        boxes[:, 0::2] = (xyxy[:, 0::2] - self.left) / self.scale_x
+        boxes[:, 1::2] = (xyxy[:, 1::2] - self.top) / self.scale_y
+        np.clip(boxes[:, 0::2], 0, self.frame_width, out=boxes[:, 0::2])
+        np.clip(boxes[:, 1::2], 0, self.frame_height, out=boxes[:, 1::2])
+        return boxes
+
+    def grid_mapping(self, grid_width: int) -> tuple[float, float, float, float]:
+        """
+        Return ``(a_x, b_x, a_y, b_y)``: frame pixel (u, v) samples a grid at (a_x u + b_x, ...).
+
+        The grid covers the network input with ``grid_width`` cells across (prototypes: 1/4 of
+        the input, Mask R-CNN masks: the input itself); pixel centres map to pixel centres.
+        """
+        cell = self.input_width / grid_width
+        a_x, a_y = self.scale_x / cell, self.scale_y / cell
+        return (a_x, (0.5 * self.scale_x + self.left) / cell - 0.5,
+                a_y, (0.5 * self.scale_y + self.top) / cell - 0.5)
+
+
+def letterbox_blob(frame: np.ndarray, encoding: str, letterbox: Letterbox) -> np.ndarray:
+    """
+    Return the (1, 3, H, W) float32 RGB network input, 0-1, of a BGR, RGB or grey frame.
+
+    :param frame: (h, w, 3) uint8 in ``encoding`` order or (h, w) grey.
+    :param encoding: ``'bgr8'`` or ``'rgb8'`` (ignored for grey frames).
+    :param letterbox: from :meth:`Letterbox.fit` for this frame size.
+    """
+    image = letterbox.apply(frame)
+    if image.ndim == 2:
+        image = cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
+        encoding = 'rgb8'
+    return cv2.dnn.blobFromImage(image, 1.0 / 255.0, swapRB=encoding != 'rgb8')
+
+
+# --------------------------------------------------------------------------------------------
+# Shared steps
+
+
+def nms(xyxy: np.ndarray, scores: np.ndarray, class_ids: np.ndarray, iou_threshold: float,
+        max_keep: int) -> np.ndarray:
+    """
+    Class-aware greedy non-maximum suppression.
+
+    Candidates are visited best first (equal scores: lower index first); one is kept unless a kept
+    candidate of its class overlaps it with IoU above ``iou_threshold``. Stops after ``max_keep``.
+
+    :param xyxy: (K, 4) boxes.
+    :param scores: (K,) scores.
+    :param class_ids: (K,) classes.
+    :param iou_threshold: 0 to 1.
+    :param max_keep: most candidates kept.
+    :return: indices of the kept candidates, best first.
+    """
+    order = np.argsort(-scores, kind='stable')
+    boxes = xyxy[order].astype(np.float32)
+    classes = class_ids[order]
+    areas = (boxes[:, 2] - boxes[:, 0]).clip(0) * (boxes[:, 3] - boxes[:, 1]).clip(0)
+    suppressed = np.zeros(len(order), bool)
+    kept = []
+    for index in range(len(order)):
+        if suppressed[index]:
+            continue
+        kept.append(index)
+        if len(kept) == max_keep:
+            break
+        rest = slice(index + 1, None)
+        box = boxes[index]
+        width = (np.minimum(boxes[rest, 2], box[2]) - np.maximum(boxes[rest, 0], box[0])).clip(0)
+        height = (np.minimum(boxes[rest, 3], box[3]) - np.maximum(boxes[rest, 1], box[1])).clip(0)
+        overlap = width * height
+        union = areas[index] + areas[rest] - overlap
+        iou = np.divide(overlap, union, out=np.zeros_like(overlap), where=union > 0)
+        suppressed[rest] |= (iou > iou_threshold) & (classes[rest] == classes[index])
+    return order[np.asarray(kept, dtype=np.int64)]
+
+
+def _grid_window(region: tuple[int, int, int, int], mapping: tuple[float, float, float, float],
+                 grid_width: int, grid_height: int) -> tuple[int, int, int, int]:
+    """Return the grid cells ``(x0, y0, x1, y1)`` that bilinear samples of a region read."""
+    u0, v0, u1, v1 = region
+    a_x, b_x, a_y, b_y = mapping
+    x0 = min(max(int(np.floor(a_x * u0 + b_x)), 0), grid_width - 1)
+    y0 = min(max(int(np.floor(a_y * v0 + b_y)), 0), grid_height - 1)
+    x1 = min(max(int(np.floor(a_x * (u1 - 1) + b_x)) + 2, x0 + 1), grid_width)
+    y1 = min(max(int(np.floor(a_y * (v1 - 1) + b_y)) + 2, y0 + 1), grid_height)
+    return x0, y0, x1, y1
+
+
+def _sample_mask(probability: np.ndarray, window: tuple[int, int, int, int],
+                 region: tuple[int, int, int, int],
+                 mapping: tuple[float, float, float, float]) -> np.ndarray:
+    """
+    Sample a grid window bilinearly at a frame region's pixel centres; threshold at 0.5.
+
+    Samples outside the grid take the nearest edge value (PyTorch's ``align_corners=False``).
+    """
+    u0, v0, u1, v1 = region
+    a_x, b_x, a_y, b_y = mapping
+    affine = np.array([[a_x, 0.0, a_x * u0 + b_x - window[0]],
+                       [0.0, a_y, a_y * v0 + b_y - window[1]]], np.float64)
+    sampled = cv2.warpAffine(np.ascontiguousarray(probability, np.float32), affine,
+                             (u1 - u0, v1 - v0), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                             borderMode=cv2.BORDER_REPLICATE)
+    return sampled.reshape(v1 - v0, u1 - u0) > MASK_THRESHOLD
+
+
+def _visible(boxes: np.ndarray, width: int, height: int) -> tuple[np.ndarray, list]:
+    """Return which frame boxes cover at least one pixel, and their pixel regions."""
+    regions = [pixel_region(box, width, height) for box in boxes]
+    keep = np.array([u1 > u0 and v1 > v0 for u0, v0, u1, v1 in regions], bool)
+    return keep, [region for region, kept in zip(regions, keep) if kept]
+
+
+def _sigmoid(logits: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-logits))
+
+
+# --------------------------------------------------------------------------------------------
+# YOLO-seg (ultralytics v8 / v11 segment export)
+
+
+@dataclass(frozen=True)
+class YoloSegLayout:
+    """Which output is which in a YOLO-seg model, and its sizes."""
+
+    detections: str
+    prototypes: str
+    num_classes: int
+    num_coefficients: int
+
+
+def yolo_seg_layout(output_shapes: Mapping[str, Sequence[int | str]], input_width: int,
+                    input_height: int) -> YoloSegLayout:
+    """
+    Identify a YOLO-seg model's two outputs and check their shapes.
+
+    ``(1, 4 + classes + 32, anchors)`` detections and ``(1, 32, H / 4, W / 4)`` prototypes.
+
+    :param output_shapes: output name -> shape (as the backend produced it), in model order.
+    :param input_width: network input width W.
+    :param input_height: network input height H.
+    :raises ModelError: naming ``model_path``, the output and its shape.
+    """
+    if len(output_shapes) != 2:
+        raise ModelError('model_path', list(output_shapes),
+                         f'a YOLO-seg model has 2 outputs (detections, prototypes), this one has '
+                         f'{len(output_shapes)}: {_shapes_text(output_shapes)}')
+    ranks = {name: len(shape) for name, shape in output_shapes.items()}
+    detections = next((name for name, rank in ranks.items() if rank == 3), None)
+    prototypes = next((name for name, rank in ranks.items() if rank == 4), None)
+    if detections is None or prototypes is None:
+        raise ModelError('model_path', list(output_shapes),
+                         f'YOLO-seg outputs must be (1, 4 + classes + 32, anchors) and (1, 32, '
+                         f'H/4, W/4), got {_shapes_text(output_shapes)}')
+    proto_shape = tuple(output_shapes[prototypes])
+    expected = (1, YOLO_MASK_COEFFICIENTS, input_height // YOLO_PROTOTYPE_STRIDE,
+                input_width // YOLO_PROTOTYPE_STRIDE)
+    if proto_shape != expected:
+        raise ModelError('model_path', prototypes,
+                         f'YOLO-seg output {prototypes!r} has shape {list(proto_shape)}, '
+                         f'expected {list(expected)} (mask prototypes at 1/4 of the '
+                         f'{input_width}x{input_height} input)')
+    det_shape = tuple(output_shapes[detections])
+    num_classes = det_shape[1] - 4 - YOLO_MASK_COEFFICIENTS if len(det_shape) == 3 else 0
+    if det_shape[0] != 1 or num_classes < 1 or det_shape[2] < 1:
+        raise ModelError('model_path', detections,
+                         f'YOLO-seg output {detections!r} has shape {list(det_shape)}, expected '
+                         f'(1, 4 + classes + {YOLO_MASK_COEFFICIENTS}, anchors) with at least '
+                         'one class')
+    return YoloSegLayout(detections, prototypes, num_classes, YOLO_MASK_COEFFICIENTS)
+
+
+def decode_yolo_seg(outputs: Mapping[str, np.ndarray], layout: YoloSegLayout,
+                    letterbox: Letterbox, settings: InstanceSettings) -> Instances:
+    """
+    Decode one YOLO-seg forward pass into instances at frame size.
+
+    Score = the best class score of an anchor; anchors above ``score_threshold`` (at most
+    :data:`MAX_NMS_CANDIDATES`, best first) go through class-aware NMS, which stops at
+    ``max_instances``; only the kept ones get a mask: sigmoid(coefficients x prototypes), sampled
+    inside the box at every frame pixel.
+
+    :param outputs: output name -> array, as the backend returned them.
+    :param layout: from :func:`yolo_seg_layout`.
+    :param letterbox: how the frame was fitted into the input.
+    :param settings: thresholds and limits.
+    """
+    height, width = letterbox.frame_height, letterbox.frame_width
+    predictions = outputs[layout.detections][0]
+    class_scores = predictions[4:4 + layout.num_classes]
+    allowed = None
+    if settings.class_ids is not None:
+        allowed = np.array([c for c in settings.class_ids if 0 <= c < layout.num_classes],
+                           np.int64)
+        class_scores = class_scores[allowed]
+    if len(class_scores) == 0:
+        return Instances.empty(height, width)
+    best_score = class_scores.max(axis=0)
+    candidates = np.flatnonzero(best_score > settings.score_threshold)
+    if len(candidates) > MAX_NMS_CANDIDATES:
+        top = np.argpartition(-best_score[candidates], MAX_NMS_CANDIDATES)[:MAX_NMS_CANDIDATES]
+        candidates = np.sort(candidates[top])
+    if len(candidates) == 0:
+        return Instances.empty(height, width)
+    scores = best_score[candidates]
+    class_id = class_scores[:, candidates].argmax(axis=0)
+    if allowed is not None:
+        class_id = allowed[class_id]
+    cx, cy, box_w, box_h = predictions[:4, candidates]
+    boxes = np.stack((cx - box_w / 2, cy - box_h / 2, cx + box_w / 2, cy + box_h / 2), axis=1)
+    kept = nms(boxes, scores, class_id, settings.nms_iou, settings.max_instances)
+    frame_boxes = letterbox.boxes_to_frame(boxes[kept])
+    visible, regions = _visible(frame_boxes, width, height)
+    kept = kept[visible]
+    coefficients = predictions[4 + layout.num_classes:, candidates[kept]].T
+    prototypes = outputs[layout.prototypes][0]
+    grid_height, grid_width = prototypes.shape[1:]
+    mapping = letterbox.grid_mapping(grid_width)
+    masks = np.zeros((len(kept), height, width), bool)
+    for index, region in enumerate(regions):
+        x0, y0, x1, y1 = window = _grid_window(region, mapping, grid_width, grid_height)
+        window_protos = prototypes[:, y0:y1, x0:x1].reshape(len(prototypes), -1)
+        logits = (coefficients[index] @ window_protos).reshape(y1 - y0, x1 - x0)
+        u0, v0, u1, v1 = region
+        masks[index, v0:v1, u0:u1] = _sample_mask(_sigmoid(logits), window, region, mapping)
+    return Instances.numbered(frame_boxes[visible], masks, class_id[kept], scores[kept])
+
+
+# --------------------------------------------------------------------------------------------
+# Mask R-CNN (torchvision export)
+
+
+def mask_rcnn_outputs(output_shapes: Mapping[str, Sequence[int | str]], input_width: int,
+                      input_height: int) -> tuple[str, str, str, str]:
+    """
+    Return the names of the boxes, labels, scores and masks outputs; check their shapes.
+
+    By name when the model has outputs named ``boxes``, ``labels``, ``scores``, ``masks``, else
+    in that order (torchvision's). Shapes: (N, 4), (N,), (N,), (N, 1, H, W).
+
+    :raises ModelError: naming ``model_path``, the output and its shape.
+    """
+    names = list(output_shapes)
+    if set(MASK_RCNN_OUTPUTS) <= set(names):
+        names = list(MASK_RCNN_OUTPUTS)
+    elif len(names) != 4:
+        raise ModelError('model_path', names,
+                         f'a Mask R-CNN model has 4 outputs (boxes, labels, scores, masks), this '
+                         f'one has {len(names)}: {_shapes_text(output_shapes)}')
+    shapes = [tuple(output_shapes[name]) for name in names]
+    count = shapes[0][0] if shapes[0] else None
+    expected = ((count, 4), (count,), (count,), (count, 1, input_height, input_width))
+    for role, name, shape, wanted in zip(MASK_RCNN_OUTPUTS, names, shapes, expected):
+        # OpenCV DNN gives 1-D outputs a leading 1: (1, N) is read as (N,).
+        if shape != wanted and not (len(wanted) == 1 and shape == (1,) + wanted):
+            raise ModelError('model_path', name,
+                             f'Mask R-CNN output {name!r} ({role}) has shape {list(shape)}, '
+                             f'expected {list(wanted)} (N detections, input '
+                             f'{input_width}x{input_height})')
+    return names[0], names[1], names[2], names[3]
+
+
+def decode_mask_rcnn(outputs: Mapping[str, np.ndarray], names: Sequence[str],
+                     letterbox: Letterbox, settings: InstanceSettings) -> Instances:
+    """
+    Decode one Mask R-CNN forward pass into instances at frame size.
+
+    Detections scoring above ``score_threshold`` (of the ``class_ids`` when set), best first, at
+    most ``max_instances``; each mask probability map is sampled in its box at every frame pixel.
+
+    :param outputs: output name -> array.
+    :param names: the boxes, labels, scores and masks output names (:func:`mask_rcnn_outputs`).
+    :param letterbox: how the frame was fitted into the input.
+    :param settings: thresholds and limits.
+    """
+    height, width = letterbox.frame_height, letterbox.frame_width
+    boxes, labels, scores, masks = (outputs[name] for name in names)
+    labels = labels.reshape(-1).astype(np.int64, copy=False)
+    scores = scores.reshape(-1).astype(np.float32, copy=False)
+    selected = scores > settings.score_threshold
+    if settings.class_ids is not None:
+        selected &= np.isin(labels, settings.class_ids)
+    chosen = np.flatnonzero(selected)
+    chosen = chosen[np.argsort(-scores[chosen], kind='stable')][:settings.max_instances]
+    frame_boxes = letterbox.boxes_to_frame(boxes[chosen].astype(np.float32))
+    visible, regions = _visible(frame_boxes, width, height)
+    chosen = chosen[visible]
+    grid_height, grid_width = masks.shape[2:]
+    mapping = letterbox.grid_mapping(grid_width)
+    frame_masks = np.zeros((len(chosen), height, width), bool)
+    for index, region in enumerate(regions):
+        x0, y0, x1, y1 = window = _grid_window(region, mapping, grid_width, grid_height)
+        u0, v0, u1, v1 = region
+        frame_masks[index, v0:v1, u0:u1] = _sample_mask(masks[chosen[index], 0, y0:y1, x0:x1],
+                                                        window, region, mapping)
+    return Instances.numbered(frame_boxes[visible], frame_masks, labels[chosen], scores[chosen])
+
+
+# --------------------------------------------------------------------------------------------
+# Connected components of a class map
+
+
+def instances_from_class_map(class_map: np.ndarray, settings: InstanceSettings) -> Instances:
+    """
+    Turn each 8-connected component of the ``class_ids`` in a class map into an instance.
+
+    Components smaller than ``min_instance_area`` pixels are dropped; the rest are ordered by
+    area, largest first (equal areas: class order, then top-to-bottom), at most
+    ``max_instances``. Boxes are the components' pixel bounds; scores are 1.
+
+    :param class_map: (H, W) uint8 class map at frame size.
+    :param settings: ``class_ids`` (required), ``min_instance_area``, ``max_instances``.
+    """
+    height, width = class_map.shape
+    found = []  # (area, class order, component order, class id, stats, labels)
+    label_maps = []
+    for order, class_id in enumerate(settings.class_ids or ()):
+        if not 0 <= class_id <= 255:
+            continue
+        binary = cv2.compare(class_map, class_id, cv2.CMP_EQ)
+        # Labelling (with statistics) costs per pixel: only the class's bounding rectangle.
+        left, top, box_w, box_h = cv2.boundingRect(binary)
+        if box_w == 0 or box_h == 0:
+            continue
+        count, labels, stats, _ = cv2.connectedComponentsWithStats(
+            binary[top:top + box_h, left:left + box_w], connectivity=8, ltype=cv2.CV_32S)
+        stats[:, cv2.CC_STAT_LEFT] += left
+        stats[:, cv2.CC_STAT_TOP] += top
+        label_maps.append((labels, left, top))
+        for component in range(1, count):
+            area = int(stats[component, cv2.CC_STAT_AREA])
+            if area >= max(settings.min_instance_area, 1):
+                found.append((-area, order, component, class_id, stats[component],
+                              len(label_maps) - 1))
+    found.sort(key=lambda item: item[:3])
+    found = found[:settings.max_instances]
+    boxes = np.zeros((len(found), 4), np.float32)
+    masks = np.zeros((len(found), height, width), bool)
+    for index, (_, _, component, _, stats, labels_index) in enumerate(found):
+        x, y = stats[cv2.CC_STAT_LEFT], stats[cv2.CC_STAT_TOP]
+        x1, y1 = x + stats[cv2.CC_STAT_WIDTH], y + stats[cv2.CC_STAT_HEIGHT]
+        boxes[index] = (x, y, x1, y1)
+        labels, left, top = label_maps[labels_index]
+        masks[index, y:y1, x:x1] = labels[y - top:y1 - top, x - left:x1 - left] == component
+    return Instances.numbered(boxes, masks, [item[3] for item in found], np.ones(len(found)))
+
+
+def _shapes_text(output_shapes: Mapping[str, Sequence[int | str]]) -> str:
+    return ', '.join(f'{name!r} {list(shape)}' for name, shape in output_shapes.items())

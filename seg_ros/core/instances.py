@@ -1,0 +1,141 @@
+"""
+Object instances: one frozen set of parallel arrays, the instance map and the JSON form.
+
+An :class:`Instances` holds N objects of one frame, best first: boxes ``xyxy`` in frame pixels
+(edges, ``x_max`` exclusive), full-frame boolean ``masks``, ``class_id``, ``score`` and ``ids``
+(1..N as decoded). Index it with a boolean or integer array to select some of them (the ids stay
+with their objects), as with supervision's ``Detections``. Every mask is zero outside its box's
+pixel region (:func:`pixel_region`), so per-object work only touches that region.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+
+MAX_INSTANCE_ID = np.iinfo(np.uint16).max  # the instance map is mono16
+
+
+def pixel_region(box: Sequence[float], width: int, height: int) -> tuple[int, int, int, int]:
+    """
+    Return the pixels ``(u0, v0, u1, v1)`` (``u1``, ``v1`` exclusive) whose centres lie in a box.
+
+    A pixel ``u`` belongs to the box ``[x0, x1]`` when ``x0 < u + 0.5 <= x1``; the region is
+    clipped to the frame and may be empty.
+
+    :param box: ``(x_min, y_min, x_max, y_max)`` in pixel-edge coordinates.
+    :param width: frame width.
+    :param height: frame height.
+    :return: the integer region.
+    """
+    x0, y0, x1, y1 = (float(value) for value in box)
+    u0 = min(max(int(np.floor(x0 + 0.5)), 0), width)
+    v0 = min(max(int(np.floor(y0 + 0.5)), 0), height)
+    u1 = min(max(int(np.floor(x1 + 0.5)), u0), width)
+    v1 = min(max(int(np.floor(y1 + 0.5)), v0), height)
+    return u0, v0, u1, v1
+
+
+@dataclass(frozen=True)
+class Instances:
+    """
+    N object instances of one frame, as parallel arrays (best first).
+
+    :ivar xyxy: (N, 4) float32 boxes ``x_min, y_min, x_max, y_max`` in frame pixels.
+    :ivar masks: (N, H, W) bool masks at frame size, zero outside each box's region.
+    :ivar class_id: (N,) int32 class ids of the model.
+    :ivar score: (N,) float32 confidences (1.0 for connected components of a class map).
+    :ivar ids: (N,) uint16 instance ids, 1..N as decoded; the instance map uses them.
+    """
+
+    xyxy: np.ndarray
+    masks: np.ndarray
+    class_id: np.ndarray
+    score: np.ndarray
+    ids: np.ndarray
+
+    def __post_init__(self) -> None:
+        """Check that the arrays are parallel and of the documented types."""
+        count = len(self.xyxy)
+        if self.xyxy.shape != (count, 4) or self.xyxy.dtype != np.float32:
+            raise ValueError(f'xyxy must be (N, 4) float32, got {self.xyxy.shape} '
+                             f'{self.xyxy.dtype}')
+        if self.masks.ndim != 3 or len(self.masks) != count or self.masks.dtype != np.bool_:
+            raise ValueError(f'masks must be ({count}, H, W) bool, got {self.masks.shape} '
+                             f'{self.masks.dtype}')
+        for name, dtype in (('class_id', np.int32), ('score', np.float32), ('ids', np.uint16)):
+            array = getattr(self, name)
+            if array.shape != (count,) or array.dtype != dtype:
+                raise ValueError(f'{name} must be ({count},) {np.dtype(dtype)}, got '
+                                 f'{array.shape} {array.dtype}')
+
+    @classmethod
+    def empty(cls, height: int, width: int) -> Instances:
+        """Return no instance for a ``height`` x ``width`` frame."""
+        return cls(np.zeros((0, 4), np.float32), np.zeros((0, height, width), bool),
+                   np.zeros(0, np.int32), np.zeros(0, np.float32), np.zeros(0, np.uint16))
+
+    @classmethod
+    def numbered(cls, xyxy: np.ndarray, masks: np.ndarray, class_id: np.ndarray,
+                 score: np.ndarray) -> Instances:
+        """Return instances with ids 1..N in array order (arrays converted to the field types)."""
+        count = len(xyxy)
+        if count > MAX_INSTANCE_ID:
+            raise ValueError(f'{count} instances: at most {MAX_INSTANCE_ID} fit a mono16 map')
+        return cls(np.asarray(xyxy, np.float32).reshape(count, 4), masks,
+                   np.asarray(class_id, np.int32), np.asarray(score, np.float32),
+                   np.arange(1, count + 1, dtype=np.uint16))
+
+    def __len__(self) -> int:
+        """Return the number of instances."""
+        return len(self.xyxy)
+
+    def __getitem__(self, index: Any) -> Instances:
+        """Select instances by a boolean mask, an integer array or a slice; ids are kept."""
+        if isinstance(index, (int, np.integer)):
+            index = [index]
+        return Instances(self.xyxy[index], self.masks[index], self.class_id[index],
+                         self.score[index], self.ids[index])
+
+    @property
+    def frame_shape(self) -> tuple[int, int]:
+        """Return (height, width) of the frame the masks cover."""
+        return self.masks.shape[1], self.masks.shape[2]
+
+    def regions(self) -> list[tuple[int, int, int, int]]:
+        """Return each instance's :func:`pixel_region`."""
+        height, width = self.frame_shape
+        return [pixel_region(box, width, height) for box in self.xyxy]
+
+    def instance_map(self) -> np.ndarray:
+        """
+        Return the (H, W) uint16 map: 0 where no instance, else the id of the instance there.
+
+        Where masks overlap, the earlier (better) instance wins.
+        """
+        instance_map = np.zeros(self.frame_shape, np.uint16)
+        # Written worst first, so the best instance is written last and wins overlaps.
+        for index, (u0, v0, u1, v1) in reversed(list(enumerate(self.regions()))):
+            np.copyto(instance_map[v0:v1, u0:u1], self.ids[index],
+                      where=self.masks[index, v0:v1, u0:u1])
+        return instance_map
+
+    def to_json(self, class_names: Sequence[str]) -> dict:
+        """
+        Return ``{"instances": [{"id", "class_id", "class_name", "score", "box"}, ...]}``.
+
+        :param class_names: names indexed by class id; an id beyond them is named ``class_<id>``.
+        """
+        return {'instances': [
+            {'id': int(instance_id), 'class_id': int(class_id),
+             'class_name': class_name(class_names, int(class_id)),
+             'score': round(float(score), 4), 'box': [round(float(v), 2) for v in box]}
+            for instance_id, class_id, score, box in zip(self.ids, self.class_id, self.score,
+                                                         self.xyxy)]}
+
+
+def class_name(class_names: Sequence[str], class_id: int) -> str:
+    """Return the name of ``class_id``, or ``class_<id>`` when the names do not cover it."""
+    return class_names[class_id] if 0 <= class_id < len(class_names) else f'class_{class_id}'

@@ -1,0 +1,68 @@
+"""``seg-ros segment`` with instances: <stem>_instances.json, the 16-bit <stem>_instances.png."""
+
+import json
+import os
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+from instance_models import make_yolo_seg_model, reference_yolo_seg
+from seg_ros.data import synthetic
+from test_core_instance_decoders import FRAME_H, FRAME_W, yolo_constants, YOLO_H, YOLO_W
+
+SEG_ROS = os.path.join(os.path.dirname(sys.executable), 'seg-ros')
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([SEG_ROS, *args], capture_output=True, text=True, timeout=300)
+
+
+def test_yolo_seg_model_writes_the_reference_instances(tmp_path):
+    model = make_yolo_seg_model(tmp_path / 'yolo.onnx', *yolo_constants(), width=YOLO_W,
+                                height=YOLO_H)
+    image = tmp_path / 'frame.png'
+    cv2.imwrite(str(image), np.full((FRAME_H, FRAME_W, 3), 70, np.uint8))
+    result = run_cli('segment', str(image), '-o', str(tmp_path / 'out'), '--model', model,
+                     '--backend', 'onnxruntime', '--max-instances', '4', '--quiet')
+    assert result.returncode == 0, result.stderr
+    expected = reference_yolo_seg(*yolo_constants(), FRAME_W, FRAME_H, YOLO_W, YOLO_H, 0.5, 0.5,
+                                  4)
+    with open(tmp_path / 'out' / 'frame_instances.json') as json_file:
+        written = json.load(json_file)['instances']
+    # NMS keeps 4; the best of them lies in the letterbox padding, outside the frame: 3 left.
+    assert len(expected) == 3
+    assert [item['id'] for item in written] == [1, 2, 3]
+    for item, reference in zip(written, expected):
+        assert item['class_id'] == reference['class_id']
+        assert item['class_name'] == f'thing{reference["class_id"]}'
+        assert item['score'] == pytest.approx(reference['score'], abs=1e-4)
+        np.testing.assert_allclose(item['box'], reference['box'], atol=0.01)
+    ids = cv2.imread(str(tmp_path / 'out' / 'frame_instances.png'), cv2.IMREAD_UNCHANGED)
+    assert ids.dtype == np.uint16 and ids.shape == (FRAME_H, FRAME_W)
+    decided = ~expected[0]['ambiguous']
+    np.testing.assert_array_equal((ids == 1)[decided], expected[0]['mask'][decided])
+    assert set(np.unique(ids)) <= {0, 1, 2, 3}
+
+
+def test_instance_classes_of_the_embedded_model_and_bad_values(tmp_path):
+    bgr, _ = synthetic.render_scene(synthetic.held_out_rng(1), 1024, 512)
+    image = tmp_path / 'street.png'
+    cv2.imwrite(str(image), bgr)
+    result = run_cli('segment', str(image), '-o', str(tmp_path / 'out'), '--instance-classes',
+                     'Car', '--min-instance-area', '500', '--quiet')
+    assert result.returncode == 0, result.stderr
+    assert 'street_instances.json' in result.stdout
+    with open(tmp_path / 'out' / 'street_instances.json') as json_file:
+        written = json.load(json_file)['instances']
+    assert len(written) >= 2 and {item['class_name'] for item in written} == {'Car'}
+    ids = cv2.imread(str(tmp_path / 'out' / 'street_instances.png'), cv2.IMREAD_UNCHANGED)
+    areas = [(ids == item['id']).sum() for item in written]
+    assert min(areas) >= 500 and areas == sorted(areas, reverse=True)
+    refused = run_cli('segment', str(image), '-o', str(tmp_path / 'bad'), '--instance-classes',
+                      'Spaceship', '--quiet')
+    assert refused.returncode == 2 and "instance_classes ['Spaceship']" in refused.stderr
+    plain = run_cli('segment', str(image), '-o', str(tmp_path / 'plain'), '--quiet')
+    assert plain.returncode == 0 and not (tmp_path / 'plain' / 'street_instances.json').exists()
