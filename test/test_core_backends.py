@@ -407,3 +407,37 @@ def test_onnxruntime_providers_put_gpu_first_and_cache_tensorrt_engines(monkeypa
                        'trt_fp16_enable': True}
     assert ort_providers(['TensorrtExecutionProvider'], 'f32')[0][1]['trt_fp16_enable'] is False
     assert ort_providers([], 'f32') == ['CPUExecutionProvider']
+
+
+# --- every output, by name and with the file's rank, on every backend -------------------------
+
+def make_two_output_model(path) -> str:
+    """Write a model with a (1, 3, 8, 8) scores output and a 1-D (3,) per-channel maximum."""
+    from models import helper, onnx, TensorProto
+
+    image = helper.make_tensor_value_info('image', TensorProto.FLOAT, [1, 3, 8, 8])
+    scores = helper.make_tensor_value_info('scores', TensorProto.FLOAT, [1, 3, 8, 8])
+    peaks = helper.make_tensor_value_info('peaks', TensorProto.FLOAT, [3])
+    axes = helper.make_tensor('axes', TensorProto.INT64, [3], [0, 2, 3])
+    graph = helper.make_graph(
+        [helper.make_node('Identity', ['image'], ['scores']),
+         helper.make_node('ReduceMax', ['image', 'axes'], ['peaks'], keepdims=0)],
+        'two_outputs', [image], [scores, peaks], [axes])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid('', 18)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return str(path)
+
+
+@pytest.mark.parametrize('backend', INSTALLED)
+def test_forward_gives_every_output_with_the_declared_shape(model_dir, backend):
+    path = make_two_output_model(model_dir / 'two_outputs.onnx')
+    opened = open_backend(path, {'input_width': 8, 'input_height': 8}, backend, 'cpu')
+    network_input = np.random.default_rng(3).random((1, 3, 8, 8), np.float32)
+    outputs = opened.forward(network_input)
+    assert opened.output_names == ('scores', 'peaks')
+    assert list(outputs) == ['scores', 'peaks']
+    # OpenCV DNN gives a 1-D output as (3, 1) by itself: the backend restores (3,).
+    assert outputs['peaks'].shape == (3,)
+    np.testing.assert_allclose(outputs['peaks'], network_input.max(axis=(0, 2, 3)), rtol=1e-6)
+    np.testing.assert_allclose(outputs['scores'], network_input, rtol=1e-6)

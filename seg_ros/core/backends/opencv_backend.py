@@ -114,6 +114,8 @@ class OpenCVBackend(Backend):
                 raise self.run_error('OpenCV DNN', RuntimeError(probed['error']))
             raise self._read_error(probed['error'])
         self.output_names = tuple(name for name, _ in probed['outputs'])
+        # OpenCV DNN returns 1-D outputs (scores, labels) as 2-D: give them the file's rank.
+        self._output_ranks = {output.name: len(output.dims) for output in info.outputs}
         self.cuda_problem = None
         cuda_problem = opencv_cuda_problem() if target != 'cpu' else 'target is cpu'
         if cuda_problem is None:
@@ -169,7 +171,8 @@ class OpenCVBackend(Backend):
         """Run the network; every output by name (``forward`` with the names, not the last)."""
         self._net.setInput(network_input)
         outputs = self._net.forward(list(self.output_names))
-        return dict(zip(self.output_names, outputs))
+        return {name: _declared_rank(output, self._output_ranks.get(name))
+                for name, output in zip(self.output_names, outputs)}
 
     def describe(self) -> str:
         """Return e.g. ``opencv DNN 4.14.0, backend OPENCV, target CPU (...)``."""
@@ -180,3 +183,15 @@ class OpenCVBackend(Backend):
             if self.cuda_problem and self.cuda_problem != 'target is cpu':
                 where += f' (CUDA not used: {self.cuda_problem})'
         return f'opencv DNN {cv2.__version__}, {where}, {self.size_text()}'
+
+
+def _declared_rank(output: np.ndarray, rank: int | None) -> np.ndarray:
+    """Drop the 1-dims OpenCV DNN adds beyond the rank the model file declares ((3,) as (3, 1))."""
+    if rank is None or output.ndim <= rank:
+        return output
+    shape = list(output.shape)
+    while len(shape) > rank and shape[0] == 1:
+        shape.pop(0)
+    while len(shape) > rank and shape[-1] == 1:
+        shape.pop()
+    return output.reshape(shape) if len(shape) == rank else output
