@@ -35,17 +35,12 @@ def executable_path(executable: str) -> str:
     return os.path.join(get_package_prefix('seg_ros'), 'lib', 'seg_ros', executable)
 
 
-class NodeProcess:
-    """One executable of the package running in its own process, its output kept in a file."""
+class LoggedProcess:
+    """A command running in a session (process group) of its own, its output kept in a file."""
 
-    def __init__(self, executable: str, ros_args: list[str], domain_id: int,
-                 extra_args: list[str] | None = None, env: dict[str, str] | None = None) -> None:
-        self._log = tempfile.NamedTemporaryFile('w+', prefix=f'{executable}-', suffix='.log')
-        command = [executable_path(executable), *(extra_args or [])]
-        if ros_args:
-            command += ['--ros-args', *ros_args]
-        environment = ros_environment(domain_id)
-        environment.update(env or {})
+    def __init__(self, command: list[str], environment: dict[str, str],
+                 log_prefix: str = 'process-') -> None:
+        self._log = tempfile.NamedTemporaryFile('w+', prefix=log_prefix, suffix='.log')
         self.command = command
         self.process = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT,
                                         env=environment, start_new_session=True)
@@ -76,9 +71,24 @@ class NodeProcess:
         return self.process.returncode
 
     def close(self) -> None:
-        """Stop the process (if still running) and delete its log."""
-        self.stop(signal.SIGKILL if self.alive() else signal.SIGINT, timeout=2.0)
+        """Kill what is left of the process group (after a failed test) and delete the log."""
+        if self.alive():
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
         self._log.close()
+
+
+class NodeProcess(LoggedProcess):
+    """One executable of the package running in its own process, its output kept in a file."""
+
+    def __init__(self, executable: str, ros_args: list[str], domain_id: int,
+                 extra_args: list[str] | None = None, env: dict[str, str] | None = None) -> None:
+        command = [executable_path(executable), *(extra_args or [])]
+        if ros_args:
+            command += ['--ros-args', *ros_args]
+        environment = ros_environment(domain_id)
+        environment.update(env or {})
+        super().__init__(command, environment, f'{executable}-')
 
     def finish(self) -> None:
         """End a node a test kept running: SIGINT, close, and assert a clean exit (status 0)."""

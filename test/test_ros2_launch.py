@@ -15,13 +15,13 @@ is absent.
 import os
 import signal
 import subprocess
-import tempfile
 
 import pytest
 
 import ros2_extra
 from ros_env import module_domain, rclpy_context
 from ros_harness import descendants, non_loopback_sockets, Probe, wait_until
+from ros_harness import LoggedProcess as Process
 
 DOMAIN_ID = module_domain(22)
 STOP_TIMEOUT_S = 15.0
@@ -56,27 +56,6 @@ def workspace(prefix, tmp_path_factory):
 @pytest.fixture(scope='module')
 def environment(prefix, workspace):
     return ros2_extra.robot_environment(prefix, DOMAIN_ID, workspace=workspace)
-
-
-class Process:
-    """A command of the robot's environment (ros2 launch, ros2 run), its output in a file."""
-
-    def __init__(self, command: list[str], environment: dict[str, str]) -> None:
-        self._log = tempfile.NamedTemporaryFile('w+', prefix='ros2-', suffix='.log')
-        self.process = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT,
-                                        env=environment, start_new_session=True)
-
-    def output(self) -> str:
-        self._log.flush()
-        with open(self._log.name) as log:
-            return log.read()
-
-    def close(self) -> None:
-        """Kill what is left of the process group (after a failed test) and drop the log."""
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
-        self._log.close()
 
 
 def ros2(environment: dict[str, str], *arguments: str, timeout: float = 60.0) -> str:
@@ -154,7 +133,7 @@ def test_segment_launch(ros_context, environment):
 
         assert param_get(environment, node, 'input_width') == 'Integer value is: 128'
         parameters = param_dump(environment, node)
-        assert parameters['alpha'] == 0.25 and parameters['input_height'] == 64
+        assert parameters.get('alpha') == 0.25 and parameters['input_height'] == 64, parameters
         assert parameters['backend'] == 'opencv'
         assert parameters['class_masks'] == ['Road', 'Sidewalk']
 

@@ -290,6 +290,9 @@ class SegmentationNode(Node):
             value = parameter.value
             if value is None:
                 value = spec.default
+                if spec.item_type:
+                    # Give the typed empty array its value: an unset one breaks `ros2 param dump`.
+                    self.set_parameters([Parameter(spec.name, default, list(value))])
             values[spec.name] = value
             reason = spec.check(value)
             if reason:
