@@ -10,6 +10,9 @@ runs /front/segmentation on /front/image_raw (+ /front/camera_info), publishing
 list: ``cameras:='[front, rear]'``.  Each camera is an include of segment.launch.py.
 """
 
+import importlib.util
+import os
+
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument
 from launch.actions import GroupAction
@@ -57,56 +60,38 @@ def generate_launch_description():
         DeclareLaunchArgument(
             'camera_info', default_value='camera_info',
             description='CameraInfo topic inside each camera namespace.'),
-        DeclareLaunchArgument(
-            'params_file', default_value=PathJoinSubstitution([share, 'config', 'segment.yaml']),
-            description='YAML file of node parameters shared by every camera (its /** section '
-                        'matches each node).'),
-        DeclareLaunchArgument(
-            'model_path', default_value='',
-            description="Network file for every camera; '' keeps the params file value."),
-        DeclareLaunchArgument(
-            'input_width', default_value='',
-            description="Network input width (0-8192, 0: the model's); '' keeps the params "
-                        'file value.'),
-        DeclareLaunchArgument(
-            'input_height', default_value='',
-            description="Network input height (0-8192); '' keeps the params file value."),
-        DeclareLaunchArgument(
-            'alpha', default_value='',
-            description="Overlay weight of the mask (0-1); '' keeps the params file value."),
-        DeclareLaunchArgument(
-            'backend', default_value='', choices=['', 'auto', 'opencv', 'onnxruntime', 'openvino'],
-            description="Inference runtime; '' keeps the params file value."),
-        DeclareLaunchArgument(
-            'target', default_value='', choices=['', 'auto', 'cuda', 'cpu'],
-            description="Inference device; '' keeps the params file value."),
-        DeclareLaunchArgument(
-            'class_masks', default_value='',
-            description='Classes to publish as binary masks on ~/mask/<name>, comma-separated '
-                        "(Road,Sidewalk) or '[Road, Sidewalk]'; '' keeps the params file value."),
-        DeclareLaunchArgument(
-            'input_transport', default_value='', choices=['', 'raw', 'compressed'],
-            description='raw: sensor_msgs/Image on the image topic; compressed: '
-                        "sensor_msgs/CompressedImage on <image topic>/compressed; '' keeps the "
-                        'params file value.'),
-        DeclareLaunchArgument(
-            'log_level', default_value='info',
-            choices=['debug', 'info', 'warn', 'error', 'fatal'],
-            description='Log level of the segmentation nodes.'),
+        # The forwarded ones as segment.launch.py declares them (defaults, choices, meaning).
+        *segment_declarations(FORWARDED_ARGUMENTS),
         DeclareLaunchArgument(
             'use_loopback_dds', default_value='false', choices=BOOLEAN_CHOICES,
             description='Run the nodes with the Fast DDS loopback profile '
                         '(config/fastdds_loopback.xml); single machine only, and the camera '
                         'drivers need it too.'),
-        DeclareLaunchArgument(
-            'tune_malloc', default_value='true', choices=BOOLEAN_CHOICES,
-            description='Set GLIBC_TUNABLES for large image buffers (lower latency).'),
         SetEnvironmentVariable('FASTRTPS_DEFAULT_PROFILES_FILE', profile, condition=loopback),
         SetEnvironmentVariable('FASTDDS_DEFAULT_PROFILES_FILE', profile, condition=loopback),
         *[SetEnvironmentVariable(name, value, condition=loopback)
           for name, value in LOOPBACK_DDS_ENVIRONMENT],
         OpaqueFunction(function=include_cameras),
     ])
+
+
+def segment_declarations(names):
+    """
+    Return segment.launch.py's own declarations of the launch arguments ``names``.
+
+    :param names: argument names segment.launch.py declares.
+    :return: its DeclareLaunchArgument actions for them, in its order.
+    """
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'segment.launch.py')
+    spec = importlib.util.spec_from_file_location('seg_ros_segment_launch', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    declarations = [entity for entity in module.generate_launch_description().entities
+                    if isinstance(entity, DeclareLaunchArgument) and entity.name in names]
+    missing = set(names) - {declaration.name for declaration in declarations}
+    if missing:
+        raise RuntimeError(f'segment.launch.py does not declare {sorted(missing)}')
+    return declarations
 
 
 def include_cameras(context):
