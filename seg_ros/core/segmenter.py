@@ -258,9 +258,7 @@ class Segmenter:
             instances = instances_from_class_map(full_map, self.instance_settings)
             instance_map = instances.instance_map()
         lut = self._luts[output_encoding]
-        mask = None
-        if color_mask:
-            mask = colorize(full_map if full_resolution else model_map, lut)
+        mask = _color_mask(color_mask, full_map, model_map, full_resolution, lut)
         blended = None
         if overlay:
             full_mask = mask if mask is not None and full_resolution else colorize(full_map, lut)
@@ -286,10 +284,7 @@ class Segmenter:
         class_of_id[instances.ids] = np.clip(instances.class_id, 0, 255)
         full_map = class_of_id[instance_map]
         model_map = resize_class_map(full_map, *self._input_size)
-        lut = self._luts[encoding]
-        mask = None
-        if color_mask:
-            mask = colorize(full_map if full_resolution else model_map, lut)
+        mask = _color_mask(color_mask, full_map, model_map, full_resolution, self._luts[encoding])
         blended = None
         if overlay:
             blended = _colour_frame(frame).copy()
@@ -300,6 +295,14 @@ class Segmenter:
             class_map=model_map, class_map_full=full_map, color_mask=mask, overlay=blended,
             inference_ms=(inferred - started) * 1e3, total_ms=(finished - started) * 1e3,
             encoding=encoding, instances=instances, instance_map=instance_map)
+
+
+def _color_mask(wanted: bool, full_map: np.ndarray | None, model_map: np.ndarray,
+                full_resolution: bool, lut: np.ndarray) -> np.ndarray | None:
+    """Return the colour mask at frame or model size, or None when it is not wanted."""
+    if not wanted:
+        return None
+    return colorize(full_map if full_resolution else model_map, lut)
 
 
 def _colour_frame(frame: np.ndarray) -> np.ndarray:
