@@ -147,11 +147,12 @@ def time_backend(backend, frames, repeats: int) -> tuple[float, list]:
 
 def open_row(model_path: str, providers: tuple[str, ...], precision: str, target: str):
     """Open seg_ros's ONNX Runtime backend with only ``providers`` allowed on the GPU."""
-    from seg_ros.core import backends
+    from seg_ros.core.backends import ort_backend
     from seg_ros.core.segmenter import Segmenter, SegmenterConfig
 
-    # seg_ros uses every GPU provider it finds, best first; a row measures one of them.
-    backends.ORT_CUDA_PROVIDERS = providers
+    # seg_ros uses every GPU provider it finds, best first; a row measures one of them (the
+    # ONNX Runtime backend reads its module's list when it opens a session).
+    ort_backend.ORT_CUDA_PROVIDERS = providers
     cuda = target == 'cuda'
     return Segmenter(SegmenterConfig(model_path=model_path, input_width=MODEL_SIZE[0],
                                      input_height=MODEL_SIZE[1], backend='onnxruntime',
