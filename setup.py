@@ -34,7 +34,7 @@ setup(
     install_requires=['setuptools', 'numpy', 'opencv-python<5'],
     extras_require={
         # The optional inference runtimes; the node runs without them. onnx converts a Torch7
-        # .net to the ONNX form they run (seg_ros.core.torch7_onnx).
+        # .net to the ONNX form they run (seg_ros.core.model.torch7_onnx).
         'onnxruntime': ['onnxruntime', 'onnx'],
         'openvino': ['openvino', 'onnx'],
         # Offline tools: training the embedded model, converting Torch7 ENet to ONNX.

@@ -29,10 +29,10 @@ import time
 import cv2
 import numpy as np
 
-from seg_ros.core.draw_instances import draw_instances
-from seg_ros.core.instance_decoders import (decode_mask_rcnn, decode_yolo_seg,
-                                            instances_from_class_map, InstanceSettings,
-                                            Letterbox, mask_rcnn_outputs, yolo_seg_layout)
+from seg_ros.core.decode.instance_decoders import (decode_mask_rcnn, decode_yolo_seg,
+                                                   instances_from_class_map, InstanceSettings,
+                                                   Letterbox, mask_rcnn_outputs, yolo_seg_layout)
+from seg_ros.core.render.instances import draw_instances
 from seg_ros.core.segmenter import Segmenter, SegmenterConfig
 from seg_ros.data import synthetic
 from seg_ros.paths import default_label_paths, embedded_model_path

@@ -21,7 +21,7 @@ of two noisy medians. CPU ms is the process's CPU time over the call, all thread
 Model forms of the real ENet: the Torch7 ``.net`` (OpenCV only), and its ONNX conversions by
 seg_ros's torch-free converter (never into the repo: the weights are non-commercial):
 ``onnx-fused`` (uint8 BGR in, class map out: normalisation and argmax inside the graph) is
-the very file the node runs when given the ``.net`` (``seg_ros.core.model_cache``, in the
+the very file the node runs when given the ``.net`` (``seg_ros.core.loading``, in the
 user's cache), ``onnx-scores`` (float input, score output) goes to a temporary folder.
 Where ``precision fast`` really lowers the precision (bf16 / f16), a ``fast`` row is added,
 with the share of the photos' pixels that agree with f32.
@@ -56,10 +56,10 @@ import cv2
 import node_probe
 import numpy as np
 
-from seg_ros.core import model_cache
+from seg_ros.core import loading as model_cache
 from seg_ros.core.backends import available_backends, open_backend
-from seg_ros.core.description import ModelDescription
 from seg_ros.core.errors import ModelError
+from seg_ros.core.model.description import ModelDescription
 from seg_ros.core.segmenter import Segmenter, SegmenterConfig
 from seg_ros.paths import default_label_paths, EMBEDDED_MODEL
 
@@ -177,7 +177,7 @@ def convert_enet(net_path: str, temp_dir: str, skipped: list[str]) -> dict[str, 
     :param skipped: receives a line for each form that could not be made.
     :return: form name -> model path.
     """
-    from seg_ros.core.torch7_onnx import save_model, torch7_to_onnx
+    from seg_ros.core.model.torch7_onnx import save_model, torch7_to_onnx
 
     forms = {'torch7': net_path}
     started = time.perf_counter()

@@ -20,11 +20,11 @@ import cv2
 import numpy as np
 
 from seg_ros.core.backends import BACKENDS
-from seg_ros.core.description import (CHANNEL_ORDERS, INPUT_LAYOUTS, OUTPUT_LAYOUTS, PRESETS,
-                                      TASKS, UPSAMPLING)
+from seg_ros.core.decode.instances import class_name
 from seg_ros.core.errors import ModelError
-from seg_ros.core.instances import class_name
-from seg_ros.core.legend import with_legend
+from seg_ros.core.model.description import (CHANNEL_ORDERS, INPUT_LAYOUTS, OUTPUT_LAYOUTS, PRESETS,
+                                            TASKS, UPSAMPLING)
+from seg_ros.core.render.legend import with_legend
 from seg_ros.core.segmenter import Segmenter, SegmenterConfig
 from seg_ros.paths import default_label_paths, embedded_model_path
 

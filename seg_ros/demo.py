@@ -19,8 +19,8 @@ import time
 import cv2
 import numpy as np
 
-from seg_ros.core.labels import Labels
-from seg_ros.core.legend import with_legend
+from seg_ros.core.model.labels import Labels
+from seg_ros.core.render.legend import with_legend
 from seg_ros.core.stats import percentile
 from seg_ros.dds import loopback_environment, loopback_variables
 from seg_ros.paths import share_directory

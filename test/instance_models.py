@@ -4,7 +4,7 @@ Instance-model fixtures whose outputs are known exactly, and a NumPy reference d
 The ONNX graphs built here output constants (plus ``0 * mean(input)``, so every runtime keeps
 the input): YOLO-seg detections and prototypes, or Mask R-CNN boxes, labels, scores and masks.
 The reference functions decode those constants with plain loops, independently of
-``seg_ros.core.instance_decoders``: greedy NMS over a sorted Python list, bilinear sampling
+``seg_ros.core.decode.instance_decoders``: greedy NMS over a sorted Python list, bilinear sampling
 written out per pixel.
 """
 

@@ -11,7 +11,7 @@ import pytest
 
 from models import (ambiguous_pixels, make_frame, make_scores_model,
                     reference_normalised_scores)
-from seg_ros.core.description import IMAGENET_MEAN, IMAGENET_STD
+from seg_ros.core.model.description import IMAGENET_MEAN, IMAGENET_STD
 from seg_ros.core.segmenter import Segmenter, SegmenterConfig
 
 SEG_ROS = os.path.join(os.path.dirname(sys.executable), 'seg-ros')

@@ -208,8 +208,8 @@ def test_inspect_model_reads_the_onnx_header(model_dir):
 
 
 def test_the_header_reader_without_onnx_reads_what_the_onnx_library_reads(model_dir):
-    from seg_ros.core.backends.model_file import _read_onnx
-    from seg_ros.core.backends.onnx_header import read_header
+    from seg_ros.core.model.files import _read_onnx
+    from seg_ros.core.model.onnx_header import read_header
     for path in (make_fused_model(model_dir / 'fused_header.onnx', 3, width=40, height=20),
                  make_scores_model(model_dir / 'scores_header.onnx', 4)):
         with open(path, 'rb') as model_file:

@@ -11,9 +11,9 @@ from models import (ambiguous_pixels, expected_class_map, make_detection_shaped_
                     make_two_output_model, reference_normalised_scores, reference_scores,
                     save_with_external_data)
 from seg_ros.core.backends import available_backends, inspect_model, open_backend
-from seg_ros.core.description import (describe_model, IMAGENET_MEAN, IMAGENET_STD,
-                                      ModelDescription)
 from seg_ros.core.errors import ModelError
+from seg_ros.core.model.description import (describe_model, IMAGENET_MEAN, IMAGENET_STD,
+                                            ModelDescription)
 from seg_ros.core.segmenter import Segmenter, SegmenterConfig
 
 INSTALLED = [name for name, problem in available_backends().items() if problem is None]

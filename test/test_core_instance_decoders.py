@@ -12,10 +12,11 @@ import pytest
 from instance_models import (make_mask_rcnn_model, make_yolo_seg_model, rectangle_prototypes,
                              reference_mask_rcnn, reference_yolo_seg, yolo_detections)
 from seg_ros.core.backends import available_backends, open_backend
+from seg_ros.core.decode.instance_decoders import (decode_mask_rcnn, decode_yolo_seg,
+                                                   InstanceSettings, Letterbox, letterbox_blob,
+                                                   mask_rcnn_outputs, MAX_NMS_CANDIDATES, nms,
+                                                   yolo_seg_layout)
 from seg_ros.core.errors import ModelError
-from seg_ros.core.instance_decoders import (decode_mask_rcnn, decode_yolo_seg, InstanceSettings,
-                                            Letterbox, letterbox_blob, mask_rcnn_outputs,
-                                            MAX_NMS_CANDIDATES, nms, yolo_seg_layout)
 
 INSTALLED = [name for name, problem in available_backends().items() if problem is None]
 

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 from instance_models import reference_components
-from seg_ros.core.draw_instances import draw_instances, instance_colors
-from seg_ros.core.instance_decoders import instances_from_class_map, InstanceSettings
-from seg_ros.core.instances import Instances, pixel_region
+from seg_ros.core.decode.instance_decoders import instances_from_class_map, InstanceSettings
+from seg_ros.core.decode.instances import Instances, pixel_region
+from seg_ros.core.render.instances import draw_instances, instance_colors
 from seg_ros.data import synthetic
 
 CAR = int(synthetic.CityscapesClass.CAR)

@@ -1,4 +1,4 @@
-"""Tests of seg_ros.core.labels: class name and colour files, Labels."""
+"""Tests of seg_ros.core.model.labels: class name and colour files, Labels."""
 
 import json
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from seg_ros.core.errors import ModelError
-from seg_ros.core.labels import (default_colors, Labels, read_class_names, read_colors)
+from seg_ros.core.model.labels import (default_colors, Labels, read_class_names, read_colors)
 
 
 def write(tmp_path, name: str, text: str) -> str:

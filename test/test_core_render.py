@@ -1,9 +1,10 @@
-"""Tests of seg_ros.core.render: lookup tables, colour masks, overlays, class map resizing."""
+"""Tests of seg_ros.core.render.color and class map resizing: lookup tables, masks, overlays."""
 
 import numpy as np
 import pytest
 
-from seg_ros.core.render import blend, color_lut, colorize, resize_class_map
+from seg_ros.core.decode.semantic import resize_class_map
+from seg_ros.core.render.color import blend, color_lut, colorize
 
 COLORS = np.array([[10, 20, 30], [200, 100, 0], [0, 255, 7]], np.uint8)
 

@@ -10,8 +10,8 @@ import pytest
 
 from instance_models import make_mask_rcnn_model, make_yolo_seg_model, reference_yolo_seg
 from seg_ros.core.backends import available_backends
+from seg_ros.core.decode.instance_decoders import instances_from_class_map, InstanceSettings
 from seg_ros.core.errors import ModelError
-from seg_ros.core.instance_decoders import instances_from_class_map, InstanceSettings
 from seg_ros.core.segmenter import Segmenter, SegmenterConfig
 from seg_ros.data import synthetic
 from seg_ros.paths import default_label_paths, embedded_model_path

@@ -16,12 +16,12 @@ import pytest
 import torch7_writer
 from torch7_writer import Module, save_torch7, small_enet
 
-from seg_ros.core import model_cache
+from seg_ros.core import loading as model_cache
 from seg_ros.core.backends import available_backends, open_backend, Preprocess
 from seg_ros.core.errors import ModelError
+from seg_ros.core.model.torch7_file import read_torch7, Torch7FormatError
+from seg_ros.core.model.torch7_onnx import save_model, torch7_to_onnx
 from seg_ros.core.segmenter import Segmenter, SegmenterConfig
-from seg_ros.core.torch7_file import read_torch7, Torch7FormatError
-from seg_ros.core.torch7_onnx import save_model, torch7_to_onnx
 
 onnx = pytest.importorskip('onnx')
 

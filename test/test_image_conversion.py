@@ -12,9 +12,8 @@ from rclpy.serialization import deserialize_message, serialize_message
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
-from seg_ros.ros.image_conversion import (array_to_image, image_to_array,
-                                          ImageConversionError, NODE_ENCODINGS,
-                                          SUPPORTED_ENCODINGS, to_bgr8, to_rgb8,
+from seg_ros.ros.image_conversion import (array_to_image, image_to_array, ImageConversionError,
+                                          NODE_ENCODINGS, SUPPORTED_ENCODINGS, to_bgr8, to_rgb8,
                                           YUV422_ENCODINGS)
 
 MACHINE_IS_BIGENDIAN = sys.byteorder == 'big'

@@ -1,1 +1,15 @@
-"""Segmentation core: model loading, inference and rendering, with no ROS dependency."""
+"""
+Segmentation core: one BGR frame to a class map, instances and pictures, with no ROS dependency.
+
+The rooms, bottom up; each imports only the rooms above it in this list (never one below):
+
+1. :mod:`.errors`, :mod:`.stats`, :mod:`.latest_frame`: small shared foundations.
+2. :mod:`.model`: descriptions, labels, pre-processing, reading and converting model files.
+3. :mod:`.decode`: network outputs to class maps and instances.
+4. :mod:`.backends`: one module per runtime (OpenCV DNN, ONNX Runtime, OpenVINO).
+5. :mod:`.render`: colour mask, overlay, instance drawing, legend.
+6. :mod:`.loading`: opening a model (describe, convert and cache, open on a backend, verify).
+7. :mod:`.segmenter`: the :class:`Segmenter` that ties them together for one frame.
+
+The synthetic street scenes live outside the core, in :mod:`seg_ros.data`.
+"""

@@ -10,16 +10,17 @@ import cv2
 import numpy as np
 
 from seg_ros.core.backends import Backend
-from seg_ros.core.draw_instances import draw_instances
+from seg_ros.core.decode.instance_decoders import (decode_mask_rcnn, decode_yolo_seg,
+                                                   INSTANCE_TASKS, instances_from_class_map,
+                                                   InstanceSettings, Letterbox, mask_rcnn_outputs,
+                                                   TASK_YOLO_SEG, yolo_seg_layout)
+from seg_ros.core.decode.instances import Instances
+from seg_ros.core.decode.semantic import resize_class_map
 from seg_ros.core.errors import ModelError
-from seg_ros.core.instance_decoders import (decode_mask_rcnn, decode_yolo_seg,
-                                            INSTANCE_TASKS, instances_from_class_map,
-                                            InstanceSettings, Letterbox, mask_rcnn_outputs,
-                                            TASK_YOLO_SEG, yolo_seg_layout)
-from seg_ros.core.instances import Instances
-from seg_ros.core.labels import Labels, read_class_names
-from seg_ros.core.model_cache import open_model
-from seg_ros.core.render import blend, color_lut, colorize, ENCODINGS, resize_class_map
+from seg_ros.core.loading import open_model
+from seg_ros.core.model.labels import Labels, read_class_names
+from seg_ros.core.render.color import blend, color_lut, colorize, ENCODINGS
+from seg_ros.core.render.instances import draw_instances
 
 FRAME_ENCODINGS = (*ENCODINGS, 'mono8')
 # torchvision's Mask R-CNN COCO models: 91 category ids (0 = background).
@@ -38,7 +39,7 @@ class SegmenterConfig:
     Everything that defines a segmenter; see :func:`open_backend`.
 
     The model description fields (``input_width`` ... ``num_classes``, see
-    :class:`seg_ros.core.description.ModelDescription`) override the model's sidecar and
+    :class:`seg_ros.core.model.description.ModelDescription`) override the model's sidecar and
     metadata and ``preset`` where set; ``''``, ``0`` and ``()`` leave them to the model
     (``input_width`` x ``input_height`` 0 x 0: the size the model declares, else 1024x512).
     Empty label paths mean the description's class names and colours, else generated names and
@@ -68,9 +69,9 @@ class SegmenterConfig:
     colors_path: str = ''
     config_path: str = ''
     precision: str = 'f32'
-    # Instances: see :class:`seg_ros.core.instance_decoders.InstanceSettings`. instance_classes
-    # names the classes made into instances: connected components of a semantic model's class
-    # map, or a filter on an instance model's detections (empty: all of them).
+    # Instances: see :class:`seg_ros.core.decode.instance_decoders.InstanceSettings`.
+    # instance_classes names the classes made into instances: connected components of a semantic
+    # model's class map, or a filter on an instance model's detections (empty: all of them).
     instance_classes: tuple[str, ...] = ()
     score_threshold: float = 0.5
     nms_iou: float = 0.5
@@ -117,7 +118,7 @@ class Segmenter:
         Load the model on its backend, warm it up, load and check the labels.
 
         ``model_file`` is the file that really runs (a Torch7 file's cached ONNX conversion, see
-        :func:`seg_ros.core.model_cache.open_model`); ``warnings`` the lines a user should see;
+        :func:`seg_ros.core.loading.open_model`); ``warnings`` the lines a user should see;
         ``fast_agreement`` the share of warm-up pixels ``precision='fast'`` classifies as f32
         does (None when it runs f32).
 

@@ -11,8 +11,8 @@ from typing import Any
 
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, ParameterType
 
-from seg_ros.core.description import (CHANNEL_ORDERS, INPUT_LAYOUTS, OUTPUT_LAYOUTS, PRESETS,
-                                      TASKS, UPSAMPLING)
+from seg_ros.core.model.description import (CHANNEL_ORDERS, INPUT_LAYOUTS, OUTPUT_LAYOUTS, PRESETS,
+                                            TASKS, UPSAMPLING)
 
 BACKENDS = ('auto', 'opencv', 'onnxruntime', 'openvino')
 TARGETS = ('auto', 'cuda', 'cpu')
@@ -235,7 +235,7 @@ PARAMETERS: tuple[ParamSpec, ...] = (
               minimum=0.1, maximum=3600.0),
 )
 
-# Instances (seg_ros.core.instance_decoders): applied between two frames, no network rebuild.
+# Instances (seg_ros.core.decode.instance_decoders): applied between two frames, no rebuild.
 INSTANCE_PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec('instance_classes', [],
               'Semantic models: the classes whose connected components become instances, e.g. '

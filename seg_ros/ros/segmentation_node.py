@@ -31,7 +31,7 @@ except ImportError as error:
     Detection2D = Detection2DArray = LabelInfo = ObjectHypothesisWithPose = VisionClass = None
     VISION_MSGS_ERROR = str(error)
 
-from seg_ros.core.instances import Instances
+from seg_ros.core.decode.instances import Instances
 from seg_ros.core.latest_frame import LatestFrameSlot
 from seg_ros.core.segmenter import DESCRIPTION_FIELDS, Segmenter, SegmenterConfig
 from seg_ros.core.stats import DurationWindow, RateMeter

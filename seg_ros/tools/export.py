@@ -18,7 +18,7 @@ Forms (``seg_ros.format`` in the model's metadata_props):
 
 metadata_props always hold ``seg_ros.num_classes``, ``seg_ros.input_width``,
 ``seg_ros.input_height``, ``seg_ros.format`` and ``seg_ros.description`` (the model
-description, :mod:`seg_ros.core.description`), plus the ``metadata`` given. With ``dynamic``,
+description, :mod:`seg_ros.core.model.description`), plus the ``metadata`` given. With ``dynamic``,
 H and W are symbolic dimensions (``height``/``width``; the network may need multiples of 8).
 """
 

@@ -17,10 +17,10 @@ from types import ModuleType
 
 import numpy as np
 
-from seg_ros.core.backends.model_file import KIND_FUSED, ModelInfo
-from seg_ros.core.description import ModelDescription
 from seg_ros.core.errors import ModelError
-from seg_ros.core.preprocess import prepare_input
+from seg_ros.core.model.description import ModelDescription
+from seg_ros.core.model.files import KIND_FUSED, ModelInfo
+from seg_ros.core.model.preprocess import prepare_input
 
 
 class Backend(ABC):
@@ -76,7 +76,7 @@ class Backend(ABC):
         """
 
     def prepare(self, frame: np.ndarray, encoding: str = 'bgr8') -> np.ndarray:
-        """Return the network input for a frame (see :func:`seg_ros.core.preprocess`)."""
+        """Return the network input for a frame (see :func:`seg_ros.core.model.preprocess`)."""
         return prepare_input(frame, encoding, self.description, self.kind == KIND_FUSED)
 
     def infer(self, frame: np.ndarray, encoding: str = 'bgr8') -> np.ndarray:
@@ -87,7 +87,7 @@ class Backend(ABC):
         :param encoding: channel order of a 3-channel frame, ``'bgr8'`` or ``'rgb8'``.
         :return: (input height, input width) uint8 class map.
         """
-        from seg_ros.core.semantic import decode
+        from seg_ros.core.decode.semantic import decode
         return decode(self.forward(self.prepare(frame, encoding)), self.description)
 
     def run_error(self, runtime: str, error: Exception) -> ModelError:

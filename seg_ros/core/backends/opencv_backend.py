@@ -20,8 +20,8 @@ import numpy as np
 
 from seg_ros.core.backends import opencv_probe
 from seg_ros.core.backends.base import Backend, ModelInfo, short_error
-from seg_ros.core.description import ModelDescription
 from seg_ros.core.errors import ModelError
+from seg_ros.core.model.description import ModelDescription
 
 
 def opencv_cuda_problem() -> str | None:

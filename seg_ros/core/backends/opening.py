@@ -9,13 +9,13 @@ from typing import Any
 import numpy as np
 
 from seg_ros.core.backends.base import Backend, import_runtime, short_error
-from seg_ros.core.backends.model_file import inspect_model, KIND_FUSED, ModelInfo
 from seg_ros.core.backends.opencv_backend import opencv_cuda_problem, OpenCVBackend
 from seg_ros.core.backends.openvino_backend import OpenVinoBackend
 from seg_ros.core.backends.ort_backend import OnnxRuntimeBackend, ort_cuda_problem
-from seg_ros.core.description import describe_model, ModelDescription
+from seg_ros.core.decode.semantic import check_output, output_layout
 from seg_ros.core.errors import ModelError
-from seg_ros.core.semantic import check_output, output_layout
+from seg_ros.core.model.description import describe_model, ModelDescription
+from seg_ros.core.model.files import inspect_model, KIND_FUSED, ModelInfo
 
 BACKENDS = ('auto', 'opencv', 'onnxruntime', 'openvino')
 TARGETS = ('auto', 'cpu', 'cuda')
@@ -222,7 +222,7 @@ def open_backend(model_path: str,
     :param model_path: model file: ONNX (any backend) or a format OpenCV DNN reads (Torch7
         ``.net``/``.t7``, Caffe ``.caffemodel``, TensorFlow ``.pb``, Darknet ``.weights``, ...).
     :param description: what the caller sets over the model's own description (its metadata
-        and sidecar, see :mod:`seg_ros.core.description`): a mapping of fields, or a
+        and sidecar, see :mod:`seg_ros.core.model.description`): a mapping of fields, or a
         :class:`ModelDescription` whose non-default fields override.
     :param backend: ``'auto'``, ``'opencv'``, ``'onnxruntime'`` or ``'openvino'``.
     :param target: ``'auto'`` (CUDA when really available), ``'cpu'`` or ``'cuda'`` (falls back

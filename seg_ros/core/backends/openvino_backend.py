@@ -7,8 +7,8 @@ from typing import Any
 import numpy as np
 
 from seg_ros.core.backends.base import Backend, import_runtime, ModelInfo, short_error
-from seg_ros.core.description import ModelDescription
 from seg_ros.core.errors import ModelError
+from seg_ros.core.model.description import ModelDescription
 
 
 class OpenVinoBackend(Backend):

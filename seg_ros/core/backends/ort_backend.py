@@ -9,8 +9,8 @@ import numpy as np
 
 from seg_ros.core.backends.base import (Backend, cpu_threads, import_runtime, ModelInfo,
                                         short_error)
-from seg_ros.core.description import ModelDescription
 from seg_ros.core.errors import ModelError
+from seg_ros.core.model.description import ModelDescription
 
 ORT_CUDA_PROVIDERS = ('TensorrtExecutionProvider', 'CUDAExecutionProvider')
 ORT_CPU_PROVIDER = 'CPUExecutionProvider'

@@ -13,7 +13,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from seg_ros.core.description import ModelDescription
+from seg_ros.core.model.description import ModelDescription
 
 
 def resized(image: np.ndarray, width: int, height: int) -> np.ndarray:

@@ -3,7 +3,7 @@ What a model file says before any runtime loads it: format, inputs, outputs, met
 
 ONNX files are read with the ``onnx`` library where it is installed (``load_external_data=False``:
 the header and graph, never the weights of an ``.onnx.data`` file); elsewhere with the small
-reader of :mod:`seg_ros.core.backends.onnx_header`, which reads the same fields.
+reader of :mod:`seg_ros.core.model.onnx_header`, which reads the same fields.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 import os
 
-from seg_ros.core.backends.onnx_header import read_header
 from seg_ros.core.errors import ModelError
+from seg_ros.core.model.onnx_header import read_header
 
 # Model formats by file extension; only ONNX runs on the optional runtimes.
 ONNX_EXTENSIONS = ('.onnx',)

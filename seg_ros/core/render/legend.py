@@ -3,7 +3,7 @@
 import cv2
 import numpy as np
 
-from seg_ros.core.labels import Labels
+from seg_ros.core.model.labels import Labels
 
 ROW_HEIGHT = 22
 PANEL_WIDTH = 190

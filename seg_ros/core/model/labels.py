@@ -120,7 +120,7 @@ class Labels:
         :param colors_path: ``R,G,B`` file, or None/'' for the description's colours, else
             :func:`default_colors`.
         :param num_classes: classes the model outputs; each file must hold exactly that many.
-        :param description: the model's :class:`~seg_ros.core.description.ModelDescription`.
+        :param description: the model's :class:`~seg_ros.core.model.description.ModelDescription`.
         :return: the labels.
         :raises ModelError: (a ValueError) naming ``classes_path`` or ``colors_path``: the file
             cannot be read or parsed, or its count differs from ``num_classes``.

@@ -1,8 +1,8 @@
 """
 Instance decoding: YOLO-seg and Mask R-CNN outputs, and connected components of a class map.
 
-Every decoder returns :class:`~seg_ros.core.instances.Instances` at frame size, best first, at
-most ``max_instances`` of them. Instance models see the frame letterboxed (:class:`Letterbox`:
+Every decoder returns :class:`~seg_ros.core.decode.instances.Instances` at frame size, best first,
+at most ``max_instances`` of them. Instance models see the frame letterboxed (:class:`Letterbox`:
 aspect ratio kept, grey padding, as ultralytics does); boxes and masks are mapped back to the
 frame. Masks are sampled once, bilinearly, at each frame pixel centre of the object's box, from
 the model's probability grid (YOLO-seg's prototypes at 1/4 of the input, Mask R-CNN's masks at
@@ -17,8 +17,8 @@ from typing import Mapping, Sequence
 import cv2
 import numpy as np
 
+from seg_ros.core.decode.instances import Instances, MAX_INSTANCE_ID, pixel_region
 from seg_ros.core.errors import ModelError
-from seg_ros.core.instances import Instances, MAX_INSTANCE_ID, pixel_region
 
 TASK_SEMANTIC = 'semantic'
 TASK_MASK_RCNN = 'maskrcnn'

@@ -7,7 +7,7 @@ API::
                    width=1024, height=512) -> onnx.ModelProto
     save_model(proto, path)        # atomic write (temporary file, then rename)
 
-The file is read with :mod:`seg_ros.core.torch7_file` and its module tree is interpreted into
+The file is read with :mod:`seg_ros.core.model.torch7_file` and its module tree is interpreted into
 ONNX nodes built with the ``onnx`` package's helpers (weights as float32 initializers). The
 forms and metadata are those of ``seg_ros.tools.export`` (the torch-based converter):
 
@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from seg_ros.core.torch7_file import read_torch7, Torch7Object
+from seg_ros.core.model.torch7_file import read_torch7, Torch7Object
 
 # Read by onnxruntime, OpenVINO and OpenCV DNN 4.x alike (as seg_ros.tools.export).
 OPSET = 17
@@ -398,7 +398,7 @@ def torch7_to_onnx(net_path: str | os.PathLike, *, fused: bool = True, swap_rb: 
     graph = helper.make_graph(builder.nodes, 'torch7', [graph_input], [graph_output],
                               builder.initializers)
     proto = helper.make_model(graph, opset_imports=[helper.make_opsetid('', OPSET)],
-                              producer_name='seg_ros.core.torch7_onnx',
+                              producer_name='seg_ros.core.model.torch7_onnx',
                               producer_version=str(CONVERTER_VERSION))
     proto.ir_version = 8  # read by every runtime seg_ros supports
     helper.set_model_props(proto, {

@@ -13,9 +13,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from seg_ros.core.description import MAX_CLASSES, ModelDescription
 from seg_ros.core.errors import ModelError
-from seg_ros.core.render import resize_class_map
+from seg_ros.core.model.description import MAX_CLASSES, ModelDescription
 
 
 def class_map_from_scores(scores: np.ndarray) -> np.ndarray:
@@ -147,3 +146,19 @@ def upsample_scores(planes: np.ndarray, width: int, height: int) -> np.ndarray:
         scaled = cv2.resize(group, (width, height), interpolation=cv2.INTER_LINEAR)
         out[start:start + 4] = scaled.reshape(height, width, -1).transpose(2, 0, 1)
     return out
+
+
+def resize_class_map(class_map: np.ndarray, width: int, height: int) -> np.ndarray:
+    """
+    Resize a class map with nearest-neighbour sampling (never invents classes).
+
+    :param class_map: (H, W) uint8.
+    :param width: output width.
+    :param height: output height.
+    :return: (height, width) uint8; ``class_map`` itself when it already has that size.
+    """
+    if class_map.shape[:2] == (height, width):
+        return class_map
+    # INTER_NEAREST_EXACT samples at pixel centres (src = floor((dst + 0.5) * src_size /
+    # dst_size)); plain INTER_NEAREST samples at pixel corners and shifts the map by up to a pixel.
+    return cv2.resize(class_map, (width, height), interpolation=cv2.INTER_NEAREST_EXACT)

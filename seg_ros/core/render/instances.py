@@ -7,7 +7,7 @@ from typing import Sequence
 import cv2
 import numpy as np
 
-from seg_ros.core.instances import class_name, Instances
+from seg_ros.core.decode.instances import class_name, Instances
 
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 # Hue steps of the golden ratio keep neighbouring ids far apart on the colour wheel.

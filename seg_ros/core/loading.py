@@ -30,11 +30,10 @@ from typing import Any
 
 import numpy as np
 
-from seg_ros.core.backends import (available_backends, Backend, DEFAULT_INPUT_SIZE,
-                                   open_backend)
+from seg_ros.core.backends import (available_backends, Backend, DEFAULT_INPUT_SIZE, open_backend)
 from seg_ros.core.backends.opening import overrides_of
-from seg_ros.core.description import describe_model, ModelDescription
 from seg_ros.core.errors import ModelError
+from seg_ros.core.model.description import describe_model, ModelDescription
 
 CACHE_VARIABLE = 'SEG_ROS_CACHE'
 TORCH7_EXTENSIONS = ('.net', '.t7')
@@ -100,7 +99,7 @@ def fused_normalisation(description: ModelDescription
 
 def converted_path(net_path: str, description: ModelDescription) -> str:
     """Return the cache file of the fused-ONNX conversion of ``net_path`` for ``description``."""
-    from seg_ros.core.torch7_onnx import CONVERTER_VERSION
+    from seg_ros.core.model.torch7_onnx import CONVERTER_VERSION
 
     settings = ':'.join(repr(value) for value in fused_normalisation(description))
     settings_key = hashlib.sha256(settings.encode()).hexdigest()[:8]
@@ -121,7 +120,7 @@ def convert_cached(net_path: str, description: ModelDescription) -> tuple[str, b
     path = converted_path(net_path, description)
     if os.path.isfile(path):
         return path, False
-    from seg_ros.core.torch7_onnx import save_model, torch7_to_onnx
+    from seg_ros.core.model.torch7_onnx import save_model, torch7_to_onnx
 
     width, height = _input_size(description)
     swap_rb, scale, mean = fused_normalisation(description)

@@ -3,7 +3,7 @@ A minimal ONNX header reader for machines without the ``onnx`` library.
 
 It splits the protobuf framing (not the weights) to read the graph's inputs, outputs,
 initializer names, whether any initializer keeps its data in an external file, and the
-``metadata_props``. :mod:`seg_ros.core.backends.model_file` uses the ``onnx`` library instead
+``metadata_props``. :mod:`seg_ros.core.model.files` uses the ``onnx`` library instead
 wherever it is installed; this keeps the node's hard dependencies to NumPy and OpenCV.
 """
 

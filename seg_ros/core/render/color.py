@@ -1,4 +1,4 @@
-"""Class map rendering: colour mask, overlay, resizing."""
+"""Colour mask and overlay from a class map."""
 
 from __future__ import annotations
 
@@ -62,19 +62,3 @@ def blend(image: np.ndarray, mask: np.ndarray, alpha: float,
         raise ValueError(f'image {image.shape} {image.dtype} and mask {mask.shape} {mask.dtype} '
                          'must be uint8 of the same shape')
     return cv2.addWeighted(image, 1.0 - alpha, mask, alpha, 0.0, dst=out)
-
-
-def resize_class_map(class_map: np.ndarray, width: int, height: int) -> np.ndarray:
-    """
-    Resize a class map with nearest-neighbour sampling (never invents classes).
-
-    :param class_map: (H, W) uint8.
-    :param width: output width.
-    :param height: output height.
-    :return: (height, width) uint8; ``class_map`` itself when it already has that size.
-    """
-    if class_map.shape[:2] == (height, width):
-        return class_map
-    # INTER_NEAREST_EXACT samples at pixel centres (src = floor((dst + 0.5) * src_size /
-    # dst_size)); plain INTER_NEAREST samples at pixel corners and shifts the map by up to a pixel.
-    return cv2.resize(class_map, (width, height), interpolation=cv2.INTER_NEAREST_EXACT)
