@@ -10,7 +10,7 @@ ROS_PACKAGES := 'ros-jazzy-rclpy[fastrtps]' ros-jazzy-sensor-msgs ros-jazzy-std-
 RUNTIME_STAMP := $(VENV)/.seg_ros-runtime
 TEST_STAMP := $(VENV)/.seg_ros-test
 
-.PHONY: demo test lint bench gpu-check venv clean
+.PHONY: demo test colcon-test lint bench gpu-check venv clean
 
 venv: $(RUNTIME_STAMP)
 
@@ -33,6 +33,11 @@ demo: $(RUNTIME_STAMP)
 test: $(TEST_STAMP)
 	$(PY) test/ros2_extra.py --link-venv
 	$(PY) -m pytest test
+
+# The whole suite as a robot's CI runs it: colcon build and colcon test of a copy of this checkout
+# in a fresh workspace, against ../shared/ros2-extra; 0 failures and 0 errors or it fails.
+colcon-test: $(TEST_STAMP)
+	$(PY) test/run_colcon_suite.py --with-tools
 
 bench: $(TEST_STAMP)
 	$(PY) bench/segmentation_bench.py

@@ -23,7 +23,7 @@ from seg_ros.core.model.labels import Labels
 from seg_ros.core.render.legend import with_legend
 from seg_ros.core.stats import percentile
 from seg_ros.dds import loopback_environment, loopback_variables
-from seg_ros.paths import share_directory
+from seg_ros.paths import executable_path, share_directory
 
 NODE = '/segmentation'
 
@@ -98,7 +98,7 @@ class Recorder:
 
 
 def start(executable: str, ros_args: list[str], environment: dict[str, str], log_path: str):
-    command = [os.path.join(os.path.dirname(sys.executable), executable), '--ros-args', *ros_args]
+    command = [executable_path(executable), '--ros-args', *ros_args]
     log = open(log_path, 'w')
     return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=environment)
 

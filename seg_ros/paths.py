@@ -32,6 +32,27 @@ def share_directory() -> str:
     return source_tree
 
 
+def executable_path(executable: str) -> str:
+    """
+    Return the path of one of seg_ros's executables (``camera_source``, ``segmentation_node``...).
+
+    In a virtual environment the console scripts sit beside its Python; in a colcon install they
+    are in ``<prefix>/lib/seg_ros`` (where ``ros2 run`` finds them), found through the ament index.
+    """
+    beside = os.path.join(os.path.dirname(sys.executable), executable)
+    if os.path.exists(beside):
+        return beside
+    try:
+        from ament_index_python.packages import get_package_prefix, PackageNotFoundError
+        try:
+            return os.path.join(get_package_prefix(PACKAGE_NAME), 'lib', PACKAGE_NAME, executable)
+        except (PackageNotFoundError, OSError, KeyError):
+            pass
+    except ImportError:
+        pass
+    return beside
+
+
 def embedded_model_path() -> str:
     """Return the path of the ENet model trained by seg_ros on synthetic street scenes."""
     return os.path.join(share_directory(), EMBEDDED_MODEL)

@@ -1,9 +1,7 @@
 """The offline ``seg-ros`` command: images, a short generated video, bad inputs, class shares."""
 
-import os
 import re
 import subprocess
-import sys
 
 import cv2
 import numpy as np
@@ -13,8 +11,10 @@ from models import (ambiguous_pixels, make_frame, make_scores_model,
                     reference_normalised_scores)
 from seg_ros.core.model.description import IMAGENET_MEAN, IMAGENET_STD
 from seg_ros.core.segmenter import Segmenter, SegmenterConfig
+from seg_ros.paths import executable_path
 
-SEG_ROS = os.path.join(os.path.dirname(sys.executable), 'seg-ros')
+# Beside the venv's Python, or in the colcon install's lib/seg_ros (colcon test).
+SEG_ROS = executable_path('seg-ros')
 CLASSES = ['road', 'car', 'person', 'sky']
 
 

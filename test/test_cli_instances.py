@@ -1,9 +1,7 @@
 """``seg-ros segment`` with instances: <stem>_instances.json, the 16-bit <stem>_instances.png."""
 
 import json
-import os
 import subprocess
-import sys
 
 import cv2
 import numpy as np
@@ -11,9 +9,11 @@ import pytest
 
 from instance_models import make_yolo_seg_model, reference_yolo_seg
 from seg_ros.data import synthetic
+from seg_ros.paths import executable_path
 from test_core_instance_decoders import FRAME_H, FRAME_W, yolo_constants, YOLO_H, YOLO_W
 
-SEG_ROS = os.path.join(os.path.dirname(sys.executable), 'seg-ros')
+# Beside the venv's Python, or in the colcon install's lib/seg_ros (colcon test).
+SEG_ROS = executable_path('seg-ros')
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
