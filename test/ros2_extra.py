@@ -185,7 +185,15 @@ def copy_package(destination: Path) -> Path:
 
     listing = subprocess.run(
         ['git', 'ls-files', '-z', '--cached', '--others', '--exclude-standard'],
-        cwd=REPO_ROOT, capture_output=True, check=True).stdout.decode()
+        cwd=REPO_ROOT, capture_output=True)
+    if listing.returncode != 0:
+        # Not a git checkout (the package copied into a colcon workspace): copy its files as
+        # they are, without what a build or a test run writes.
+        shutil.copytree(REPO_ROOT, destination, dirs_exist_ok=True, ignore=shutil.ignore_patterns(
+            '.git', '.venv', 'build', 'install', 'log', '*.egg-info', '__pycache__',
+            '.pytest_cache', '.hypothesis', 'demo_output'))
+        return destination
+    listing = listing.stdout.decode()
     for name in filter(None, listing.split('\0')):
         source = REPO_ROOT / name
         if source.is_file():  # a tracked file deleted in the working tree is left out
