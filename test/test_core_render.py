@@ -3,8 +3,10 @@
 import numpy as np
 import pytest
 
+from seg_ros.core.decode.instances import Instances
 from seg_ros.core.decode.semantic import resize_class_map
 from seg_ros.core.render.color import blend, color_lut, colorize
+from seg_ros.core.render.instances import draw_instances, instance_colors
 
 COLORS = np.array([[10, 20, 30], [200, 100, 0], [0, 255, 7]], np.uint8)
 
@@ -87,3 +89,11 @@ def test_resize_class_map_samples_pixel_centres(source, target):
         difference = np.abs(taken.astype(np.int64) - expected) % 256
         assert np.isin(difference, [0, 1, 255]).all()
         assert (difference == 0).mean() > 0.95
+
+
+def test_drawing_no_instances_leaves_the_image_as_it_is():
+    # A frame without detections: no colours to make (cv2.cvtColor refuses an empty image).
+    assert instance_colors(np.array([], np.int64)).shape == (0, 3)
+    image = np.full((10, 12, 3), 7, np.uint8)
+    drawn = draw_instances(image, Instances.empty(10, 12), np.zeros((10, 12), np.uint16), ('a',))
+    assert drawn is image and (image == 7).all()

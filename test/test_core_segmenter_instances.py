@@ -202,3 +202,24 @@ def test_random_weight_yolo_seg_format_export_decodes_on_every_backend(yolo_expo
     result = segmenter.run(frame, encoding='bgr8')
     check_instances(result, (200, 320), 15)
     assert len(result.instances) >= 1
+
+
+@pytest.mark.parametrize('backend', INSTALLED)
+def test_a_frame_without_detections_gives_every_output(yolo_model, backend):
+    # A real model whose every candidate is below the threshold: the frame still gives the class
+    # map, colour mask, overlay (the frame itself, nothing drawn), no instances, a zero map.
+    segmenter = Segmenter(SegmenterConfig(yolo_model, backend=backend, score_threshold=0.999))
+    frame = np.full((FRAME_H, FRAME_W, 3), 90, np.uint8)
+    for _ in range(2):
+        result = segmenter.run(frame, encoding='bgr8', alpha=0.5)
+        assert len(result.instances) == 0
+        assert result.instance_map.shape == (FRAME_H, FRAME_W)
+        assert result.instance_map.dtype == np.uint16 and not result.instance_map.any()
+        assert not result.class_map_full.any() and result.class_map.shape == (YOLO_H, YOLO_W)
+        assert result.color_mask is not None and result.overlay.shape == frame.shape
+        np.testing.assert_array_equal(result.overlay[result.color_mask.max(axis=2) == 0],
+                                      frame[result.color_mask.max(axis=2) == 0])
+        assert result.instances.to_json(segmenter.labels.names) == {'instances': []}
+    # The same segmenter with detections again on the next frame (a stream that alternates).
+    segmenter_with = Segmenter(SegmenterConfig(yolo_model, backend=backend, max_instances=10))
+    assert len(segmenter_with.run(frame, encoding='bgr8').instances) > 0

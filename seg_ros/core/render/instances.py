@@ -22,7 +22,11 @@ def instance_colors(ids: np.ndarray, encoding: str = 'rgb8') -> np.ndarray:
     :param encoding: ``'rgb8'`` or ``'bgr8'`` channel order of the result.
     :return: (N, 3) uint8.
     """
-    hues = ((np.asarray(ids, np.float64) * _GOLDEN) % 1.0 * 180).astype(np.uint8)
+    ids = np.asarray(ids, np.float64).reshape(-1)
+    if ids.size == 0:
+        # cv2.cvtColor refuses an empty image: a frame without detections has no colours.
+        return np.empty((0, 3), np.uint8)
+    hues = ((ids * _GOLDEN) % 1.0 * 180).astype(np.uint8)
     hsv = np.stack((hues, np.full_like(hues, 220), np.full_like(hues, 255)), axis=-1)
     code = cv2.COLOR_HSV2RGB if encoding == 'rgb8' else cv2.COLOR_HSV2BGR
     return cv2.cvtColor(hsv.reshape(-1, 1, 3), code).reshape(-1, 3)
