@@ -47,6 +47,24 @@ def test_yolo_seg_model_writes_the_reference_instances(tmp_path):
     assert set(np.unique(ids)) <= {0, 1, 2, 3}
 
 
+def test_a_frame_without_detections_writes_every_output(tmp_path):
+    model = make_yolo_seg_model(tmp_path / 'yolo.onnx', *yolo_constants(), width=YOLO_W,
+                                height=YOLO_H)
+    image = tmp_path / 'frame.png'
+    cv2.imwrite(str(image), np.full((FRAME_H, FRAME_W, 3), 70, np.uint8))
+    # Every candidate of this model scores below 0.999: nothing is detected.
+    result = run_cli('segment', str(image), '-o', str(tmp_path / 'out'), '--model', model,
+                     '--score-threshold', '0.999', '--quiet')
+    assert result.returncode == 0, result.stderr
+    with open(tmp_path / 'out' / 'frame_instances.json') as json_file:
+        assert json.load(json_file) == {'instances': []}
+    ids = cv2.imread(str(tmp_path / 'out' / 'frame_instances.png'), cv2.IMREAD_UNCHANGED)
+    assert ids.dtype == np.uint16 and ids.shape == (FRAME_H, FRAME_W) and not ids.any()
+    overlay = cv2.imread(str(tmp_path / 'out' / 'frame_overlay.png'))
+    # The frame itself with nothing drawn on it, the legend panel beside it.
+    assert overlay.shape[0] == FRAME_H and (overlay[:, :FRAME_W] == 70).all()
+
+
 def test_instance_classes_of_the_embedded_model_and_bad_values(tmp_path):
     bgr, _ = synthetic.render_scene(synthetic.held_out_rng(1), 1024, 512)
     image = tmp_path / 'street.png'
