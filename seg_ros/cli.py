@@ -247,6 +247,8 @@ def run_segment(args: argparse.Namespace) -> int:
         print(f'running its conversion {segmenter.model_file}')
     for warning in segmenter.warnings:
         print(f'seg-ros: warning: {warning}', file=sys.stderr)
+    if segmenter.verification:
+        print(f'output check: {segmenter.verification}')
     if segmenter.fast_agreement is not None:
         print(f'precision fast ({segmenter.backend.precision}): '
               f'{100 * segmenter.fast_agreement:.2f} % of the warm-up frame agrees with f32')

@@ -1,13 +1,28 @@
 """
-Opening the model a configuration names, on the fastest backend that gives the same class maps.
+Opening the model a configuration names: one pipeline, each step once.
 
-API::
+::
 
     open_model(model_path, description, backend, target, require_cuda, config_path,
                precision, preset) -> OpenedModel
-        # open_backend(), plus: a Torch7 .net/.t7 converted once to the fused ONNX form
-        # (cached) and run on OpenVINO / ONNX Runtime when it agrees with OpenCV DNN on a
-        # warm-up frame; precision 'fast' measured against f32 on that frame
+
+1. **describe** -- :func:`~seg_ros.core.backends.opening.plan_model`: read the file, put its
+   description together (metadata, sidecar, preset, the caller's overrides), recognise an
+   instance model by its signature, resolve input size and layout;
+2. **convert** -- a Torch7 ``.net``/``.t7`` for OpenVINO / ONNX Runtime: its fused ONNX form,
+   converted once and cached (:func:`convert_cached`);
+3. **open** -- :func:`~seg_ros.core.backends.opening.open_planned` on the named backend or the
+   best one (``auto``), warmed up;
+4. **verify** -- on a warm-up frame: a conversion against OpenCV DNN on the original file
+   (below 99.9 %: refused, OpenCV DNN runs the ``.net``); OpenCV DNN on an ONNX file against
+   ONNX Runtime or OpenVINO where one is installed (below 99 %: refused, naming the backend that
+   works; none installed: said to be unverified); ``precision='fast'`` against float32
+   (measured and reported);
+5. **ready** -- an :class:`OpenedModel`: the backend, the file that really runs, notes, warnings
+   and the figures of step 4.
+
+Also::
+
     cache_dir() -> str                  # $SEG_ROS_CACHE, else $XDG_CACHE_HOME/seg_ros, else
                                         # ~/.cache/seg_ros
     converted_path(net_path, description) -> str  # where the conversion of that file goes
@@ -15,8 +30,7 @@ API::
 
 A converted file is keyed by the SHA-256 of the Torch7 file's content, the normalisation baked
 into the fused graph (channel order, rescale_factor, image_mean, image_std) and the converter
-version, so an edited or
-replaced ``.net`` is converted again and an unchanged one never is.
+version, so an edited or replaced ``.net`` is converted again and an unchanged one never is.
 """
 
 from __future__ import annotations
@@ -30,17 +44,24 @@ from typing import Any
 
 import numpy as np
 
-from seg_ros.core.backends import (available_backends, Backend, DEFAULT_INPUT_SIZE, open_backend)
-from seg_ros.core.backends.opening import overrides_of
+from seg_ros.core.backends import available_backends, Backend, DEFAULT_INPUT_SIZE
+from seg_ros.core.backends.opening import check_choices, ModelPlan, open_planned, plan_model
 from seg_ros.core.errors import ModelError
-from seg_ros.core.model.description import describe_model, ModelDescription
+from seg_ros.core.model.description import ModelDescription
 
 CACHE_VARIABLE = 'SEG_ROS_CACHE'
 TORCH7_EXTENSIONS = ('.net', '.t7')
 # Below this share of agreeing pixels the converted model is refused (OpenCV DNN runs).
 MIN_CONVERSION_AGREEMENT = 0.999
+# Below this share of pixels agreeing with ONNX Runtime / OpenVINO, OpenCV DNN is refused.
+MIN_OPENCV_AGREEMENT = 0.99
+# An instance model's outputs on OpenCV DNN must match the reference's within this share of
+# the reference's largest magnitude (float32 summation order differs between runtimes).
+OPENCV_OUTPUT_TOLERANCE = 1e-3
 # The runtimes a conversion is for: OpenCV DNN reads the .net itself.
 CONVERTED_BACKENDS = ('openvino', 'onnxruntime')
+# The runtimes OpenCV DNN's output on an ONNX file is checked against, preferred first.
+REFERENCE_BACKENDS = ('onnxruntime', 'openvino')
 WARM_UP_SEED = 2024
 
 
@@ -54,7 +75,9 @@ class OpenedModel:
     (a conversion refused or impossible). ``conversion_agreement`` is the share of pixels of the
     warm-up frame on which the converted model and OpenCV DNN agree (None without conversion);
     ``fast_agreement`` the share on which ``precision='fast'`` agrees with f32 (None when the
-    backend runs f32).
+    backend runs f32). ``verification`` says what the output was checked against, or why it
+    was not ('' where nothing needed checking: ONNX Runtime and OpenVINO run the file as
+    exported).
     """
 
     backend: Backend
@@ -63,6 +86,7 @@ class OpenedModel:
     warnings: list[str] = field(default_factory=list)
     conversion_agreement: float | None = None
     fast_agreement: float | None = None
+    verification: str = ''
 
 
 def cache_dir() -> str:
@@ -145,9 +169,9 @@ def agreement(first: Backend, second: Backend, frame: np.ndarray) -> float:
     return float(np.mean(first.infer(frame, 'bgr8') == second.infer(frame, 'bgr8')))
 
 
-def _conversion_wanted(model_path: str, backend: str) -> str | None:
+def _conversion_wanted(plan: ModelPlan, backend: str) -> str | None:
     """Return why a Torch7 file should not be converted, or None when it should."""
-    if os.path.splitext(model_path)[1].lower() not in TORCH7_EXTENSIONS:
+    if os.path.splitext(plan.path)[1].lower() not in TORCH7_EXTENSIONS:
         return 'not a Torch7 file'
     if backend == 'opencv':
         return 'backend opencv reads the .net itself'
@@ -164,132 +188,240 @@ def _input_size(description: ModelDescription) -> tuple[int, int]:
     return DEFAULT_INPUT_SIZE
 
 
+@dataclass
+class _Request:
+    """What the caller asked for, passed along the steps."""
+
+    backend: str
+    target: str
+    require_cuda: bool
+    precision: str
+    min_agreement: float
+    warnings: list[str] = field(default_factory=list)
+
+
 def open_model(model_path: str,
                description: ModelDescription | Mapping[str, Any] | None = None,
                backend: str = 'auto', target: str = 'auto', require_cuda: bool = False,
                config_path: str = '', precision: str = 'f32', preset: str = '', *,
                min_agreement: float = MIN_CONVERSION_AGREEMENT) -> OpenedModel:
     """
-    Open a model like :func:`open_backend`, running a Torch7 file on the fastest backend.
+    Describe, convert, open and verify a model (see the module's steps 1-5).
 
-    A Torch7 ``.net``/``.t7`` (with ``backend`` auto, openvino or onnxruntime) is converted to
-    the fused ONNX form once (cached, see :func:`converted_path`) and opened on that backend;
-    it runs only if its class map agrees with OpenCV DNN's on the original file on at least
-    99.9 % of a warm-up frame's pixels, otherwise OpenCV DNN runs the original, with a warning.
-    With ``precision='fast'`` on a backend that really lowers it, the share of the warm-up
-    frame's pixels that agree with float32 is measured and reported.
-
-    :param description: the caller's description overrides, as for :func:`open_backend`.
+    :param description: the caller's description overrides, as for
+        :func:`~seg_ros.core.backends.open_backend`.
     :param min_agreement: the share of agreeing pixels a conversion needs (0-1).
     :return: the backend and what happened (see :class:`OpenedModel`).
-    :raises ModelError: as :func:`open_backend`.
+    :raises ModelError: naming the parameter at fault.
     """
-    overrides = overrides_of(description)
-    opened, exact = None, None
-    skip = _conversion_wanted(model_path, backend)
-    warnings: list[str] = []
-    if skip is None:
-        opened, exact = _open_converted(model_path, overrides, backend, target, require_cuda,
-                                        config_path, precision, preset, warnings,
-                                        min_agreement)
-    elif skip == 'neither openvino nor onnxruntime is installed':
-        warnings.append(f'model: {model_path!r} runs on OpenCV DNN, about 2x slower than '
-                        'OpenVINO on the fused ONNX form: pip install openvino onnx')
-    if opened is None:
-        loaded = open_backend(model_path, overrides, backend, target, require_cuda, config_path,
-                              precision, preset)
-        opened = OpenedModel(loaded, model_path, loaded.notes)
-    opened.warnings[:0] = warnings
-    if precision == 'fast' and opened.backend.precision != 'f32':
-        _measure_fast(opened, exact, target, require_cuda, config_path)
+    check_choices(backend, target, precision, require_cuda)
+    request = _Request(backend, target, require_cuda, precision, min_agreement)
+    plan = plan_model(model_path, description, config_path, preset)      # 1. describe
+    converted = _convert(plan, request)                                  # 2. convert
+    opened, exact = _open(plan, converted, request)                      # 3. open
+    opened = _verify(opened, exact, plan, request)                       # 4. verify
+    opened.warnings[:0] = request.warnings                               # 5. ready
     source = '' if opened.model_file == model_path else f', converted from {model_path}'
     opened.notes.append(f'model: running {opened.model_file}{source} on {opened.backend.name}')
     return opened
 
 
-def _open_converted(model_path: str, overrides: dict[str, Any], backend: str, target: str,
-                    require_cuda: bool, config_path: str, precision: str, preset: str,
-                    warnings: list[str],
-                    min_agreement: float) -> tuple[OpenedModel | None, Backend | None]:
+def _convert(plan: ModelPlan, request: _Request) -> ModelPlan | None:
     """
-    Convert (or find in the cache) and check a Torch7 file.
+    Step 2: the plan of a Torch7 file's cached fused-ONNX conversion; None to run the file.
 
-    :param warnings: receives why the conversion does not run, if it does not.
-    :return: the opened conversion (None: run the .net on OpenCV DNN) and, when the backend
-        runs below f32, its f32 twin used for the check.
+    The pre-processing the file would get on OpenCV DNN is baked into the fused graph.
     """
-    if config_path:
-        raise ModelError('config_path', config_path,
-                         f'config_path must be empty for a Torch7 model, got {config_path!r}')
-    # The pre-processing the .net would get on OpenCV DNN is baked into the fused graph.
-    description, _ = describe_model(model_path, {}, overrides, preset)
-    width, height = _input_size(description)
-    size = {'input_width': width, 'input_height': height}
+    skip = _conversion_wanted(plan, request.backend)
+    if skip == 'neither openvino nor onnxruntime is installed':
+        request.warnings.append(f'model: {plan.path!r} runs on OpenCV DNN, about 2x slower than '
+                                'OpenVINO on the fused ONNX form: pip install openvino onnx')
+    if skip is not None:
+        return None
+    width, height = _input_size(plan.description)
     try:
-        onnx_path, converted_now = convert_cached(model_path, description)
+        onnx_path, converted_now = convert_cached(plan.path, plan.description)
     except ImportError as error:
-        return _refused(model_path, f'the onnx package is missing ({error}): pip install onnx',
-                        backend, warnings), None
+        return _refused(plan.path, f'the onnx package is missing ({error}): pip install onnx',
+                        request)
     except (ValueError, OSError) as error:
-        return _refused(model_path, f'it cannot be converted to ONNX: {error}', backend,
-                        warnings), None
-    notes = [f'model: {"converted" if converted_now else "found the conversion of"} '
-             f'{model_path!r} to the fused ONNX form {onnx_path!r}']
-    try:
-        loaded = open_backend(onnx_path, size, backend, target, require_cuda, '', precision)
-    except ModelError as error:
-        if backend != 'auto':
-            raise
-        return _refused(model_path, f'no ONNX runtime runs its conversion ({error})', backend,
-                        warnings), None
-    if loaded.name == 'opencv':
-        # OpenCV DNN runs the Torch7 file itself faster than the fused ONNX form.
-        warnings.append(f'model: running {model_path!r} on OpenCV DNN: neither openvino nor '
-                        'onnxruntime could run its conversion (' + '; '.join(
-                            note for note in loaded.notes if 'skipped' in note) + ')')
-        return None, None
-    notes += loaded.notes
-    # Check the conversion in float32, whatever runs: the reference computes in float32.
-    exact = loaded
-    if loaded.precision != 'f32':
-        exact = open_backend(onnx_path, size, loaded.name, 'cpu', False, '', 'f32')
-    reference = open_backend(model_path, {**overrides, **size}, 'opencv', 'cpu', preset=preset)
-    share = agreement(exact, reference, warm_up_frame(width, height))
-    if share < min_agreement:
-        message = (f'model: refused the conversion of {model_path!r}: only {100 * share:.2f} % '
-                   f'of the warm-up frame agrees with OpenCV DNN (needs '
-                   f'{100 * min_agreement:.1f} %); running the .net on OpenCV DNN')
-        if backend != 'auto':
-            raise ModelError('model_path', model_path, message.removeprefix('model: ')
-                             .replace('running the .net on OpenCV DNN', 'use backend opencv'))
-        loaded = open_backend(model_path, {**overrides, **size}, 'opencv', target, require_cuda,
-                              preset=preset)
-        warnings.append(message)
-        return OpenedModel(loaded, model_path, notes + loaded.notes, [], share), None
-    notes.append(f'model: the conversion agrees with OpenCV DNN on the .net on '
-                 f'{100 * share:.2f} % of the warm-up frame')
-    return OpenedModel(loaded, onnx_path, notes, [], share), (exact if exact is not loaded
-                                                              else None)
+        return _refused(plan.path, f'it cannot be converted to ONNX: {error}', request)
+    converted = plan_model(onnx_path, {'input_width': width, 'input_height': height})
+    done = 'converted' if converted_now else 'found the conversion of'
+    converted.notes.insert(0, f'model: {done} {plan.path!r} to the fused ONNX form {onnx_path!r}')
+    return converted
 
 
-def _refused(model_path: str, reason: str, backend: str, warnings: list[str]) -> None:
+def _refused(model_path: str, reason: str, request: _Request) -> None:
     """Raise for an explicit ONNX-only backend; for auto, warn and return None (OpenCV DNN)."""
-    if backend != 'auto':
-        raise ModelError('backend', backend,
-                         f'backend {backend!r} needs {model_path!r} in ONNX, but {reason}; use '
-                         'backend opencv or auto')
-    warnings.append(f'model: running {model_path!r} on OpenCV DNN because {reason}')
+    if request.backend != 'auto':
+        raise ModelError('backend', request.backend,
+                         f'backend {request.backend!r} needs {model_path!r} in ONNX, but '
+                         f'{reason}; use backend opencv or auto')
+    request.warnings.append(f'model: running {model_path!r} on OpenCV DNN because {reason}')
     return None
 
 
-def _measure_fast(opened: OpenedModel, exact: Backend | None, target: str, require_cuda: bool,
-                  config_path: str) -> None:
+def _open(plan: ModelPlan, converted: ModelPlan | None, request: _Request
+          ) -> tuple[OpenedModel, Backend | None]:
+    """
+    Step 3: open the conversion where there is one and an ONNX runtime runs it, else the file.
+
+    :return: the opened model and, when it runs below float32, its float32 twin (None when
+        there is none yet).
+    """
+    if converted is not None:
+        try:
+            loaded = open_planned(converted, request.backend, request.target,
+                                  request.require_cuda, request.precision)
+        except ModelError as error:
+            if request.backend != 'auto':
+                raise
+            _refused(plan.path, f'no ONNX runtime runs its conversion ({error})', request)
+            loaded = None
+        if loaded is not None and loaded.name != 'opencv':
+            exact = None
+            if loaded.precision != 'f32':
+                exact = open_planned(converted, loaded.name, 'cpu', False, 'f32')
+            return OpenedModel(loaded, converted.path, loaded.notes), exact
+        if loaded is not None:
+            # OpenCV DNN runs the Torch7 file itself faster than the fused ONNX form.
+            request.warnings.append(
+                f'model: running {plan.path!r} on OpenCV DNN: neither openvino nor onnxruntime '
+                'could run its conversion ('
+                + '; '.join(note for note in loaded.notes if 'skipped' in note) + ')')
+    loaded = open_planned(plan, request.backend, request.target, request.require_cuda,
+                          request.precision)
+    return OpenedModel(loaded, plan.path, loaded.notes), None
+
+
+def _verify(opened: OpenedModel, exact: Backend | None, plan: ModelPlan,
+            request: _Request) -> OpenedModel:
+    """Step 4: check the conversion, OpenCV DNN's output, and measure ``precision='fast'``."""
+    if opened.model_file != plan.path:
+        opened = _verify_conversion(opened, exact or opened.backend, plan, request)
+    elif opened.backend.name == 'opencv':
+        opened = _verify_opencv(opened, plan, request)
+    if request.precision == 'fast' and opened.backend.precision != 'f32':
+        _measure_fast(opened, exact)
+    return opened
+
+
+def _verify_conversion(opened: OpenedModel, exact: Backend, plan: ModelPlan,
+                       request: _Request) -> OpenedModel:
+    """Check a conversion (in float32, whatever runs) against OpenCV DNN on the original."""
+    width, height = _input_size(plan.description)
+    reference = open_planned(plan, 'opencv', 'cpu')
+    share = agreement(exact, reference, warm_up_frame(width, height))
+    opened.conversion_agreement = share
+    if share < request.min_agreement:
+        message = (f'model: refused the conversion of {plan.path!r}: only {100 * share:.2f} % '
+                   f'of the warm-up frame agrees with OpenCV DNN (needs '
+                   f'{100 * request.min_agreement:.1f} %); running the .net on OpenCV DNN')
+        if request.backend != 'auto':
+            raise ModelError('model_path', plan.path, message.removeprefix('model: ')
+                             .replace('running the .net on OpenCV DNN', 'use backend opencv'))
+        loaded = open_planned(plan, 'opencv', request.target, request.require_cuda)
+        request.warnings.append(message)
+        notes = [note for note in opened.notes if note.startswith('model: ')]
+        return OpenedModel(loaded, plan.path, notes + loaded.notes, [], share,
+                           verification=f'{100 * share:.2f} % of the warm-up frame agrees '
+                           'with the refused conversion')
+    opened.notes.append(f'model: the conversion agrees with OpenCV DNN on the .net on '
+                        f'{100 * share:.2f} % of the warm-up frame')
+    opened.verification = (f'the conversion agrees with OpenCV DNN on the original on '
+                           f'{100 * share:.2f} % of the warm-up frame')
+    return opened
+
+
+def _verify_opencv(opened: OpenedModel, plan: ModelPlan, request: _Request) -> OpenedModel:
+    """
+    Check OpenCV DNN's output on an ONNX file against ONNX Runtime or OpenVINO on a warm-up frame.
+
+    OpenCV DNN imports some exports into a graph that runs and gives wrong numbers; the other
+    runtimes run the file as exported. Refused below :data:`MIN_OPENCV_AGREEMENT`.
+    """
+    if plan.info.file_format != 'onnx':
+        opened.verification = (f'unverified: only OpenCV DNN reads {plan.info.file_format} '
+                               'files')
+        return opened
+    runtimes = available_backends()
+    names = [name for name in REFERENCE_BACKENDS if runtimes[name] is None]
+    if not names:
+        opened.verification = ('unverified: neither onnxruntime nor openvino is installed to '
+                               'check OpenCV DNN against')
+        request.warnings.append(f'model: OpenCV DNN output for {plan.path!r} is unverified: '
+                                'neither onnxruntime nor openvino is installed to check it '
+                                'against (pip install onnxruntime)')
+        return opened
+    reference, failures = None, []
+    for name in names:
+        try:
+            reference = open_planned(plan, name, 'cpu')
+            break
+        except ModelError as error:
+            failures.append(f'{name}: {error}')
+    if reference is None:
+        opened.verification = 'unverified: ' + '; '.join(failures)
+        request.warnings.append(f'model: OpenCV DNN output for {plan.path!r} is unverified: '
+                                'no other runtime opens it (' + '; '.join(failures) + ')')
+        return opened
+    problem, figure = _output_difference(opened.backend, reference)
+    if problem:
+        raise ModelError('backend', 'opencv',
+                         f'OpenCV DNN gives wrong output for {plan.path!r}: {problem} on a '
+                         f'warm-up frame; {reference.name} runs it correctly: use backend '
+                         f'{reference.name} (or auto)')
+    opened.verification = f'agrees with {reference.name}: {figure} on the warm-up frame'
+    opened.notes.append(f'model: the output of OpenCV DNN {opened.verification}')
+    return opened
+
+
+def _output_difference(opencv: Backend, reference: Backend) -> tuple[str, str]:
+    """
+    Compare OpenCV DNN with a reference backend on the warm-up frame.
+
+    Semantic models: the share of pixels of the same class. Instance models: every output, by
+    name, of the same shape and within :data:`OPENCV_OUTPUT_TOLERANCE`.
+
+    :return: (what differs, '' if nothing; the figure measured).
+    """
+    description = reference.description
+    frame = warm_up_frame(description.input_width, description.input_height)
+    if reference.task == 'semantic':
+        share = agreement(opencv, reference, frame)
+        figure = f'{100 * share:.2f} % of the pixels'
+        if share < MIN_OPENCV_AGREEMENT:
+            return (f'only {figure} agree with {reference.name} (needs '
+                    f'{100 * MIN_OPENCV_AGREEMENT:.0f} %)'), figure
+        return '', figure
+    expected = reference.forward(reference.prepare(frame, 'bgr8'))
+    found = opencv.forward(opencv.prepare(frame, 'bgr8'))
+    worst = 0.0
+    for name, wanted in expected.items():
+        got = found.get(name)
+        if got is None or got.size != wanted.size:
+            shape = None if got is None else list(got.shape)
+            return (f'output {name!r} is {shape}, {reference.name} gives '
+                    f'{list(wanted.shape)}'), ''
+        scale = float(np.max(np.abs(wanted))) if wanted.size else 0.0
+        if not np.all(np.isfinite(got)):
+            return f'output {name!r} holds NaN or Inf', ''
+        error = float(np.max(np.abs(got.reshape(wanted.shape).astype(np.float64) - wanted)))
+        worst = max(worst, error / scale if scale else error)
+    figure = f'largest difference {100 * worst:.3f} % of the largest value'
+    if worst > OPENCV_OUTPUT_TOLERANCE:
+        return f'the outputs differ from those of {reference.name}: {figure}', figure
+    return '', figure
+
+
+def _measure_fast(opened: OpenedModel, exact: Backend | None) -> None:
     """Measure how much of the warm-up frame ``precision='fast'`` classifies as f32 does."""
     fast = opened.backend
     width, height = fast.description.input_width, fast.description.input_height
     if exact is None:
-        exact = open_backend(opened.model_file, fast.description, fast.name, target,
-                             require_cuda, config_path, 'f32')
+        exact = open_planned(plan_model(opened.model_file, fast.description), fast.name,
+                             'cpu', False, 'f32')
     share = agreement(fast, exact, warm_up_frame(width, height))
     opened.fast_agreement = share
     opened.notes.append(f'precision fast ({fast.precision}): {100 * share:.2f} % of the warm-up '

@@ -120,7 +120,8 @@ class Segmenter:
         ``model_file`` is the file that really runs (a Torch7 file's cached ONNX conversion, see
         :func:`seg_ros.core.loading.open_model`); ``warnings`` the lines a user should see;
         ``fast_agreement`` the share of warm-up pixels ``precision='fast'`` classifies as f32
-        does (None when it runs f32).
+        does (None when it runs f32); ``verification`` what the output was checked against
+        at start-up, or why it was not.
 
         :param config: the configuration.
         :raises ModelError: naming the configuration field at fault.
@@ -135,6 +136,7 @@ class Segmenter:
         self.warnings: list[str] = opened.warnings
         self.model_file = opened.model_file
         self.fast_agreement = opened.fast_agreement
+        self.verification = opened.verification
         self.task = self.backend.task
         description = self.backend.description
         self._input_size = (description.input_width, description.input_height)

@@ -470,6 +470,7 @@ class SegmentationNode(Node):
             'model': self._segmenter.config.model_path,
             'model file running': self._segmenter.model_file,
             'precision fast agreement with f32 (%)': _percent(self._segmenter.fast_agreement),
+            'output verified': self._segmenter.verification or 'not needed (runs as exported)',
             'input size': f'{backend.description.input_width}x'
                           f'{backend.description.input_height}',
             'input rate (Hz)': f'{self._received.rate(now):.2f}',

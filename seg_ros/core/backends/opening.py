@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -16,6 +16,7 @@ from seg_ros.core.decode.semantic import check_output, output_layout
 from seg_ros.core.errors import ModelError
 from seg_ros.core.model.description import describe_model, ModelDescription
 from seg_ros.core.model.files import inspect_model, KIND_FUSED, ModelInfo
+from seg_ros.core.model.signature import task_from_signature, task_hint
 
 BACKENDS = ('auto', 'opencv', 'onnxruntime', 'openvino')
 TARGETS = ('auto', 'cpu', 'cuda')
@@ -197,8 +198,15 @@ def _warm_up(opened: Backend) -> Backend:
                          f'{opened.info.path!r} (outputs: {", ".join(outputs)})')
     if description.task == 'semantic':
         output = outputs[description.output_name]
-        opened.num_classes = check_output(description.output_name, output, description,
-                                          opened.info.path)
+        try:
+            opened.num_classes = check_output(description.output_name, output, description,
+                                              opened.info.path)
+        except ModelError as error:
+            if error.parameter != 'output_layout':
+                raise
+            # Perhaps not a semantic model at all: say what the other tasks would need.
+            raise ModelError(error.parameter, error.value,
+                             f'{error}; {task_hint(opened.info)}') from None
         description = description.replaced(output_layout=output_layout(description, output))
     opened.description = description
     return opened
@@ -212,12 +220,106 @@ def _open_one(name: str, info: ModelInfo, description: ModelDescription,
     return _warm_up(opened)
 
 
+@dataclass
+class ModelPlan:
+    """
+    A model file read and described, before any backend opens it.
+
+    :ivar info: what the file declares (:func:`seg_ros.core.model.files.inspect_model`).
+    :ivar description: the description resolved against the file (input size and layout,
+        output name), see :func:`resolve_description`.
+    :ivar shape: the input shape the backends load the model at.
+    :ivar notes: one-line reasons for what the description says (copied into each backend
+        opened from the plan).
+    """
+
+    info: ModelInfo
+    description: ModelDescription
+    shape: tuple[int, ...]
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def path(self) -> str:
+        """Return the model file's path."""
+        return self.info.path
+
+
+def check_choices(backend: str, target: str, precision: str, require_cuda: bool) -> None:
+    """
+    Check the backend, target and precision names.
+
+    :raises ModelError: naming ``backend``, ``target`` or ``precision``.
+    """
+    if backend not in BACKENDS:
+        raise ModelError('backend', backend, f'backend must be one of {BACKENDS}, got {backend!r}')
+    if target not in TARGETS:
+        raise ModelError('target', target, f'target must be one of {TARGETS}, got {target!r}')
+    if precision not in PRECISIONS:
+        raise ModelError('precision', precision,
+                         f'precision must be one of {PRECISIONS}, got {precision!r}')
+    if require_cuda and target == 'cpu':
+        raise ModelError('target', target, 'target is cpu but require_cuda is set')
+
+
+def plan_model(model_path: str,
+               description: ModelDescription | Mapping[str, Any] | None = None,
+               config_path: str = '', preset: str = '') -> ModelPlan:
+    """
+    Read a model file and put its description together (no backend is opened).
+
+    :param model_path: the model file (see :func:`open_backend`).
+    :param description: the caller's overrides, as for :func:`open_backend`.
+    :param config_path: the network description of a two-file format.
+    :param preset: ``'imagenet'``, ``'unit'`` or '' (none; a sidecar may name one).
+    :raises ModelError: naming the parameter at fault.
+    """
+    info = inspect_model(model_path, config_path)
+    overrides = overrides_of(description)
+    # seg_ros's fused exports take the BGR frame; their description may say otherwise.
+    defaults = {'channel_order': 'BGR'} if info.kind == KIND_FUSED else {}
+    task, signature = task_from_signature(info)
+    if task:
+        defaults['task'] = task
+    described, notes = describe_model(model_path, info.metadata, overrides, preset, defaults)
+    if task and described.task == task and 'task' not in overrides:
+        notes.append(f'description: task {task} recognised from the file ({signature})')
+    resolved, shape = resolve_description(info, described, notes)
+    if info.kind == KIND_FUSED:
+        notes.append('fused model: it normalises its uint8 image input itself (rescale_factor, '
+                     'image_mean and image_std are not used)')
+    return ModelPlan(info, resolved, shape, notes)
+
+
+def open_planned(plan: ModelPlan, backend: str = 'auto', target: str = 'auto',
+                 require_cuda: bool = False, precision: str = 'f32') -> Backend:
+    """
+    Open a planned model on the named backend (or the best one for ``'auto'``), warmed up.
+
+    :raises ModelError: naming the parameter at fault.
+    """
+    check_choices(backend, target, precision, require_cuda)
+    notes = list(plan.notes)
+    if backend == 'auto':
+        return _open_auto(plan.info, plan.description, plan.shape, target, require_cuda, notes,
+                          precision)
+    _check_backend_format(backend, plan.info)
+    problem = _runtime_problem(backend)
+    if problem:
+        raise ModelError('backend', backend, f'backend {backend!r} cannot be used: {problem}')
+    opened = _open_one(backend, plan.info, plan.description, plan.shape, target, require_cuda,
+                       notes, precision)
+    opened.notes = _precision_notes(opened, precision, notes)
+    return opened
+
+
 def open_backend(model_path: str,
                  description: ModelDescription | Mapping[str, Any] | None = None,
                  backend: str = 'auto', target: str = 'auto', require_cuda: bool = False,
                  config_path: str = '', precision: str = 'f32', preset: str = '') -> Backend:
     """
     Load a model on the best (or the named) backend and warm it up.
+
+    :func:`plan_model`, then :func:`open_planned`.
 
     :param model_path: model file: ONNX (any backend) or a format OpenCV DNN reads (Torch7
         ``.net``/``.t7``, Caffe ``.caffemodel``, TensorFlow ``.pb``, Darknet ``.weights``, ...).
@@ -240,35 +342,9 @@ def open_backend(model_path: str,
     :raises ModelError: naming the parameter at fault (``model_path``, ``config_path``,
         ``backend``, ``target``, ``precision``, ``input_width``, ``output_name``, ...).
     """
-    if backend not in BACKENDS:
-        raise ModelError('backend', backend, f'backend must be one of {BACKENDS}, got {backend!r}')
-    if target not in TARGETS:
-        raise ModelError('target', target, f'target must be one of {TARGETS}, got {target!r}')
-    if precision not in PRECISIONS:
-        raise ModelError('precision', precision,
-                         f'precision must be one of {PRECISIONS}, got {precision!r}')
-    if require_cuda and target == 'cpu':
-        raise ModelError('target', target, 'target is cpu but require_cuda is set')
-    # Only OpenCV DNN reads the two-file formats, so a config_path leaves auto one choice.
-    info = inspect_model(model_path, config_path)
-    overrides = overrides_of(description)
-    # seg_ros's fused exports take the BGR frame; their description may say otherwise.
-    defaults = {'channel_order': 'BGR'} if info.kind == KIND_FUSED else {}
-    described, notes = describe_model(model_path, info.metadata, overrides, preset, defaults)
-    resolved, shape = resolve_description(info, described, notes)
-    if info.kind == KIND_FUSED:
-        notes.append('fused model: it normalises its uint8 image input itself (rescale_factor, '
-                     'image_mean and image_std are not used)')
-    if backend != 'auto':
-        _check_backend_format(backend, info)
-        problem = _runtime_problem(backend)
-        if problem:
-            raise ModelError('backend', backend, f'backend {backend!r} cannot be used: {problem}')
-        opened = _open_one(backend, info, resolved, shape, target, require_cuda, notes,
-                           precision)
-        opened.notes = _precision_notes(opened, precision, notes)
-        return opened
-    return _open_auto(info, resolved, shape, target, require_cuda, notes, precision)
+    check_choices(backend, target, precision, require_cuda)
+    return open_planned(plan_model(model_path, description, config_path, preset), backend,
+                        target, require_cuda, precision)
 
 
 def _open_auto(info: ModelInfo, description: ModelDescription, shape: tuple[int, ...],
