@@ -18,9 +18,11 @@ import time
 
 import cv2
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+import numpy as np
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.node import Node
 from rclpy.parameter import Parameter
+from rclpy.serialization import deserialize_message
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Header, String
 
@@ -41,6 +43,19 @@ from seg_ros.ros.image_conversion import (array_to_image, image_to_array, ImageC
                                           NODE_ENCODINGS, to_bgr8, to_rgb8)
 from seg_ros.ros.parameters import PARAMETERS, PARAMETERS_BY_NAME
 from seg_ros.ros.runner import run_node, StartupError
+
+
+class UnsupportedEncoding(ImageConversionError):
+    """An image whose encoding the node does not take."""
+
+
+def _deserialise(data: bytes, message_type: type):
+    """Return the message serialised in ``data``; raise ImageConversionError if it is not one."""
+    try:
+        return deserialize_message(data, message_type)
+    except Exception as error:  # rclpy raises its own types for a message it cannot read
+        raise ImageConversionError(f'cannot deserialise a {message_type.__name__} message of '
+                                   f'{len(data)} bytes: {error}') from error
 
 
 @dataclass(frozen=True)
@@ -249,13 +264,15 @@ class SegmentationNode(Node):
                 f'~/instances is not published: vision_msgs cannot be imported '
                 f'({VISION_MSGS_ERROR}); install ros-$ROS_DISTRO-vision-msgs. ~/instance_map '
                 'and the overlay still show the instances')
+        # Frames arrive serialised (raw): only the one the worker takes is deserialised and
+        # converted, so a frame that is dropped for a newer one costs no more than its copy.
         if values['input_transport'] == 'compressed':
             image_topic = self.resolve_topic_name('image') + '/compressed'
             self.create_subscription(CompressedImage, image_topic,
-                                     self.compressed_image_callback, input_qos)
+                                     self.compressed_image_callback, input_qos, raw=True)
         else:
             image_topic = self.resolve_topic_name('image')
-            self.create_subscription(Image, 'image', self.image_callback, input_qos)
+            self.create_subscription(Image, 'image', self.image_callback, input_qos, raw=True)
         self._image_topic = image_topic
         self.create_subscription(CameraInfo, 'camera_info', self.camera_info_callback, input_qos)
         self.create_timer(values['diagnostics_period'], self.diagnostics_callback)
@@ -356,25 +373,15 @@ class SegmentationNode(Node):
             self._label_info_publisher.publish(info)
 
     # ---- callbacks ----------------------------------------------------------------------------
-    def image_callback(self, msg: Image) -> None:
-        """Validate the frame and hand it to the worker, replacing any frame still waiting."""
+    def image_callback(self, data: bytes) -> None:
+        """Hand a serialised frame to the worker, replacing any frame still waiting."""
         self._received.tick()
-        if msg.encoding not in NODE_ENCODINGS:
-            self._reject(f'encoding {msg.encoding!r} is not supported '
-                         f'(accepted: {", ".join(NODE_ENCODINGS)})', kind='encoding')
-            return
-        try:
-            frame = image_to_array(msg)
-        except ImageConversionError as error:
-            self._reject(str(error))
-            return
-        self._last_accepted = time.monotonic()
-        self._slot.put((msg.header, frame, msg.encoding))
+        self._slot.put((data, Image))
 
-    def compressed_image_callback(self, msg: CompressedImage) -> None:
-        """Hand a compressed frame to the worker, which decodes only the frames it processes."""
+    def compressed_image_callback(self, data: bytes) -> None:
+        """Hand a serialised compressed frame to the worker, replacing any frame waiting."""
         self._received.tick()
-        self._slot.put((msg.header, msg, None))
+        self._slot.put((data, CompressedImage))
 
     def camera_info_callback(self, msg: CameraInfo) -> None:
         """Keep the newest camera_info to scale it for model-resolution outputs."""
@@ -525,14 +532,14 @@ class SegmentationNode(Node):
             item = self._slot.take(timeout=0.2)
             if item is None:
                 continue
-            header, frame, encoding = item
-            if encoding is None:
-                try:
-                    frame, encoding = compressed.decode(frame.data, frame.format)
-                except ImageConversionError as error:
-                    self._reject(str(error))
-                    continue
-                self._last_accepted = time.monotonic()
+            frame_of = self._compressed_frame if item[1] is CompressedImage else self._raw_frame
+            try:
+                header, frame, encoding = frame_of(item[0])
+            except ImageConversionError as error:
+                self._reject(str(error),
+                             kind='encoding' if isinstance(error, UnsupportedEncoding) else None)
+                continue
+            self._last_accepted = time.monotonic()
             try:
                 self._process(header, frame, encoding)
                 self._last_error = ''
@@ -540,6 +547,27 @@ class SegmentationNode(Node):
                 self._failed += 1
                 self._last_error = f'processing failed: {error}'
                 self.get_logger().error(self._last_error, throttle_duration_sec=WARN_THROTTLE_S)
+
+    @staticmethod
+    def _raw_frame(data: bytes) -> tuple[Header, np.ndarray, str]:
+        """
+        Deserialise and check a ``sensor_msgs/Image``.
+
+        :raises ImageConversionError: an undecodable message, an encoding the node does not
+            take, a malformed image.
+        """
+        msg = _deserialise(data, Image)
+        if msg.encoding not in NODE_ENCODINGS:
+            raise UnsupportedEncoding(f'encoding {msg.encoding!r} is not supported '
+                                      f'(accepted: {", ".join(NODE_ENCODINGS)})')
+        return msg.header, image_to_array(msg), msg.encoding
+
+    @staticmethod
+    def _compressed_frame(data: bytes) -> tuple[Header, np.ndarray, str]:
+        """Deserialise and decode a ``sensor_msgs/CompressedImage``."""
+        msg = _deserialise(data, CompressedImage)
+        frame, encoding = compressed.decode(msg.data, msg.format)
+        return msg.header, frame, encoding
 
     def _process(self, header: Header, frame, frame_encoding: str) -> None:
         raw = self._subscribed(self._outputs)
