@@ -17,3 +17,23 @@ def enet_dir() -> str:
         pytest.skip(f'real ENet Cityscapes weights not found in {ENET_DIR} (they are not '
                     'redistributable with seg_ros)')
     return ENET_DIR
+
+
+@pytest.fixture(scope='session')
+def mask_rcnn_export() -> str:
+    """Return a random-weight torchvision Mask R-CNN export (cached), or skip."""
+    torch_exports = pytest.importorskip('torch_exports')
+    try:
+        return torch_exports.mask_rcnn_onnx()
+    except ImportError as error:
+        pytest.skip(f'torch or torchvision cannot be imported: {error}')
+
+
+@pytest.fixture(scope='session')
+def yolo_export() -> str:
+    """Return a random-weight YOLO-seg-format export (cached), or skip."""
+    torch_exports = pytest.importorskip('torch_exports')
+    try:
+        return torch_exports.yolo_seg_onnx()
+    except ImportError as error:
+        pytest.skip(f'torch cannot be imported: {error}')

@@ -217,6 +217,28 @@ class Probe:
         self.node.create_subscription(msg_type, topic, callback, qos)
         return messages
 
+    def record_outputs(self, prefix: str, names, msg_type: type | None = None) -> None:
+        """Record ``<prefix>/<name>`` for each name, as the node publishes them (reliable)."""
+        from rclpy.qos import QoSProfile, ReliabilityPolicy
+        if msg_type is None:
+            from sensor_msgs.msg import Image as msg_type
+        reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+        for name in names:
+            self.record(msg_type, f'{prefix}/{name}', reliable)
+
+    def record_diagnostics(self) -> list:
+        """Record ``/diagnostics`` (depth 50) and return its list."""
+        from diagnostic_msgs.msg import DiagnosticArray
+        from rclpy.qos import QoSProfile
+        return self.record(DiagnosticArray, '/diagnostics', QoSProfile(depth=50))
+
+    def camera_publisher(self, topic: str, msg_type: type | None = None, depth: int = 5):
+        """Return a reliable publisher of camera frames (``sensor_msgs/Image`` by default)."""
+        from seg_ros.ros.qos import image_qos
+        if msg_type is None:
+            from sensor_msgs.msg import Image as msg_type
+        return self.node.create_publisher(msg_type, topic, image_qos('reliable', depth))
+
     def wait_for_subscribers(self, publisher, count: int = 1, timeout: float = 10.0) -> bool:
         """Wait until ``publisher`` is matched with ``count`` subscriptions."""
         return bool(wait_until(lambda: publisher.get_subscription_count() >= count, timeout))

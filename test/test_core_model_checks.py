@@ -146,15 +146,6 @@ def test_yolo_seg_without_ultralytics_metadata_is_recognised(tmp_path):
         Segmenter(SegmenterConfig(path, task='semantic'))
 
 
-@pytest.fixture(scope='module')
-def mask_rcnn_export() -> str:
-    torch_exports = pytest.importorskip('torch_exports')
-    try:
-        return torch_exports.mask_rcnn_onnx()
-    except ImportError as error:
-        pytest.skip(f'torch or torchvision cannot be imported: {error}')
-
-
 def test_torchvision_mask_rcnn_export_needs_no_task(mask_rcnn_export):
     if RUNTIMES['onnxruntime']:
         pytest.skip('only onnxruntime runs the torchvision Mask R-CNN export (measured): '

@@ -123,25 +123,7 @@ def test_embedded_model_finds_each_car_of_generated_scenes(embedded_with_cars, s
     assert result.instance_map.max() == len(result.instances)
 
 
-# --- random-weight exports of the real architectures ------------------------------------------
-
-
-@pytest.fixture(scope='module')
-def mask_rcnn_export() -> str:
-    torch_exports = pytest.importorskip('torch_exports')
-    try:
-        return torch_exports.mask_rcnn_onnx()
-    except ImportError as error:
-        pytest.skip(f'torch or torchvision cannot be imported: {error}')
-
-
-@pytest.fixture(scope='module')
-def yolo_export() -> str:
-    torch_exports = pytest.importorskip('torch_exports')
-    try:
-        return torch_exports.yolo_seg_onnx()
-    except ImportError as error:
-        pytest.skip(f'torch cannot be imported: {error}')
+# --- random-weight exports of the real architectures (fixtures in conftest.py) ----------------
 
 
 def check_instances(result, frame_shape, max_instances):

@@ -100,19 +100,11 @@ def node(tmp_path_factory):
 
 @pytest.fixture(scope='module')
 def probe(ros_context, node):
-    from diagnostic_msgs.msg import DiagnosticArray
-    from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
-    from sensor_msgs.msg import Image
-
     probe = Probe(ros_context, 'malformed_probe')
-    reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
-    for output in OUTPUTS:
-        probe.record(Image, f'{NODE}/{output}', reliable)
-    probe.record(DiagnosticArray, '/diagnostics', QoSProfile(depth=50))
+    probe.record_outputs(NODE, OUTPUTS)
+    probe.record_diagnostics()
     # Deep enough for a whole round: a reliable writer never drops what is still queued.
-    probe.image_publisher = probe.node.create_publisher(
-        Image, f'{NAMESPACE}/image', QoSProfile(depth=1000, history=HistoryPolicy.KEEP_LAST,
-                                                reliability=ReliabilityPolicy.RELIABLE))
+    probe.image_publisher = probe.camera_publisher(f'{NAMESPACE}/image', depth=1000)
     assert probe.wait_for_subscribers(probe.image_publisher, timeout=60), node.output()
     for output in OUTPUTS:
         assert probe.wait_for_publishers(f'{NODE}/{output}', timeout=30), node.output()

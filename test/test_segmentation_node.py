@@ -57,24 +57,18 @@ def node(model_dir):
 
 @pytest.fixture(scope='module')
 def probe(ros_context, node):
-    from diagnostic_msgs.msg import DiagnosticArray
-    from rclpy.qos import QoSProfile, ReliabilityPolicy
-    from sensor_msgs.msg import CameraInfo, Image
+    from sensor_msgs.msg import CameraInfo
     from std_msgs.msg import String
 
-    from seg_ros.ros.qos import image_qos, latched_qos
+    from seg_ros.ros.qos import latched_qos
 
     probe = Probe(ros_context, 'node_test_probe')
-    reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
-    for output in ('class_map', 'color_mask', 'overlay'):
-        probe.record(Image, f'{NODE}/{output}', reliable)
-    probe.record(CameraInfo, f'{NODE}/camera_info', reliable)
-    probe.record(DiagnosticArray, '/diagnostics', QoSProfile(depth=50))
+    probe.record_outputs(NODE, ('class_map', 'color_mask', 'overlay'))
+    probe.record_outputs(NODE, ('camera_info',), CameraInfo)
+    probe.record_diagnostics()
     probe.labels = probe.record(String, f'{NODE}/labels', latched_qos())
-    probe.image_publisher = probe.node.create_publisher(
-        Image, f'{NAMESPACE}/camera/image_raw', image_qos('reliable', 5))
-    probe.info_publisher = probe.node.create_publisher(
-        CameraInfo, f'{NAMESPACE}/camera/camera_info', image_qos('reliable', 5))
+    probe.image_publisher = probe.camera_publisher(f'{NAMESPACE}/camera/image_raw')
+    probe.info_publisher = probe.camera_publisher(f'{NAMESPACE}/camera/camera_info', CameraInfo)
     assert probe.wait_for_subscribers(probe.image_publisher, timeout=30), node.output()
     assert wait_until(lambda: probe.node.count_subscribers(f'{NODE}/overlay') == 0 or
                       probe.node.count_publishers(f'{NODE}/overlay') >= 1, 10)

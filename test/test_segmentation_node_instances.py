@@ -47,20 +47,12 @@ def node(tmp_path_factory):
 
 @pytest.fixture(scope='module')
 def probe(ros_context, node):
-    from rclpy.qos import QoSProfile, ReliabilityPolicy
-    from sensor_msgs.msg import Image
-
-    from seg_ros.ros.qos import image_qos
-
     probe = Probe(ros_context, 'instances_probe')
-    reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
-    for output in ('instance_map', 'overlay'):
-        probe.record(Image, f'{NODE}/{output}', reliable)
+    probe.record_outputs(NODE, ('instance_map', 'overlay'))
     if vision_msgs_available():
         from vision_msgs.msg import Detection2DArray
-        probe.record(Detection2DArray, f'{NODE}/instances', reliable)
-    probe.image_publisher = probe.node.create_publisher(Image, '/inst/camera/image_raw',
-                                                        image_qos('reliable', 5))
+        probe.record_outputs(NODE, ('instances',), Detection2DArray)
+    probe.image_publisher = probe.camera_publisher('/inst/camera/image_raw')
     assert probe.wait_for_subscribers(probe.image_publisher, timeout=30), node.output()
     assert probe.wait_for_publishers(f'{NODE}/instance_map', timeout=30), node.output()
     yield probe

@@ -118,20 +118,14 @@ def raw_node(model_dir):
 
 @pytest.fixture(scope='module')
 def probe(ros_context, raw_node):
-    from rclpy.qos import QoSProfile, ReliabilityPolicy
-    from sensor_msgs.msg import CompressedImage, Image
-
-    from seg_ros.ros.qos import image_qos
+    from sensor_msgs.msg import CompressedImage
 
     probe = Probe(ros_context, 'iface_probe')
-    reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
-    for output in ('class_map', 'color_mask', 'overlay'):
-        probe.record(CompressedImage, f'{RAW}/segmentation/{output}/compressed', reliable)
-    probe.record(Image, f'{RAW}/segmentation/class_map', reliable)
-    for mask in ('car', 'sky_blue'):
-        probe.record(Image, f'{RAW}/segmentation/mask/{mask}', reliable)
-    probe.raw_publisher = probe.node.create_publisher(
-        Image, f'{RAW}/camera/image_raw', image_qos('reliable', 5))
+    probe.record_outputs(f'{RAW}/segmentation', ('class_map/compressed',
+                                                 'color_mask/compressed', 'overlay/compressed'),
+                         CompressedImage)
+    probe.record_outputs(f'{RAW}/segmentation', ('class_map', 'mask/car', 'mask/sky_blue'))
+    probe.raw_publisher = probe.camera_publisher(f'{RAW}/camera/image_raw')
     assert probe.wait_for_subscribers(probe.raw_publisher, timeout=60), raw_node.output()
     yield probe
     probe.close()
@@ -234,18 +228,13 @@ def packed_node(model_dir):
 
 @pytest.fixture(scope='module')
 def packed_probe(ros_context, packed_node):
-    from diagnostic_msgs.msg import DiagnosticArray
-    from rclpy.qos import QoSProfile, ReliabilityPolicy
-    from sensor_msgs.msg import CompressedImage, Image
-
-    from seg_ros.ros.qos import image_qos
+    from sensor_msgs.msg import CompressedImage
 
     probe = Probe(ros_context, 'iface_packed_probe')
-    reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
-    probe.record(Image, f'{PACKED}/segmentation/class_map', reliable)
-    probe.record(DiagnosticArray, '/diagnostics', QoSProfile(depth=50))
-    probe.publisher = probe.node.create_publisher(
-        CompressedImage, f'{PACKED}/camera/image_raw/compressed', image_qos('reliable', 5))
+    probe.record_outputs(f'{PACKED}/segmentation', ('class_map',))
+    probe.record_diagnostics()
+    probe.publisher = probe.camera_publisher(f'{PACKED}/camera/image_raw/compressed',
+                                             CompressedImage)
     assert probe.wait_for_subscribers(probe.publisher, timeout=60), packed_node.output()
     yield probe
     probe.close()
