@@ -116,6 +116,26 @@ def make_scores_model(path: str | os.PathLike, num_classes: int = 4, *, width: i
     return _save(model, path)
 
 
+def make_labelled_model(folder, class_names: list[str], colors_rgb: np.ndarray) -> str:
+    """
+    Write ``tiny.onnx`` with its ``classes.txt`` and ``colors.txt`` into ``folder``.
+
+    The model is a scores model (one class per name, pixels scaled by 1/255); ``colors.txt``
+    holds one ``R,G,B`` line a class.
+
+    :return: the folder, as a string.
+    """
+    folder = os.fspath(folder)
+    make_scores_model(os.path.join(folder, 'tiny.onnx'), num_classes=len(class_names),
+                      scale=1 / 255)
+    with open(os.path.join(folder, 'classes.txt'), 'w') as stream:
+        stream.write('\n'.join(class_names) + '\n')
+    with open(os.path.join(folder, 'colors.txt'), 'w') as stream:
+        stream.write('\n'.join(','.join(str(value) for value in color)
+                                for color in colors_rgb) + '\n')
+    return folder
+
+
 def make_fused_model(path: str | os.PathLike, num_classes: int = 4, *, width: int | None = None,
                      height: int | None = None, output_dtype: type = np.uint8, tie: bool = False,
                      metadata: dict[str, str] | None = None, opencv_unsupported: bool = False

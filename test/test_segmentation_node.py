@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
-from models import make_frame, make_scores_model
+from models import make_frame, make_labelled_model
 from ros_env import module_domain, rclpy_context
 from ros_harness import NodeProcess, Probe, wait_until
 
@@ -29,12 +29,7 @@ ros_context = pytest.fixture(scope='module')(rclpy_context(DOMAIN_ID))
 
 @pytest.fixture(scope='module')
 def model_dir(tmp_path_factory) -> str:
-    folder = tmp_path_factory.mktemp('tiny_model')
-    make_scores_model(str(folder / 'tiny.onnx'), num_classes=NUM_CLASSES, scale=1 / 255)
-    (folder / 'classes.txt').write_text('\n'.join(CLASS_NAMES) + '\n')
-    (folder / 'colors.txt').write_text(
-        '\n'.join(','.join(str(v) for v in color) for color in COLORS_RGB) + '\n')
-    return str(folder)
+    return make_labelled_model(tmp_path_factory.mktemp('tiny_model'), CLASS_NAMES, COLORS_RGB)
 
 
 def node_args(model_dir: str, *params: str) -> list[str]:
