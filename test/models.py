@@ -131,8 +131,8 @@ def make_labelled_model(folder, class_names: list[str], colors_rgb: np.ndarray) 
     with open(os.path.join(folder, 'classes.txt'), 'w') as stream:
         stream.write('\n'.join(class_names) + '\n')
     with open(os.path.join(folder, 'colors.txt'), 'w') as stream:
-        stream.write('\n'.join(','.join(str(value) for value in color)
-                                for color in colors_rgb) + '\n')
+        lines = [','.join(str(value) for value in color) for color in colors_rgb]
+        stream.write('\n'.join(lines) + '\n')
     return folder
 
 
