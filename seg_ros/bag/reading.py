@@ -12,9 +12,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from io import BytesIO
+import os
 from pathlib import Path
+import shutil
 import sqlite3
 import struct
+import tempfile
 from typing import Iterator
 
 from rosbags.interfaces import MessageDefinition, MessageDefinitionFormat
@@ -254,17 +257,57 @@ def _salvage_mcap(path: Path, reason: str) -> BagSource:
 
 
 # ---- SQLite, row by row ------------------------------------------------------------------------
+_SQLITE_PAGE_COUNT_OFFSET = 28  # the database header's page count (big-endian uint32)
+
+
+def _readable_copy(path: Path) -> Path:
+    """
+    Return a copy of a cut-off SQLite file whose header gives the pages really there.
+
+    SQLite refuses a whole file whose header counts more pages than it holds ("database disk
+    image is malformed"); with the count fixed it reads every row up to the first missing page.
+    The input is never changed: the copy goes to the temporary folder.
+    """
+    handle, name = tempfile.mkstemp(suffix='.db3', prefix='seg_ros_bag_')
+    os.close(handle)
+    shutil.copyfile(path, name)
+    with open(name, 'r+b') as copy:
+        header = copy.read(100)
+        if len(header) < 100 or not header.startswith(b'SQLite format 3\0'):
+            os.unlink(name)
+            raise BagError(f'{path}: not an SQLite file')
+        (page_size,) = struct.unpack('>H', header[16:18])
+        page_size = 65536 if page_size == 1 else page_size
+        copy.seek(_SQLITE_PAGE_COUNT_OFFSET)
+        copy.write(struct.pack('>I', os.path.getsize(name) // page_size))
+    return Path(name)
+
+
 def _salvage_sqlite(path: Path, reason: str) -> BagSource:
-    """Read the rows a damaged rosbag2 SQLite file still gives, in insertion order."""
+    """Read the rows a cut-off rosbag2 SQLite file still holds, in the order they were written."""
+    copy = _readable_copy(path)
     try:
-        database = sqlite3.connect(f'file:{path}?mode=ro', uri=True)
-        rows = database.execute('SELECT id, name, type, serialization_format FROM topics')
-        topics = {topic_id: Topic(topic_id, name, msgtype,
-                                  MessageDefinition(MessageDefinitionFormat.NONE, ''), '', None,
-                                  serialization)
-                  for topic_id, name, msgtype, serialization in rows}
+        database = sqlite3.connect(f'file:{copy}?mode=ro', uri=True)
+        columns = {row[1] for row in database.execute('PRAGMA table_info(topics)')}
+        digest = 'type_description_hash' if 'type_description_hash' in columns else "''"
+        rows = database.execute(
+            f'SELECT id, name, type, serialization_format, {digest} FROM topics').fetchall()
+        definitions = {}
+        if database.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND "
+                            "name = 'message_definitions'").fetchone()[0]:
+            definitions = {name: (encoding, text) for name, encoding, text in database.execute(
+                'SELECT topic_type, encoding, encoded_message_definition FROM '
+                'message_definitions')}
     except sqlite3.DatabaseError as error:
+        os.unlink(copy)
         raise BagError(f'{path}: cannot be read ({reason}; {error})') from None
+    topics = {}
+    for topic_id, name, msgtype, serialization, type_hash in rows:
+        encoding, text = definitions.get(msgtype, ('', ''))
+        topics[topic_id] = Topic(
+            topic_id, name, msgtype,
+            MessageDefinition(_FORMATS.get(encoding, MessageDefinitionFormat.NONE), text),
+            type_hash or '', None, serialization)
 
     def messages():
         try:
@@ -272,5 +315,6 @@ def _salvage_sqlite(path: Path, reason: str) -> BagSource:
                                         'ORDER BY id')
         finally:
             database.close()
+            os.unlink(copy)
 
     return BagSource(path, 'sqlite3', topics, None, None, salvaged=reason, _messages=messages)
