@@ -23,6 +23,7 @@ from seg_ros.paths import executable_path
 
 rosbags = pytest.importorskip('rosbags', reason='seg-ros bag needs rosbags (pip install rosbags)')
 from rosbags.rosbag2 import Reader, StoragePlugin, Writer  # noqa: E402,I100
+
 from seg_ros.bag import messages  # noqa: E402,I100
 
 SEG_ROS = executable_path('seg-ros')
@@ -171,7 +172,7 @@ def test_every_output_matches_seg_ros_segment(model, tmp_path, storage):
 
     _, input_rows = read_bag(tmp_path / 'in')
     topics, rows = read_bag(tmp_path / 'out')
-    assert {name for name in (tmp_path / 'out').iterdir()} == {
+    assert set((tmp_path / 'out').iterdir()) == {
         tmp_path / 'out' / 'metadata.yaml',
         tmp_path / 'out' / ('out.mcap' if storage == 'mcap' else 'out.db3')}
     assert not list(tmp_path.glob('.out*')), 'the temporary bag was left behind'
