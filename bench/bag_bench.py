@@ -6,8 +6,8 @@ Builds ``--frames`` 1280x720 frames (the street photos of ``--images``, default
 none), writes them as a raw ``sensor_msgs/Image`` MCAP bag, a JPEG ``CompressedImage`` bag and
 an MJPG video, and times each command end to end (a child process, model loading included),
 then once more on the first frame only: ``steady frames/s`` is ``(N - 1) / (t_N - t_1)``, the
-rate once the model is loaded. The bag writes every output the node has (class map, colour mask,
-overlay, raw), the video only the overlay.
+rate once the model is loaded. The bag writes the node's class map, colour mask and overlay (raw,
+or compressed in the last row), the video only the overlay.
 
 Usage: ``.venv/bin/python bench/bag_bench.py [--frames 60] [--model M] [--width W --height H]
 [--backend B]`` (default: the embedded model at 512x256).
@@ -34,6 +34,7 @@ SHARED = os.path.join(os.path.dirname(REPO_ROOT), 'shared')
 WIDTH, HEIGHT = 1280, 720
 STEP_NS = 33_333_333  # 30 frames a second
 SEG_ROS = executable_path('seg-ros')
+CASES = ('video', 'raw bag', 'compressed bag', 'compressed bag, compressed outputs')
 
 
 def make_frames(count: int, images: str) -> list[np.ndarray]:
@@ -91,9 +92,10 @@ def command(case: str, path: Path, output: Path, model_options: list[str]) -> li
     if case == 'video':
         return [SEG_ROS, 'segment', str(path), '-o', str(output), '--no-legend', '--quiet',
                 *model_options]
-    topic = '/camera/image_raw' + ('/compressed' if case == 'compressed bag' else '')
+    topic = '/camera/image_raw' + ('' if case == 'raw bag' else '/compressed')
+    transport = ['--transport', 'compressed'] if case == CASES[3] else []
     return [SEG_ROS, 'bag', str(path), str(output), '--image-topic', topic, '--quiet',
-            '--overwrite', *model_options]
+            '--overwrite', *transport, *model_options]
 
 
 def size_mb(path: Path) -> float:
@@ -126,12 +128,13 @@ def main() -> None:
               f'backend {arguments.backend}, {os.cpu_count()} CPUs\n')
         print('| input | input MB | wall s | frames/s | steady frames/s | output MB |')
         print('|---|---|---|---|---|---|')
-        for case in ('video', 'raw bag', 'compressed bag'):
-            output = folder / f'out_{case.replace(" ", "_")}'
-            one = timed(command(case, first[case], output, model_options))
-            wall = timed(command(case, inputs[case], output, model_options))
+        for index, case in enumerate(CASES):
+            source = 'compressed bag' if case == CASES[3] else case
+            output = folder / f'out{index}'
+            one = timed(command(case, first[source], output, model_options))
+            wall = timed(command(case, inputs[source], output, model_options))
             steady = (arguments.frames - 1) / (wall - one) if wall > one else float('nan')
-            print(f'| {case} | {size_mb(inputs[case]):.0f} | {wall:.1f} | '
+            print(f'| {case} | {size_mb(inputs[source]):.0f} | {wall:.1f} | '
                   f'{arguments.frames / wall:.1f} | {steady:.1f} | {size_mb(output):.0f} |',
                   flush=True)
 

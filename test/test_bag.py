@@ -7,7 +7,9 @@ ROS 2 command line with rosbag2 is installed.
 """
 
 import json
+import os
 from pathlib import Path
+import pty
 import shutil
 import signal
 import subprocess
@@ -418,3 +420,29 @@ def test_ros2_bag_info_reads_the_output(model, tmp_path):
         assert info.returncode == 0, info.stderr
         assert '/left/segmentation/overlay' in info.stdout
         assert 'Messages:' in info.stdout
+
+
+def test_progress_bar_on_a_terminal(model, tmp_path):
+    write_bag(tmp_path / 'in', 'mcap', [make_frame(64, 48, seed=index) for index in range(5)])
+    leader, follower = pty.openpty()
+    try:
+        process = subprocess.Popen(
+            [SEG_ROS, 'bag', str(tmp_path / 'in'), str(tmp_path / 'out'), '--image-topic', RAW,
+             '--image-topic', PACKED, '--model', model, *MODEL_OPTIONS],
+            stdout=subprocess.DEVNULL, stderr=follower)
+        os.close(follower)
+        shown = b''
+        while True:
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:  # the child closed the terminal
+                break
+            if not chunk:
+                break
+            shown += chunk
+        assert process.wait(timeout=300) == 0
+    finally:
+        os.close(leader)
+    text = shown.decode(errors='replace')
+    assert '\r  [' in text and '] 10/10 frames' in text
+    assert 'frames/s' in text and 's left' in text
