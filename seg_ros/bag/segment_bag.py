@@ -136,7 +136,10 @@ class OutputBag:
 
     def pass_through(self, topic: Topic, timestamp: int, data: bytes) -> None:
         """Write an input message's bytes unchanged."""
-        key = ('input', topic.id)
+        # Two recorded connections of one topic that rosbags' writer would take for one
+        # (same type, format and QoS) share one output connection.
+        key = ('input', topic.topic, topic.msgtype, topic.serialization_format,
+               repr(topic.offered_qos_profiles))
         connection = self.connections.get(key)
         if connection is None:
             connection = self.connections[key] = self._input_connection(topic)
