@@ -446,3 +446,19 @@ def test_progress_bar_on_a_terminal(model, tmp_path):
     text = shown.decode(errors='replace')
     assert '\r  [' in text and '] 10/10 frames' in text
     assert 'frames/s' in text and 's left' in text
+
+
+@pytest.mark.parametrize('storage', ['mcap', 'sqlite3'])
+def test_one_storage_file_or_a_folder_without_metadata_is_a_bag(model, tmp_path, storage):
+    write_bag(tmp_path / 'in', storage, [make_frame(64, 48, seed=index) for index in range(2)])
+    storage_file = next(path for path in (tmp_path / 'in').iterdir()
+                        if path.suffix in ('.mcap', '.db3'))
+    result = run_cli('bag', str(storage_file), str(tmp_path / 'out1'), '--image-topic', RAW,
+                     '--model', model, *MODEL_OPTIONS)
+    assert result.returncode == 0, result.stderr
+    (tmp_path / 'in' / 'metadata.yaml').unlink()  # an intact file, its metadata.yaml lost
+    result = run_cli('bag', str(tmp_path / 'in'), str(tmp_path / 'out2'), '--image-topic', RAW,
+                     '--model', model, *MODEL_OPTIONS)
+    assert result.returncode == 0, result.stderr
+    assert 'damaged' not in result.stderr
+    assert read_bag(tmp_path / 'out1')[1] == read_bag(tmp_path / 'out2')[1]
