@@ -39,13 +39,15 @@ setup(
         'openvino': ['openvino', 'onnx'],
         # Offline tools: training the embedded model, converting Torch7 ENet to ONNX.
         'tools': ['torch==2.13.0', 'onnx', 'torchfile'],
+        # seg-ros bag: reading and writing rosbag2 bags without ROS.
+        'bag': ['rosbags>=0.10'],
         # torchvision pinned to torch 2.13's release (a newer one replaces torch); with
         # transformers and onnxscript (torch's dynamo exporter) they build the model-family
         # test exports: nothing is downloaded, weights are random.
         'test': ['pytest', 'hypothesis', 'flake8', 'flake8-quotes', 'flake8-import-order',
                  'flake8-builtins', 'flake8-comprehensions', 'flake8-docstrings', 'pep257',
                  'pydocstyle', 'onnx', 'xmlschema', 'torchvision==0.28.0', 'transformers',
-                 'onnxscript', 'pyyaml'],
+                 'onnxscript', 'pyyaml', 'rosbags>=0.10'],
     },
     zip_safe=True,
     maintainer='seg_ros developers',

@@ -7,7 +7,8 @@ pixel); for each video, ``<name>_overlay.mp4`` at the input's frame rate (or ``-
 instance model (YOLO-seg, Mask R-CNN) or ``--instance-classes``, each image also gets
 ``<name>_instances.json`` (id, class, score and box of each instance, frame pixels) and
 ``<name>_instances.png`` (16-bit instance ids), and the overlay shows the instances. It prints
-the share of pixels of each class. ``seg-ros convert`` turns the Torch7 ENet into ONNX.
+the share of pixels of each class. ``seg-ros bag`` segments the image topics of a rosbag2 bag
+into a bag (:mod:`seg_ros.bag`); ``seg-ros convert`` turns the Torch7 ENet into ONNX.
 """
 
 import argparse
@@ -19,6 +20,7 @@ import time
 import cv2
 import numpy as np
 
+from seg_ros.bag.options import add_bag_arguments
 from seg_ros.core.backends import BACKENDS
 from seg_ros.core.decode.instances import class_name
 from seg_ros.core.errors import ModelError
@@ -42,32 +44,40 @@ def build_parser() -> argparse.ArgumentParser:
     segment.add_argument('inputs', nargs='+', metavar='INPUT', help='image or video files')
     segment.add_argument('-o', '--output-dir', default='seg_ros_output',
                          help='folder for the results (default: %(default)s)')
-    segment.add_argument('--model', default='', help='network file (default: the embedded ENet)')
-    segment.add_argument('--config', default='',
-                         help='second file of a two-file model: Caffe .prototxt, TensorFlow '
-                              '.pbtxt, Darknet .cfg')
-    segment.add_argument('--classes', default='', help='class names, one a line')
-    segment.add_argument('--colors', default='', help="class colours, one 'R,G,B' a line")
-    segment.add_argument('--width', type=int, default=0,
-                         help="network input width (default: the model description's, else the "
-                              'size the model declares, else 1024x512)')
-    segment.add_argument('--height', type=int, default=0, help='network input height')
-    add_description_arguments(segment)
-    segment.add_argument('--alpha', type=float, default=0.5, help='mask weight in the overlay')
-    segment.add_argument('--backend', default='auto', choices=BACKENDS)
-    segment.add_argument('--target', default='auto', choices=('auto', 'cuda', 'cpu'))
-    segment.add_argument('--precision', default='f32', choices=('f32', 'fast'),
-                         help='fast: OpenVINO may use bf16/f16 (faster, slightly different '
-                              'masks); default: %(default)s')
-    add_instance_arguments(segment)
+    add_model_arguments(segment)
     segment.add_argument('--fps', type=float, default=0.0,
                          help='output video frame rate (default: that of the input)')
     segment.add_argument('--no-legend', dest='legend', action='store_false',
                          help='overlay without the legend panel')
     segment.add_argument('--quiet', action='store_true', help='no progress bar')
+    bag = commands.add_parser('bag', help='segment the image topics of a rosbag2 bag into a bag')
+    add_bag_arguments(bag)
+    add_model_arguments(bag)
     commands.add_parser('convert', add_help=False,
                         help='convert the Torch7 ENet .net file to ONNX (needs torch)')
     return parser
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the model, rendering and instance options of ``segment`` and ``bag``."""
+    parser.add_argument('--model', default='', help='network file (default: the embedded ENet)')
+    parser.add_argument('--config', default='',
+                        help='second file of a two-file model: Caffe .prototxt, TensorFlow '
+                             '.pbtxt, Darknet .cfg')
+    parser.add_argument('--classes', default='', help='class names, one a line')
+    parser.add_argument('--colors', default='', help="class colours, one 'R,G,B' a line")
+    parser.add_argument('--width', type=int, default=0,
+                        help="network input width (default: the model description's, else the "
+                             'size the model declares, else 1024x512)')
+    parser.add_argument('--height', type=int, default=0, help='network input height')
+    add_description_arguments(parser)
+    parser.add_argument('--alpha', type=float, default=0.5, help='mask weight in the overlay')
+    parser.add_argument('--backend', default='auto', choices=BACKENDS)
+    parser.add_argument('--target', default='auto', choices=('auto', 'cuda', 'cpu'))
+    parser.add_argument('--precision', default='f32', choices=('f32', 'fast'),
+                        help='fast: OpenVINO may use bf16/f16 (faster, slightly different '
+                             'masks); default: %(default)s')
+    add_instance_arguments(parser)
 
 
 def add_description_arguments(parser: argparse.ArgumentParser) -> None:
@@ -234,12 +244,8 @@ def segment_video(segmenter, path: str, out_dir: str, args, shares: ClassShares)
     return [out_path]
 
 
-def run_segment(args: argparse.Namespace) -> int:
-    try:
-        segmenter = make_segmenter(args)
-    except ValueError as error:
-        print(f'seg-ros: {error}', file=sys.stderr)
-        return 2
+def print_model(segmenter: Segmenter) -> None:
+    """Print what runs: the model, its backend, notes and warnings."""
     print(f'model: {segmenter.config.model_path} ({segmenter.backend.describe()})')
     for note in segmenter.notes:
         print(f'  {note}')
@@ -252,6 +258,15 @@ def run_segment(args: argparse.Namespace) -> int:
     if segmenter.fast_agreement is not None:
         print(f'precision fast ({segmenter.backend.precision}): '
               f'{100 * segmenter.fast_agreement:.2f} % of the warm-up frame agrees with f32')
+
+
+def run_segment(args: argparse.Namespace) -> int:
+    try:
+        segmenter = make_segmenter(args)
+    except ValueError as error:
+        print(f'seg-ros: {error}', file=sys.stderr)
+        return 2
+    print_model(segmenter)
     os.makedirs(args.output_dir, exist_ok=True)
     shares = ClassShares(len(segmenter.labels.names))
     failures = 0
@@ -279,6 +294,14 @@ def main(argv: list[str] | None = None) -> int:
         from seg_ros.tools.torch7 import main as convert_main
         return convert_main(argv[1:])
     args = build_parser().parse_args(argv)
+    if args.command == 'bag':
+        try:
+            from seg_ros.bag.segment_bag import run_bag
+        except ImportError as error:  # rosbags is an optional dependency
+            print(f'seg-ros bag needs the rosbags package ({error}): pip install rosbags',
+                  file=sys.stderr)
+            return 2
+        return run_bag(args)
     return run_segment(args)
 
 

@@ -9,11 +9,17 @@ image_transport, rviz2 and Foxglove read the encoding before the ``;`` and the c
 data itself, so :func:`decode` does the same and also takes formats without a ``;``.
 """
 
+from __future__ import annotations
+
 import array
 
 import cv2
 import numpy as np
-from std_msgs.msg import Header
+
+try:
+    from std_msgs.msg import Header
+except ImportError:  # the offline tools run without ROS (only type hints use it)
+    Header = None
 
 from seg_ros.ros.image_conversion import ImageConversionError
 

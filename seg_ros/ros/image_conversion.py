@@ -7,7 +7,13 @@ Encoding names and the 16-bit to 8-bit scaling follow cv_bridge and
 a copy is made only to swap the byte order of data sent from a machine of the other
 endianness.  Malformed messages raise :class:`ImageConversionError`, whose message names
 the offending field and value.
+
+The conversions need only NumPy and OpenCV: they read and fill any object with the message's
+fields (a ``rosbags`` message too), so this module imports without ROS (``seg-ros bag``); only
+:func:`array_to_image` without ``msg`` needs ``sensor_msgs``.
 """
+
+from __future__ import annotations
 
 import array
 from dataclasses import dataclass
@@ -16,8 +22,12 @@ import sys
 
 import cv2
 import numpy as np
-from sensor_msgs.msg import Image
-from std_msgs.msg import Header
+
+try:
+    from sensor_msgs.msg import Image
+    from std_msgs.msg import Header
+except ImportError:  # the offline tools run without ROS
+    Image = Header = None
 
 
 class ImageConversionError(ValueError):

@@ -10,7 +10,6 @@ instances (an instance model, or ``instance_classes``) ``~/instance_map`` (mono1
 Parameters: :mod:`seg_ros.ros.parameters`.
 """
 
-from dataclasses import dataclass
 import re
 import sys
 import threading
@@ -37,6 +36,7 @@ from seg_ros.core.decode.instances import Instances
 from seg_ros.core.latest_frame import LatestFrameSlot
 from seg_ros.core.segmenter import DESCRIPTION_FIELDS, Segmenter, SegmenterConfig
 from seg_ros.core.stats import DurationWindow, RateMeter
+from seg_ros.output_topics import class_mask_indices, IMAGE_OUTPUTS
 from seg_ros.paths import default_label_paths, embedded_model_path
 from seg_ros.ros import compressed, qos
 from seg_ros.ros.image_conversion import (array_to_image, image_to_array, ImageConversionError,
@@ -58,22 +58,6 @@ def _deserialise(data: bytes, message_type: type):
                                    f'{len(data)} bytes: {error}') from error
 
 
-@dataclass(frozen=True)
-class ImageOutput:
-    """One image output: ``~/<name>`` raw and ``~/<name>/compressed`` in ``codec``."""
-
-    name: str
-    codec: str
-
-    @property
-    def topic(self) -> str:
-        """Return the raw image's topic, relative to the node."""
-        return f'~/{self.name}'
-
-
-#: The image outputs, in the order they are made; ``publish_<name>`` switches each off.
-IMAGE_OUTPUTS = (ImageOutput('class_map', 'png'), ImageOutput('color_mask', 'jpeg'),
-                 ImageOutput('overlay', 'jpeg'))
 INSTANCE_VALUES = ('instance_classes', 'score_threshold', 'nms_iou', 'max_instances',
                    'min_instance_area')
 WARN_THROTTLE_S = 5.0
@@ -161,40 +145,6 @@ def scale_camera_info(info: CameraInfo, width: int, height: int) -> CameraInfo:
     p[5], p[6], p[7] = p[5] * scale_y, p[6] * scale_y, p[7] * scale_y
     scaled.p = p
     return scaled
-
-
-def mask_topic(class_name: str) -> str:
-    """
-    Return the topic of a class's binary mask: ``~/mask/<name>``.
-
-    :param class_name: e.g. ``'TrafficLight'`` or ``'traffic light'``.
-    :return: e.g. ``'~/mask/trafficlight'`` or ``'~/mask/traffic_light'``: lower case, every
-        run of characters other than letters and digits one ``_``, never starting with a digit.
-    """
-    token = re.sub(r'[^a-z0-9]+', '_', class_name.lower()).strip('_') or 'class'
-    return f'~/mask/{"class_" + token if token[0].isdigit() else token}'
-
-
-def class_mask_indices(names: list[str], class_names: tuple[str, ...]) -> dict[int, str]:
-    """
-    Return the class ids and mask topics of the ``class_masks`` parameter.
-
-    :param names: class names, matched to the model's without regard to case.
-    :param class_names: the model's classes, by id.
-    :return: class id to :func:`mask_topic`.
-    :raises ValueError: naming the first unknown class and listing the model's classes.
-    """
-    ids = {}
-    for class_id, class_name in enumerate(class_names):
-        ids.setdefault(class_name.lower(), class_id)
-    indices = {}
-    for name in names:
-        class_id = ids.get(name.lower())
-        if class_id is None:
-            raise ValueError(f'class_masks: {name!r} is not a class of the model; its classes '
-                             f'are: {", ".join(class_names)}')
-        indices[class_id] = mask_topic(class_names[class_id])
-    return indices
 
 
 class SegmentationNode(Node):
