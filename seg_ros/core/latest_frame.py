@@ -1,4 +1,9 @@
-"""A one-slot mailbox: the worker always gets the newest frame, never a queue of stale ones."""
+"""
+One-slot mailboxes: the worker always gets the newest frame, never a queue of stale ones.
+
+:class:`LatestFrameSlot` is one camera's; :class:`FairSlots` holds one slot per camera for a
+single consumer that serves the cameras in turn (no camera starves another).
+"""
 
 import threading
 from typing import Generic, TypeVar
@@ -15,8 +20,13 @@ class LatestFrameSlot(Generic[Item]):
     is there, the timeout passes or the slot is closed.
     """
 
-    def __init__(self) -> None:
-        self._condition = threading.Condition()
+    def __init__(self, condition: threading.Condition | None = None) -> None:
+        """
+        Make an empty slot.
+
+        :param condition: shared with the other slots of a :class:`FairSlots` (default: its own).
+        """
+        self._condition = condition or threading.Condition()
         self._item: Item | None = None
         self._closed = False
         self.dropped = 0
@@ -46,6 +56,54 @@ class LatestFrameSlot(Generic[Item]):
         """Wake the consumer for good; later ``take`` calls return what is left, then None."""
         with self._condition:
             self._closed = True
+            self._condition.notify_all()
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called."""
+        return self._closed
+
+
+class FairSlots(Generic[Item]):
+    """
+    One :class:`LatestFrameSlot` per producer (camera), taken by one consumer in turn.
+
+    :meth:`take` returns the waiting item of the first slot after the one served last that has
+    one: with every camera streaming, each is served once a round, whatever their rates.
+    """
+
+    def __init__(self, count: int) -> None:
+        """Make ``count`` empty slots sharing one condition."""
+        if count < 1:
+            raise ValueError(f'FairSlots needs at least one slot, got {count}')
+        self._condition = threading.Condition()
+        self.slots = [LatestFrameSlot[Item](self._condition) for _ in range(count)]
+        self._next = 0
+        self._closed = False
+
+    def _waiting(self) -> bool:
+        return any(slot._item is not None for slot in self.slots)
+
+    def take(self, timeout: float | None = None) -> tuple[int, Item] | None:
+        """Return (slot index, item) of the next slot in turn with one; None on timeout/close."""
+        with self._condition:
+            self._condition.wait_for(lambda: self._waiting() or self._closed, timeout)
+            count = len(self.slots)
+            for offset in range(count):
+                index = (self._next + offset) % count
+                slot = self.slots[index]
+                if slot._item is not None:
+                    item, slot._item = slot._item, None
+                    self._next = index + 1
+                    return index, item
+            return None
+
+    def close(self) -> None:
+        """Close every slot and wake the consumer for good."""
+        with self._condition:
+            self._closed = True
+            for slot in self.slots:
+                slot._closed = True
             self._condition.notify_all()
 
     @property
