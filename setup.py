@@ -57,6 +57,7 @@ setup(
     entry_points={
         'console_scripts': [
             'segmentation_node = seg_ros.ros.segmentation_node:main',
+            'multi_camera_segmentation = seg_ros.ros.multi_camera:main',
             'camera_source = seg_ros.ros.camera_source:main',
             'seg-ros = seg_ros.cli:main',
         ],

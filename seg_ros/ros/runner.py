@@ -28,6 +28,8 @@ def run_node(make_node: Callable[[], Node], logger_name: str,
     try:
         node = make_node()
         executor.add_node(node)
+        for child in getattr(node, 'children', ()):  # the nodes a hub runs in this process
+            executor.add_node(child)
         while rclpy.ok() and not getattr(node, 'finished', False):
             executor.spin_once(timeout_sec=0.1)
     except StartupError as error:

@@ -45,6 +45,38 @@ from seg_ros.ros.parameters import PARAMETERS, PARAMETERS_BY_NAME
 from seg_ros.ros.runner import run_node, StartupError
 
 
+class SharedNetwork:
+    """
+    One network for the camera nodes of one process: the first node loads it.
+
+    Every node must be given the same network parameters (those that rebuild the network and
+    the instance ones): a node that differs is refused at start-up, naming the parameter.
+    """
+
+    def __init__(self) -> None:
+        """Hold no network yet."""
+        self.segmenter: Segmenter | None = None
+        self._values: dict = {}
+        self._first = ''
+
+    def segmenter_for(self, values: dict, namespace: str, build) -> Segmenter:
+        """
+        Return the shared network, built by ``build(values)`` for the first camera.
+
+        :raises StartupError: a network parameter differs from the first camera's.
+        """
+        wanted = {name: values[name] for name in NETWORK_VALUES}
+        if self.segmenter is None:
+            self.segmenter, self._values, self._first = build(values), wanted, namespace
+            return self.segmenter
+        for name, value in wanted.items():
+            if value != self._values[name]:
+                raise StartupError(
+                    f'parameter {name} of {namespace} is {value!r} but {self._first} has '
+                    f'{self._values[name]!r}: the cameras of one process share one network')
+        return self.segmenter
+
+
 class UnsupportedEncoding(ImageConversionError):
     """An image whose encoding the node does not take."""
 
@@ -61,6 +93,9 @@ def _deserialise(data: bytes, message_type: type):
 INSTANCE_VALUES = ('instance_classes', 'score_threshold', 'nms_iou', 'max_instances',
                    'min_instance_area')
 WARN_THROTTLE_S = 5.0
+# What a network shared by several cameras fixes for all of them.
+NETWORK_VALUES = tuple(spec.name for spec in PARAMETERS
+                       if spec.rebuilds_network or spec.name in INSTANCE_VALUES)
 # What varies between two rejections of one kind: sizes and quoted values.
 _REJECTION_DETAILS = re.compile(r"\d+|'[^']*'")
 
@@ -150,15 +185,31 @@ def scale_camera_info(info: CameraInfo, width: int, height: int) -> CameraInfo:
 class SegmentationNode(Node):
     """Run a segmentation network on the newest camera frame and publish what subscribers want."""
 
-    def __init__(self, **kwargs) -> None:
+    def __init__(self, *, network: 'SharedNetwork | None' = None,
+                 slot: LatestFrameSlot | None = None, **kwargs) -> None:
+        """
+        Load the network (or share one), create the topics, start the workers.
+
+        :param network: the network of several cameras' nodes in one process
+            (:mod:`seg_ros.ros.multi_camera`): the first node loads it, the others share it;
+            its parameters are then fixed.
+        :param slot: the slot that process's one worker takes this camera's frames from (this
+            node then starts no segmentation worker of its own).
+        :param kwargs: for :class:`rclpy.node.Node` (namespace, cli_args, ...).
+        """
         super().__init__('segmentation', **kwargs)
         self._values = self._declare_parameters()
         self._segmenter_lock = threading.Lock()
-        self._segmenter = self._build_segmenter(self._values)
+        self._shared = network is not None
+        if network is None:
+            self._segmenter = self._build_segmenter(self._values)
+        else:
+            self._segmenter = network.segmenter_for(self._values, self.get_namespace(),
+                                                    self._build_segmenter)
         self._pending_segmenter: Segmenter | None = None
         self._log_segmenter(self._segmenter)
 
-        self._slot: LatestFrameSlot[tuple] = LatestFrameSlot()
+        self._slot: LatestFrameSlot[tuple] = slot or LatestFrameSlot()
         self._encode_slot: LatestFrameSlot[tuple] = LatestFrameSlot()
         self._received = RateMeter()
         self._published = RateMeter()
@@ -235,8 +286,10 @@ class SegmentationNode(Node):
             f'outputs under {self.get_fully_qualified_name()}/ '
             f'({qos.describe(self._output_qos)})')
 
-        self._worker = threading.Thread(target=self._work, name='segmentation', daemon=True)
-        self._worker.start()
+        self._worker = None
+        if slot is None:
+            self._worker = threading.Thread(target=self._work, name='segmentation', daemon=True)
+            self._worker.start()
         # Compression runs beside the segmentation, so it adds no time to the next frame's.
         self._encoder = threading.Thread(target=self._encode_work, name='compression',
                                          daemon=True)
@@ -351,6 +404,13 @@ class SegmentationNode(Node):
             changed[parameter.name] = value
         segmenter = self._segmenter
         rebuild = any(PARAMETERS_BY_NAME[name].rebuilds_network for name in changed)
+        shared = [name for name in changed if name in INSTANCE_VALUES or
+                  PARAMETERS_BY_NAME[name].rebuilds_network]
+        if self._shared and shared:
+            return SetParametersResult(
+                successful=False,
+                reason=f'{", ".join(shared)}: the network is shared by every camera of this '
+                       'process (one_process): change it in the params file and restart')
         if not rebuild and any(name in INSTANCE_VALUES for name in changed):
             values = {**self._values, **changed}
             try:
@@ -480,23 +540,26 @@ class SegmentationNode(Node):
     def _work(self) -> None:
         while not self._slot.closed:
             item = self._slot.take(timeout=0.2)
-            if item is None:
-                continue
-            frame_of = self._compressed_frame if item[1] is CompressedImage else self._raw_frame
-            try:
-                header, frame, encoding = frame_of(item[0])
-            except ImageConversionError as error:
-                self._reject(str(error),
-                             kind='encoding' if isinstance(error, UnsupportedEncoding) else None)
-                continue
-            self._last_accepted = time.monotonic()
-            try:
-                self._process(header, frame, encoding)
-                self._last_error = ''
-            except Exception as error:  # keep segmenting after any per-frame failure
-                self._failed += 1
-                self._last_error = f'processing failed: {error}'
-                self.get_logger().error(self._last_error, throttle_duration_sec=WARN_THROTTLE_S)
+            if item is not None:
+                self.handle_frame(item)
+
+    def handle_frame(self, item: tuple) -> None:
+        """Segment one frame taken from this node's slot and publish its outputs."""
+        frame_of = self._compressed_frame if item[1] is CompressedImage else self._raw_frame
+        try:
+            header, frame, encoding = frame_of(item[0])
+        except ImageConversionError as error:
+            self._reject(str(error),
+                         kind='encoding' if isinstance(error, UnsupportedEncoding) else None)
+            return
+        self._last_accepted = time.monotonic()
+        try:
+            self._process(header, frame, encoding)
+            self._last_error = ''
+        except Exception as error:  # keep segmenting after any per-frame failure
+            self._failed += 1
+            self._last_error = f'processing failed: {error}'
+            self.get_logger().error(self._last_error, throttle_duration_sec=WARN_THROTTLE_S)
 
     @staticmethod
     def _raw_frame(data: bytes) -> tuple[Header, np.ndarray, str]:
@@ -610,7 +673,7 @@ class SegmentationNode(Node):
         self._slot.close()
         self._encode_slot.close()
         for thread in (self._worker, self._encoder):
-            if thread.is_alive():
+            if thread is not None and thread.is_alive():
                 thread.join(timeout=1.5)
         super().destroy_node()
 
