@@ -1,7 +1,7 @@
 """
 Several cameras: one process with one network against one node process per camera.
 
-Three ``camera_source`` processes (30 Hz, 1280x720 synthetic street scenes, one per namespace)
+Three ``camera_source`` processes (30 Hz or ``--rate``, 1280x720 synthetic street scenes, one per namespace)
 publish ``/<camera>/image_raw``. Side by side in one run, in alternating order:
 
 * ``three nodes``: one ``segmentation_node`` process per camera (what ``multi_camera.launch.py``
@@ -160,6 +160,7 @@ def measure(kind: str, cameras: list[str], arguments, recorder: Recorder,
 def parse_arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--cameras', type=int, default=3)
+    parser.add_argument('--rate', type=float, default=CAMERA_RATE, help='camera frames/s')
     parser.add_argument('--seconds', type=float, default=20.0, help='measured window a case')
     parser.add_argument('--warmup', type=float, default=8.0, help='seconds before the window')
     parser.add_argument('--rounds', type=int, default=2, help='each case this many times')
@@ -178,7 +179,7 @@ def main() -> int:
     recorder = Recorder(arguments.domain, cameras)
     sources = [node_probe.Executable('camera_source', [
         '-r', f'__ns:=/{camera}', '-p', f'width:={FRAME_SIZE[0]}',
-        '-p', f'height:={FRAME_SIZE[1]}', '-p', f'rate:={CAMERA_RATE}', '-p', f'seed:={index}'],
+        '-p', f'height:={FRAME_SIZE[1]}', '-p', f'rate:={arguments.rate}', '-p', f'seed:={index}'],
         environment) for index, camera in enumerate(cameras)]
     results: dict[str, list[dict]] = {'three nodes': [], 'one process': []}
     try:
@@ -212,7 +213,7 @@ def main() -> int:
     fps_ratio = statistics.median(a['total_fps'] / b['total_fps'] for a, b in zip(one, many))
     memory_ratio = statistics.median(a['peak_rss_mib'] / b['peak_rss_mib']
                                      for a, b in zip(one, many))
-    print(f'{len(cameras)} cameras at {FRAME_SIZE[0]}x{FRAME_SIZE[1]} {CAMERA_RATE:.0f} Hz, '
+    print(f'{len(cameras)} cameras at {FRAME_SIZE[0]}x{FRAME_SIZE[1]} {arguments.rate:.0f} Hz, '
           f'{arguments.seconds:.0f} s windows, median of {arguments.rounds} rounds; '
           f'{os.cpu_count()} cores\n')
     print('\n'.join(rows))
