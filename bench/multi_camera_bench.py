@@ -1,8 +1,8 @@
 """
 Several cameras: one process with one network against one node process per camera.
 
-Three ``camera_source`` processes (30 Hz or ``--rate``, 1280x720 synthetic street scenes, one per namespace)
-publish ``/<camera>/image_raw``. Side by side in one run, in alternating order:
+Three ``camera_source`` processes (30 Hz or ``--rate``, 1280x720 synthetic street scenes, one
+per namespace) publish ``/<camera>/image_raw``. Side by side in one run, in alternating order:
 
 * ``three nodes``: one ``segmentation_node`` process per camera (what ``multi_camera.launch.py``
   starts by default);
