@@ -141,3 +141,19 @@ def reference_ground_grid(classes: np.ndarray, stride: int, resolution: float,
             binned.append((CAMERA_TRANSLATION[0] + reach * direction[0],
                            CAMERA_TRANSLATION[1] + reach * direction[1], int(classes[v, u])))
     return _grid(binned, resolution, size, free)
+
+
+def scene_image_bgr(prototypes_rgb: np.ndarray) -> np.ndarray:
+    """Return the scene's colour image: each pixel the RGB prototype of its class, as BGR."""
+    _, classes = scene()
+    return np.ascontiguousarray(np.asarray(prototypes_rgb, np.uint8)[classes][:, :, ::-1])
+
+
+def read_ply(data: bytes) -> tuple[list[str], np.ndarray]:
+    """Return a binary little-endian PLY's header lines and its vertices, read field by field."""
+    header, _, body = data.partition(b'end_header\n')
+    lines = header.decode('ascii').splitlines()
+    types = {'float': '<f4', 'uchar': 'u1', 'ushort': '<u2'}
+    fields = [(line.split()[2], types[line.split()[1]]) for line in lines
+              if line.startswith('property ')]
+    return lines, np.frombuffer(body, fields)

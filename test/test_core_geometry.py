@@ -7,10 +7,10 @@ layout, ground-ray intersection and the occupancy grid.
 
 import math
 
-import depth_scene as scene
 import numpy as np
 import pytest
 
+import depth_scene as scene
 from seg_ros.core.geometry.camera import Intrinsics
 from seg_ros.core.geometry.depth import depth_to_metres
 from seg_ros.core.geometry.grid import GridSpec, ground_hits, occupancy, RigidTransform
