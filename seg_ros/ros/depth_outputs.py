@@ -18,6 +18,7 @@ warned about with a throttle; the node's other outputs still go out. The geometr
 
 import array
 from collections import deque
+import re
 import threading
 import time
 
@@ -48,6 +49,8 @@ except ImportError as error:
     TF2_ERROR = str(error)
 
 WARN_THROTTLE_S = 5.0
+# What varies between two problems of one kind (sizes, stamps, quoted values): one throttle a kind.
+_DETAILS = re.compile(r"\d+|'[^']*'")
 # Depth images kept for pairing, newest last (a 30 Hz camera: about a quarter of a second).
 DEPTH_HISTORY = 8
 # How long a processed colour frame waits for a depth image with its stamp that is not there yet.
@@ -337,7 +340,7 @@ class DepthOutputs:
     def _problem(self, counter: str, message: str) -> None:
         self.counts[counter] += 1
         self.last_problem = message
-        self._warn(counter, message)
+        self._warn(_DETAILS.sub('', message), message)
 
     def _warn(self, kind: str, message: str) -> None:
         now = time.monotonic()
