@@ -13,7 +13,8 @@ import pytest
 import depth_scene as scene
 from seg_ros.core.geometry.camera import Intrinsics
 from seg_ros.core.geometry.depth import depth_to_metres
-from seg_ros.core.geometry.grid import GridSpec, ground_hits, occupancy, RigidTransform
+from seg_ros.core.geometry.grid import (GridSpec, ground_hits, GroundProjection, occupancy,
+                                        RigidTransform)
 from seg_ros.core.geometry.points import cloud_dtype, labelled_points, pack_rgb
 
 COLORS_RGB = np.array([[128, 64, 128], [0, 0, 142], [244, 35, 232], [70, 130, 180]], np.uint8)
@@ -198,6 +199,14 @@ def test_grid_without_depth_intersects_rays_with_the_ground(stride):
                                            (GRID.size_x, GRID.size_y), FREE)
     assert np.array_equal(cells, expected)
     assert (cells == 0).any() and (cells == 100).any()
+    projection = GroundProjection.build(INTRINSICS, camera_pose(), classes.shape, stride, GRID)
+    assert np.array_equal(projection.cells(classes, np.array(sorted(FREE))), expected)
+    # A class map at half the camera's size is sampled at the pixel centres.
+    half = np.ascontiguousarray(classes[::2, ::2])
+    projection = GroundProjection.build(INTRINSICS, camera_pose(), half.shape, stride, GRID)
+    assert np.array_equal(projection.cells(half, np.array(sorted(FREE))),
+                          occupancy(*ground_hits(INTRINSICS, camera_pose(), half, stride),
+                                    np.array(sorted(FREE)), GRID))
     # A camera below the ground sees no ground.
     under = RigidTransform.from_quaternion((0, 0, -1), scene.CAMERA_QUATERNION)
     assert len(ground_hits(INTRINSICS, under, classes, stride)[0]) == 0

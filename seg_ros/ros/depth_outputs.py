@@ -29,7 +29,7 @@ from sensor_msgs.msg import Image, PointCloud2, PointField
 
 from seg_ros.core.geometry.camera import Intrinsics
 from seg_ros.core.geometry.depth import DEPTH_ENCODINGS, depth_to_metres
-from seg_ros.core.geometry.grid import GridSpec, ground_hits, occupancy, RigidTransform
+from seg_ros.core.geometry.grid import GridSpec, GroundProjection, occupancy, RigidTransform
 from seg_ros.core.geometry.points import labelled_points, LabelledPoints
 from seg_ros.ros.image_conversion import image_to_array, ImageConversionError
 
@@ -178,7 +178,7 @@ class DepthOutputs:
             node.create_subscription(Image, self._depth_topic, self.depth_callback, input_qos)
             node.get_logger().info(f'Depth from {self._depth_topic}: ~/points, '
                                    '~/obstacle_points and ~/freespace from depth')
-        self._grid_publisher = self._tf_buffer = None
+        self._grid_publisher = self._tf_buffer = self._projection = None
         self.grid_off_reason = ''
         if OccupancyGrid is None:
             self.grid_off_reason = (f'nav_msgs cannot be imported ({NAV_MSGS_ERROR}); install '
@@ -305,12 +305,21 @@ class DepthOutputs:
         if pose is None:
             return
         if points is not None:
-            xy = pose.apply(points.xyz)[:, :2]
-            point_labels = points.labels
+            xy, point_labels = pose.apply(points.xyz, axes=2), points.labels
+            cells = occupancy(xy, point_labels, free_ids, spec)
         else:
-            xy, point_labels = ground_hits(camera, pose, class_map, values['cloud_stride'])
-        cells = occupancy(xy, point_labels, free_ids, spec)
+            cells = self._ground_projection(camera, pose, class_map.shape, spec).cells(
+                class_map, free_ids)
         self._grid_publisher.publish(occupancy_grid(header, values['grid_frame'], spec, cells))
+
+    def _ground_projection(self, camera: Intrinsics, pose: RigidTransform, map_shape,
+                           spec: GridSpec) -> GroundProjection:
+        # Rebuilt only when the camera, its pose, the grid or the stride change.
+        stride = self._values['cloud_stride']
+        key = GroundProjection.key_of(camera, pose, map_shape, stride, spec)
+        if self._projection is None or self._projection.key != key:
+            self._projection = GroundProjection.build(camera, pose, map_shape, stride, spec)
+        return self._projection
 
     def _camera_pose(self, header) -> RigidTransform | None:
         target, source = self._values['grid_frame'], header.frame_id

@@ -49,9 +49,21 @@ class RigidTransform:
             [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)]])
         return cls(rotation, t)
 
-    def apply(self, points: np.ndarray) -> np.ndarray:
-        """Return (N, 3) points transformed, float64."""
-        return np.asarray(points, np.float64) @ self.rotation.T + self.translation
+    def apply(self, points: np.ndarray, axes: int = 3) -> np.ndarray:
+        """
+        Return (N, 3) points transformed, float64: their first ``axes`` coordinates (x, y, z).
+
+        Column by column: a (N, 3) @ (3, 3) matmul is many times slower on large N.
+        """
+        points = np.asarray(points)
+        out = np.empty((len(points), axes), np.float64)
+        for axis in range(axes):
+            column = out[:, axis]
+            column[:] = points[:, 0] * self.rotation[axis, 0]
+            column += points[:, 1] * self.rotation[axis, 1]
+            column += points[:, 2] * self.rotation[axis, 2]
+            column += self.translation[axis]
+        return out
 
 
 @dataclass(frozen=True)
@@ -90,28 +102,56 @@ class GridSpec:
         return 0.0, -self.height * self.resolution / 2
 
 
-def occupancy(xy: np.ndarray, labels: np.ndarray, free_classes: np.ndarray,
+def cell_indices(xy: np.ndarray, spec: GridSpec) -> np.ndarray:
+    """Return the flat cell index (row * width + column) of each (x, y), -1 outside the grid."""
+    origin_x, origin_y = spec.origin
+    scale = 1.0 / spec.resolution
+    columns = xy[:, 0] - origin_x
+    columns *= scale
+    np.floor(columns, out=columns)
+    rows = xy[:, 1] - origin_y
+    rows *= scale
+    np.floor(rows, out=rows)
+    inside = (columns >= 0) & (columns < spec.width) & (rows >= 0) & (rows < spec.height)
+    rows *= spec.width
+    rows += columns  # exact: whole numbers below 2**53
+    rows[~inside] = -1
+    return rows.astype(np.intp)
+
+
+def _free_lookup(free_classes: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    size = max(int(labels.max(initial=0)), int(np.max(free_classes, initial=0))) + 1
+    lookup = np.zeros(size, bool)
+    lookup[np.asarray(free_classes, np.intp)] = True
+    return lookup
+
+
+def bin_cells(index: np.ndarray, labels: np.ndarray, free_classes: np.ndarray,
               spec: GridSpec) -> np.ndarray:
     """
-    Return the grid's cells, (height, width) int8, row = y index, column = x index.
+    Return the grid's cells from each point's cell index (-1: outside) and class.
 
     A cell holding a point of a class outside ``free_classes`` is 100 (it wins), else a cell
-    holding a point of a free class is 0, else -1 (unseen).
-
-    :param xy: (N, 2) point coordinates in the grid frame, metres.
-    :param labels: (N,) class ids.
-    :param free_classes: class ids that are free space.
+    holding a point of a free class is 0, else -1 (unseen). (height, width) int8, row = y index,
+    column = x index.
     """
     cells = np.full(spec.width * spec.height, UNKNOWN, np.int8)
-    origin_x, origin_y = spec.origin
-    columns = np.floor((xy[:, 0] - origin_x) / spec.resolution)
-    rows = np.floor((xy[:, 1] - origin_y) / spec.resolution)
-    inside = (columns >= 0) & (columns < spec.width) & (rows >= 0) & (rows < spec.height)
-    index = rows[inside].astype(np.intp) * spec.width + columns[inside].astype(np.intp)
-    free = np.isin(labels[inside], free_classes)
+    inside = index >= 0
+    index, labels = index[inside], labels[inside]
+    free = _free_lookup(free_classes, labels)[labels]
     cells[index[free]] = FREE
     cells[index[~free]] = OCCUPIED
     return cells.reshape(spec.height, spec.width)
+
+
+def occupancy(xy: np.ndarray, labels: np.ndarray, free_classes: np.ndarray,
+              spec: GridSpec) -> np.ndarray:
+    """
+    Return the grid of points at ``xy`` (N, 2) in the grid frame with classes ``labels``.
+
+    See :func:`bin_cells` for the cell values.
+    """
+    return bin_cells(cell_indices(xy, spec), labels, free_classes, spec)
 
 
 def ground_hits(intrinsics: Intrinsics, camera_to_grid: RigidTransform, class_map: np.ndarray,
@@ -128,16 +168,61 @@ def ground_hits(intrinsics: Intrinsics, camera_to_grid: RigidTransform, class_ma
     :param stride: rays of every ``stride``-th column and row.
     :return: ``xy`` (N, 2) float64 ground points in the grid frame and their ``labels`` (N,).
     """
+    u, v, xy = _ground_points(intrinsics, camera_to_grid, stride)
+    return xy, sample_map(class_map, u, v, intrinsics.width, intrinsics.height)
+
+
+def _ground_points(intrinsics: Intrinsics, camera_to_grid: RigidTransform, stride: int):
     u, v = stride_pixels(intrinsics.width, intrinsics.height, stride)
     rays = np.stack([(u - intrinsics.cx) / intrinsics.fx, (v - intrinsics.cy) / intrinsics.fy,
                      np.ones(len(u))], axis=1)
-    directions = rays @ camera_to_grid.rotation.T
     origin = camera_to_grid.translation
+    directions = RigidTransform(camera_to_grid.rotation, np.zeros(3)).apply(rays)
     down = directions[:, 2] < 0
     if origin[2] <= 0 or not down.any():
-        return np.empty((0, 2)), np.empty(0, np.uint16)
+        return u[:0], v[:0], np.empty((0, 2))
     directions, u, v = directions[down], u[down], v[down]
     reach = -origin[2] / directions[:, 2]
-    xy = origin[:2] + directions[:, :2] * reach[:, None]
-    labels = sample_map(class_map, u, v, intrinsics.width, intrinsics.height)
-    return xy, labels
+    return u, v, origin[:2] + directions[:, :2] * reach[:, None]
+
+
+@dataclass(frozen=True)
+class GroundProjection:
+    """
+    Which class-map pixel lands in which cell, for one camera pose and grid.
+
+    Built once for a static camera, the no-depth grid then costs a lookup and a scatter a frame.
+    """
+
+    key: tuple
+    map_index: np.ndarray
+    cell_index: np.ndarray
+    spec: GridSpec
+
+    @classmethod
+    def build(cls, intrinsics: Intrinsics, camera_to_grid: RigidTransform,
+              map_shape: tuple[int, int], stride: int, spec: GridSpec) -> 'GroundProjection':
+        """Intersect the rays once (:func:`ground_hits`) and keep the pixels inside the grid."""
+        u, v, xy = _ground_points(intrinsics, camera_to_grid, stride)
+        index = cell_indices(xy, spec)
+        inside = index >= 0
+        u, v = u[inside], v[inside]
+        height, width = map_shape
+        if (width, height) != (intrinsics.width, intrinsics.height):
+            u = np.minimum(((u + 0.5) * (width / intrinsics.width)).astype(np.intp), width - 1)
+            v = np.minimum(((v + 0.5) * (height / intrinsics.height)).astype(np.intp),
+                           height - 1)
+        return cls(cls.key_of(intrinsics, camera_to_grid, map_shape, stride, spec),
+                   v * width + u, index[inside], spec)
+
+    @staticmethod
+    def key_of(intrinsics: Intrinsics, camera_to_grid: RigidTransform,
+               map_shape: tuple[int, int], stride: int, spec: GridSpec) -> tuple:
+        """Return what the projection depends on, to know when to build it again."""
+        return (intrinsics, camera_to_grid.rotation.tobytes(),
+                camera_to_grid.translation.tobytes(), tuple(map_shape), stride, spec)
+
+    def cells(self, class_map: np.ndarray, free_classes: np.ndarray) -> np.ndarray:
+        """Return the grid of this frame's class map (see :func:`bin_cells`)."""
+        labels = class_map.reshape(-1)[self.map_index]
+        return bin_cells(self.cell_index, labels, free_classes, self.spec)

@@ -128,11 +128,14 @@ def project_depth(depth_m: np.ndarray, intrinsics: Intrinsics, stride: int = 1
         raise ValueError(f'stride={stride!r} must be at least 1')
     sampled = depth_m[::stride, ::stride]
     rows, cols = np.nonzero(~np.isnan(sampled))
-    z = sampled[rows, cols].astype(np.float64)
+    z = sampled[rows, cols].astype(np.float32, copy=False)
     u, v = cols * stride, rows * stride
+    # float32 throughout, as depth_image_proc computes (a few ulp from a float64 result).
     xyz = np.empty((len(z), 3), np.float32)
-    xyz[:, 0] = (u - intrinsics.cx) * z / intrinsics.fx
-    xyz[:, 1] = (v - intrinsics.cy) * z / intrinsics.fy
+    np.multiply(u.astype(np.float32) - np.float32(intrinsics.cx), z, out=xyz[:, 0])
+    xyz[:, 0] /= np.float32(intrinsics.fx)
+    np.multiply(v.astype(np.float32) - np.float32(intrinsics.cy), z, out=xyz[:, 1])
+    xyz[:, 1] /= np.float32(intrinsics.fy)
     xyz[:, 2] = z
     return xyz, u, v
 
