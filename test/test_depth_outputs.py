@@ -98,20 +98,23 @@ class Camera:
         return {}
 
 
-@pytest.fixture(scope='module')
-def probe(ros_context):
+def camera_transform(translation=scene.CAMERA_TRANSLATION):
+    """Return the static base_link -> camera_optical_frame transform of the scene."""
     from geometry_msgs.msg import TransformStamped
-
-    probe = Probe(ros_context, 'depth_test_probe')
-    broadcaster = tf2_ros.StaticTransformBroadcaster(probe.node)
     transform = TransformStamped()
     transform.header.frame_id, transform.child_frame_id = 'base_link', OPTICAL_FRAME
     (transform.transform.translation.x, transform.transform.translation.y,
-     transform.transform.translation.z) = scene.CAMERA_TRANSLATION
+     transform.transform.translation.z) = translation
     (transform.transform.rotation.x, transform.transform.rotation.y,
      transform.transform.rotation.z, transform.transform.rotation.w) = scene.CAMERA_QUATERNION
-    broadcaster.sendTransform(transform)
-    probe.broadcaster = broadcaster
+    return transform
+
+
+@pytest.fixture(scope='module')
+def probe(ros_context):
+    probe = Probe(ros_context, 'depth_test_probe')
+    probe.broadcaster = tf2_ros.StaticTransformBroadcaster(probe.node)
+    probe.broadcaster.sendTransform(camera_transform())
     yield probe
     probe.close()
 
@@ -308,6 +311,36 @@ def test_a_missing_transform_is_counted_and_the_cloud_still_goes_out(camera, nod
                       >= 1, 10), camera.diagnostics()
     assert not stamped(camera.grids, 130)
     assert "no usable transform base_link <- 'nowhere_frame'" in node.output()
+    assert node.alive()
+
+
+def test_a_jumping_camera_pose_skips_one_grid_then_the_new_pose_is_used(probe, camera, node):
+    raw = scene.encoded_depth('32FC1')
+    assert send(camera, 133, depth_image(raw, '32FC1', 133),
+                until=lambda: stamped(camera.grids, 133)), node.output()
+    from rclpy.qos import DurabilityPolicy, QoSProfile
+    from tf2_msgs.msg import TFMessage
+    # tf2_ros's static broadcaster sends a child frame's first transform only: a second
+    # publisher on /tf_static moves the camera (a recalibration, or a wrong transform).
+    static = probe.node.create_publisher(
+        TFMessage, '/tf_static', QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL))
+    moved = (scene.CAMERA_TRANSLATION[0] + 1.0, *scene.CAMERA_TRANSLATION[1:])
+    try:
+        static.publish(TFMessage(transforms=[camera_transform(moved)]))
+        assert wait_until(lambda: int(camera.diagnostics().get('camera pose jumps', 0)) >= 1 or
+                          send(camera, 134, depth_image(raw, '32FC1', 134), until=lambda: int(
+                              camera.diagnostics().get('camera pose jumps', 0)) >= 1,
+                              timeout=1.0), 15), node.output()
+        assert 'jumped by 1.00 m' in node.output()
+        assert send(camera, 135, depth_image(raw, '32FC1', 135),
+                    until=lambda: stamped(camera.grids, 135)), node.output()
+        # The new pose: everything 1 m further ahead.
+        cells = grid_cells(stamped(camera.grids, 135)[-1])
+        before = grid_cells(stamped(camera.grids, 133)[-1])
+        shift = round(1.0 / RESOLUTION)
+        assert np.array_equal(cells[:, shift:], before[:, :-shift][:, :cells.shape[1] - shift])
+    finally:
+        static.publish(TFMessage(transforms=[camera_transform()]))
     assert node.alive()
 
 

@@ -55,6 +55,9 @@ _DETAILS = re.compile(r"\d+|'[^']*'")
 DEPTH_HISTORY = 8
 # How long a processed colour frame waits for a depth image with its stamp that is not there yet.
 DEPTH_WAIT_S = 0.1
+# A camera pose that moves more than this between two frames is taken for a fault, not motion:
+# the camera is fixed on the robot, grid_frame moves with it.
+POSE_JUMP_M, POSE_JUMP_RAD = 0.25, 0.35
 _FLOAT32, _UINT16 = PointField.FLOAT32, PointField.UINT16
 _POINT_FIELD_TYPES = {'<f4': _FLOAT32, '<u2': _UINT16}
 
@@ -167,7 +170,10 @@ class DepthOutputs:
         self._logged: dict[str, float] = {}
         self.counts = {'depth images received': 0, 'frames without paired depth': 0,
                        'depth images rejected': 0, 'depth frames without a valid point': 0,
-                       'frames without camera_info': 0, 'frames without a transform': 0}
+                       'frames without camera_info': 0, 'frames without a transform': 0,
+                       'camera pose jumps': 0}
+        self._last_pose: dict[str, RigidTransform] = {}
+        self._last_stamp_ns = 0
         self.last_problem = ''
         self._points_publisher = node.create_publisher(PointCloud2, '~/points', output_qos)
         self._obstacles_publisher = node.create_publisher(PointCloud2, '~/obstacle_points',
@@ -323,12 +329,19 @@ class DepthOutputs:
 
     def _camera_pose(self, header) -> RigidTransform | None:
         target, source = self._values['grid_frame'], header.frame_id
+        now_ns = stamp_ns(header.stamp)
+        if now_ns < self._last_stamp_ns - 1_000_000_000:
+            # Time went back (a bag played again, a simulator reset): tf's history is stale.
+            self._node.get_logger().warning('image stamps jumped back in time: tf buffer cleared')
+            self._tf_buffer.clear()
+            self._last_pose.clear()
+        self._last_stamp_ns = now_ns
         try:
             stamped = self._tf_buffer.lookup_transform(
                 target, source, Time.from_msg(header.stamp),
                 timeout=Duration(seconds=self._values['tf_timeout']))
             transform = stamped.transform
-            return RigidTransform.from_quaternion(
+            pose = RigidTransform.from_quaternion(
                 (transform.translation.x, transform.translation.y, transform.translation.z),
                 (transform.rotation.x, transform.rotation.y, transform.rotation.z,
                  transform.rotation.w))
@@ -337,6 +350,19 @@ class DepthOutputs:
                           f'no usable transform {target} <- {source!r} at the image stamp '
                           f'({type(error).__name__}: {error}): no ~/freespace for this frame')
             return None
+        previous = self._last_pose.get(source)
+        self._last_pose[source] = pose
+        if previous is not None:
+            moved = float(np.linalg.norm(pose.translation - previous.translation))
+            cosine = (np.trace(previous.rotation.T @ pose.rotation) - 1.0) / 2.0
+            turned = float(np.arccos(np.clip(cosine, -1.0, 1.0)))
+            if moved > POSE_JUMP_M or turned > POSE_JUMP_RAD:
+                self._problem('camera pose jumps',
+                              f'camera pose {target} <- {source!r} jumped by {moved:.2f} m, '
+                              f'{np.degrees(turned):.0f} deg since the last frame: no '
+                              '~/freespace for this frame (the new pose is used from the next)')
+                return None
+        return pose
 
     def _class_ids(self, parameter: str,
                    class_names: tuple[str, ...]) -> tuple[np.ndarray, list[str]]:
