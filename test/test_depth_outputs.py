@@ -206,6 +206,14 @@ def assert_cloud_matches(msg, expected: list[tuple], stamp_sec: int) -> None:
     assert [(f.name, f.datatype, f.count) for f in msg.fields] == [
         ('x', 7, 1), ('y', 7, 1), ('z', 7, 1), ('rgb', 7, 1), ('label', 4, 1)]
     cloud = cloud_array(msg)
+    try:  # what consumers read it with, where installed
+        from sensor_msgs_py import point_cloud2
+    except ImportError:
+        point_cloud2 = None
+    if point_cloud2 is not None:
+        read = point_cloud2.read_points(msg, field_names=('x', 'y', 'z', 'label'))
+        assert np.array_equal(read['x'], cloud['x']) and np.array_equal(read['z'], cloud['z'])
+        assert read['label'].tolist() == cloud['label'].tolist()
     np.testing.assert_allclose(np.stack([cloud['x'], cloud['y'], cloud['z']], axis=1),
                                np.array([row[:3] for row in expected]).reshape(-1, 3),
                                rtol=1e-6, atol=1e-6)
@@ -342,6 +350,19 @@ def test_a_jumping_camera_pose_skips_one_grid_then_the_new_pose_is_used(probe, c
     finally:
         static.publish(TFMessage(transforms=[camera_transform()]))
     assert node.alive()
+
+
+def test_an_unknown_class_is_a_clear_start_up_error(model_dir):
+    process = NodeProcess('segmentation_node',
+                          node_args(model_dir, '/bad_classes', 'obstacle_classes:=[tree]'),
+                          DOMAIN_ID)
+    try:
+        assert process.wait(timeout=60) == 1
+        output = process.output()
+        assert "obstacle_classes: 'tree' is not a class of the model" in output
+        assert 'road, car, sidewalk, sky' in output and 'Traceback' not in output
+    finally:
+        process.close()
 
 
 def test_without_depth_the_grid_intersects_rays_with_the_ground(probe, model_dir):

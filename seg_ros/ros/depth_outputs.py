@@ -32,6 +32,7 @@ from seg_ros.core.geometry.depth import DEPTH_ENCODINGS, depth_to_metres
 from seg_ros.core.geometry.grid import GridSpec, GroundProjection, occupancy, RigidTransform
 from seg_ros.core.geometry.points import labelled_points, LabelledPoints
 from seg_ros.ros.image_conversion import image_to_array, ImageConversionError
+from seg_ros.ros.runner import StartupError
 
 try:  # nav_msgs: apt install ros-jazzy-nav-msgs (pip: ros-jazzy-nav-msgs)
     from nav_msgs.msg import OccupancyGrid
@@ -156,14 +157,23 @@ class DepthPairing:
 class DepthOutputs:
     """The ~/points, ~/obstacle_points and ~/freespace publishers and the work behind them."""
 
-    def __init__(self, node, values: dict, output_qos, input_qos, camera_info) -> None:
+    def __init__(self, node, values: dict, output_qos, input_qos, camera_info,
+                 class_names: tuple[str, ...]) -> None:
         """
         Create the publishers, the depth subscription and the tf listener the values ask for.
 
         :param node: the segmentation node.
         :param values: the node's parameter values (read at every frame: runtime changes apply).
         :param camera_info: returns the newest colour CameraInfo, or None.
+        :param class_names: the model's classes, to check obstacle_classes and freespace_classes.
+        :raises StartupError: naming a class the model does not have.
         """
+        for parameter in ('obstacle_classes', 'freespace_classes'):
+            _, unknown = class_ids(list(values[parameter] or ()), class_names)
+            if unknown:
+                raise StartupError(f'{parameter}: {", ".join(map(repr, unknown))} is not a class '
+                                   f'of the model (name or id); its classes are: '
+                                   f'{", ".join(class_names)}')
         self._node = node
         self._values = values
         self._camera_info = camera_info

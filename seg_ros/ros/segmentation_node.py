@@ -262,7 +262,7 @@ class SegmentationNode(Node):
         self._image_topic = image_topic
         self.create_subscription(CameraInfo, 'camera_info', self.camera_info_callback, input_qos)
         self._depth_outputs = DepthOutputs(self, values, self._output_qos, input_qos,
-                                           lambda: self._camera_info)
+                                           lambda: self._camera_info, self._segmenter.labels.names)
         self.create_timer(values['diagnostics_period'], self.diagnostics_callback)
         self.add_on_set_parameters_callback(self.validate_parameters_callback)
         if hasattr(self, 'add_post_set_parameters_callback'):
