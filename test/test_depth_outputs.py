@@ -352,6 +352,31 @@ def test_a_jumping_camera_pose_skips_one_grid_then_the_new_pose_is_used(probe, c
     assert node.alive()
 
 
+def test_instances_add_the_instance_field(probe, model_dir):
+    namespace = '/instance_test'
+    process = NodeProcess('segmentation_node',
+                          node_args(model_dir, namespace,
+                                    f'depth_topic:={namespace}/camera/depth/image_raw',
+                                    'instance_classes:=[car]', 'min_instance_area:=1'),
+                          DOMAIN_ID)
+    try:
+        camera = Camera(probe, namespace)
+        assert probe.wait_for_subscribers(camera.depth, timeout=30), process.output()
+        raw = scene.encoded_depth('16UC1')
+        assert send(camera, 145, depth_image(raw, '16UC1', 145)), process.output()
+        msg = stamped(camera.points, 145)[-1]
+        assert [(f.name, f.offset, f.datatype) for f in msg.fields][-2:] == \
+            [('label', 16, 4), ('instance', 18, 4)]
+        cloud = cloud_array(msg)
+        expected = scene.reference_points(raw, scene.scene()[1], STRIDE, COLORS_RGB)
+        assert cloud['label'].tolist() == [row[4] for row in expected]
+        # The box is one connected component of car: instance 1, nothing else is an instance.
+        assert ((cloud['instance'] == 1) == (cloud['label'] == scene.CAR)).all()
+        assert set(cloud['instance'].tolist()) == {0, 1}
+    finally:
+        process.finish()
+
+
 def test_an_unknown_class_is_a_clear_start_up_error(model_dir):
     process = NodeProcess('segmentation_node',
                           node_args(model_dir, '/bad_classes', 'obstacle_classes:=[tree]'),
