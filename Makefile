@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 ROS_PACKAGES := 'ros-jazzy-rclpy[fastrtps]' ros-jazzy-sensor-msgs ros-jazzy-std-msgs \
-	ros-jazzy-diagnostic-msgs
+	ros-jazzy-diagnostic-msgs ros-jazzy-nav-msgs ros-jazzy-geometry-msgs
 RUNTIME_STAMP := $(VENV)/.seg_ros-runtime
 TEST_STAMP := $(VENV)/.seg_ros-test
 
@@ -29,7 +29,8 @@ demo: $(RUNTIME_STAMP)
 	$(PY) -m seg_ros.demo
 
 # Where ../shared/ros2-extra exists: build it into ~/.cache/seg_ros/ros2-extra (about 95 s once,
-# a second after) and make its vision_msgs importable from the venv (test/ros2_extra.py).
+# a second after) and make its vision_msgs, tf2_ros and sensor_msgs_py importable from the venv
+# (test/ros2_extra.py).
 test: $(TEST_STAMP)
 	$(PY) test/ros2_extra.py --link-venv
 	$(PY) -m pytest test

@@ -7,7 +7,9 @@ Example::
 
 runs /front/segmentation on /front/image_raw (+ /front/camera_info), publishing
 /front/segmentation/overlay ..., and the same under /rear.  ``cameras`` also takes a YAML-style
-list: ``cameras:='[front, rear]'``.  Each camera is an include of segment.launch.py.
+list: ``cameras:='[front, rear]'``.  With ``depth:=aligned_depth_to_color/image_raw`` each node
+also reads /<camera>/aligned_depth_to_color/image_raw (~/points ...).  Each camera is an include
+of segment.launch.py.
 """
 
 import importlib.util
@@ -30,11 +32,15 @@ PACKAGE = 'seg_ros'
 
 # Forwarded unchanged to every camera's segment.launch.py (same names, same meaning).
 FORWARDED_ARGUMENTS = ('params_file', 'model_path', 'input_width', 'input_height', 'alpha',
-                       'target', 'backend', 'class_masks', 'input_transport', 'log_level',
-                       'tune_malloc')
-# The subset that are node parameters ('' keeps the params file value).
+                       'target', 'backend', 'class_masks', 'input_transport', 'depth_max_skew',
+                       'depth_range', 'cloud_stride', 'obstacle_classes', 'freespace_classes',
+                       'grid_frame', 'grid_resolution', 'grid_size', 'log_level', 'tune_malloc')
+# The subset that are node parameters ('' keeps the params file value); depth_topic is set per
+# camera from the depth argument.
 PARAMETER_ARGUMENTS = ('model_path', 'input_width', 'input_height', 'alpha', 'target', 'backend',
-                       'class_masks', 'input_transport')
+                       'class_masks', 'input_transport', 'depth_max_skew', 'depth_range',
+                       'cloud_stride', 'obstacle_classes', 'freespace_classes', 'grid_frame',
+                       'grid_resolution', 'grid_size')
 
 LOOPBACK_DDS_ENVIRONMENT = (
     ('RMW_IMPLEMENTATION', 'rmw_fastrtps_cpp'),
@@ -60,6 +66,11 @@ def generate_launch_description():
         DeclareLaunchArgument(
             'camera_info', default_value='camera_info',
             description='CameraInfo topic inside each camera namespace.'),
+        DeclareLaunchArgument(
+            'depth', default_value='',
+            description='Depth topic inside each camera namespace (/<camera>/<depth>), e.g. '
+                        "aligned_depth_to_color/image_raw; '' = the params file's depth_topic "
+                        '(default: none).'),
         # The forwarded ones as segment.launch.py declares them (defaults, choices, meaning).
         *segment_declarations(FORWARDED_ARGUMENTS),
         DeclareLaunchArgument(
@@ -104,6 +115,7 @@ def include_cameras(context):
     cameras = parse_cameras(LaunchConfiguration('cameras').perform(context))
     image = LaunchConfiguration('image').perform(context).strip('/')
     camera_info = LaunchConfiguration('camera_info').perform(context).strip('/')
+    depth = LaunchConfiguration('depth').perform(context).strip().strip('/')
     segment_launch = PathJoinSubstitution([ThisLaunchFileDir(), 'segment.launch.py'])
     groups = []
     for camera in cameras:
@@ -112,6 +124,7 @@ def include_cameras(context):
             'namespace': camera,
             'image_topic': f'/{camera}/{image}',
             'camera_info_topic': f'/{camera}/{camera_info}',
+            'depth_topic': f'/{camera}/{depth}' if depth else '',
             'rviz': 'false',
             # Set once above for all cameras.
             'use_loopback_dds': 'false',

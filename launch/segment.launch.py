@@ -28,7 +28,9 @@ NODE_EXECUTABLE = 'segmentation_node'
 
 # Launch arguments that set the node parameter of the same name; '' leaves the params file's.
 PARAMETER_ARGUMENTS = ('model_path', 'input_width', 'input_height', 'alpha', 'target', 'backend',
-                       'class_masks', 'input_transport')
+                       'class_masks', 'input_transport', 'depth_topic', 'depth_max_skew',
+                       'depth_range', 'cloud_stride', 'obstacle_classes', 'freespace_classes',
+                       'grid_frame', 'grid_resolution', 'grid_size')
 
 # The loopback Fast DDS setup measured by bench/dds_transport.py (see the profile's header).
 LOOPBACK_DDS_ENVIRONMENT = (
@@ -95,6 +97,43 @@ def generate_launch_description():
             description='raw: sensor_msgs/Image on the image topic; compressed: '
                         "sensor_msgs/CompressedImage on <image topic>/compressed; '' keeps the "
                         'params file value.'),
+        DeclareLaunchArgument(
+            'depth_topic', default_value='',
+            description='Depth image registered to the colour camera (16UC1 mm or 32FC1 m), '
+                        'e.g. /camera/aligned_depth_to_color/image_raw: ~/points, '
+                        "~/obstacle_points; '' keeps the params file value (none)."),
+        DeclareLaunchArgument(
+            'depth_max_skew', default_value='',
+            description='Largest colour/depth stamp difference in seconds (0-1, 0: equal '
+                        "stamps); '' keeps the params file value."),
+        DeclareLaunchArgument(
+            'depth_range', default_value='',
+            description="Valid depth '[min, max]' in metres (0.1,20); '' keeps the params "
+                        'file value.'),
+        DeclareLaunchArgument(
+            'cloud_stride', default_value='',
+            description="One point every N columns and rows (1-64); '' keeps the params file "
+                        'value.'),
+        DeclareLaunchArgument(
+            'obstacle_classes', default_value='',
+            description='Classes of ~/obstacle_points, comma-separated (car,person) or '
+                        "'[car, person]'; '' keeps the params file value."),
+        DeclareLaunchArgument(
+            'freespace_classes', default_value='',
+            description='Free classes of ~/freespace (road,sidewalk), the others are occupied; '
+                        "'' keeps the params file value ([]: no grid)."),
+        DeclareLaunchArgument(
+            'grid_frame', default_value='',
+            description="Frame of ~/freespace, ground at z = 0 (base_link); '' keeps the params "
+                        'file value.'),
+        DeclareLaunchArgument(
+            'grid_resolution', default_value='',
+            description="Metres a cell of ~/freespace (0.01-10); '' keeps the params file "
+                        'value.'),
+        DeclareLaunchArgument(
+            'grid_size', default_value='',
+            description="Extent '[x, y]' of ~/freespace in metres (10,10); '' keeps the params "
+                        'file value.'),
         DeclareLaunchArgument(
             'log_level', default_value='info',
             choices=['debug', 'info', 'warn', 'error', 'fatal'],
@@ -185,6 +224,9 @@ def parameter_value(name, text):
         if spec.item_type is str:
             items = text.strip().removeprefix('[').removesuffix(']').split(',')
             value = [item.strip().strip('\'"') for item in items if item.strip()]
+        elif spec.item_type is float:
+            items = text.strip().removeprefix('[').removesuffix(']').split(',')
+            value = [float(item) for item in items if item.strip()]
         elif isinstance(spec.default, bool):
             if text.lower() not in ('true', 'false'):
                 raise ValueError(text)
@@ -196,7 +238,8 @@ def parameter_value(name, text):
         else:
             value = text
     except ValueError:
-        raise RuntimeError(f'{name}:={text!r} is not a {type(spec.default).__name__}') from None
+        kind = 'list of numbers' if spec.item_type is float else type(spec.default).__name__
+        raise RuntimeError(f'{name}:={text!r} is not a {kind}') from None
     problem = spec.check(value)
     if problem:
         raise RuntimeError(problem)

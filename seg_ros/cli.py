@@ -7,8 +7,10 @@ pixel); for each video, ``<name>_overlay.mp4`` at the input's frame rate (or ``-
 instance model (YOLO-seg, Mask R-CNN) or ``--instance-classes``, each image also gets
 ``<name>_instances.json`` (id, class, score and box of each instance, frame pixels) and
 ``<name>_instances.png`` (16-bit instance ids), and the overlay shows the instances. It prints
-the share of pixels of each class. ``seg-ros bag`` segments the image topics of a rosbag2 bag
-into a bag (:mod:`seg_ros.bag`); ``seg-ros convert`` turns the Torch7 ENet into ONNX.
+the share of pixels of each class. With ``--depth`` (:mod:`seg_ros.offline_depth`) each image also
+gets ``<name>_points.ply``, its depth's points coloured by class. ``seg-ros bag`` segments the
+image topics of a rosbag2 bag into a bag (:mod:`seg_ros.bag`); ``seg-ros convert`` turns the
+Torch7 ENet into ONNX.
 """
 
 import argparse
@@ -20,6 +22,7 @@ import time
 import cv2
 import numpy as np
 
+from seg_ros import offline_depth
 from seg_ros.bag.options import add_bag_arguments
 from seg_ros.core.backends import BACKENDS
 from seg_ros.core.decode.instances import class_name
@@ -45,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     segment.add_argument('-o', '--output-dir', default='seg_ros_output',
                          help='folder for the results (default: %(default)s)')
     add_model_arguments(segment)
+    offline_depth.add_depth_arguments(segment)
     segment.add_argument('--fps', type=float, default=0.0,
                          help='output video frame rate (default: that of the input)')
     segment.add_argument('--no-legend', dest='legend', action='store_false',
@@ -189,6 +193,10 @@ def segment_image(segmenter, path: str, out_dir: str, args, shares: ClassShares)
                 json.dump(result.instances.to_json(segmenter.labels.names), json_file, indent=1)
         except OSError as error:
             raise InputError(f'{written[-1]}: cannot be written ({error.strerror})') from error
+    depth_path = offline_depth.depth_files(args, IMAGE_SUFFIXES).get(path)
+    if depth_path:
+        written.append(offline_depth.write_points(result, segmenter.labels, depth_path, stem,
+                                                  args))
     return written
 
 
@@ -261,6 +269,10 @@ def print_model(segmenter: Segmenter) -> None:
 
 
 def run_segment(args: argparse.Namespace) -> int:
+    reason = offline_depth.check_depth_arguments(args, IMAGE_SUFFIXES)
+    if reason:
+        print(f'seg-ros: {reason}', file=sys.stderr)
+        return 2
     try:
         segmenter = make_segmenter(args)
     except ValueError as error:
@@ -278,7 +290,7 @@ def run_segment(args: argparse.Namespace) -> int:
             segment = segment_image if is_image else segment_video
             for written in segment(segmenter, path, args.output_dir, args, shares):
                 print(f'wrote {written}')
-        except InputError as error:
+        except (InputError, offline_depth.DepthInputError) as error:
             failures += 1
             print(f'seg-ros: {error}', file=sys.stderr)
     if shares.counts.any():

@@ -1,17 +1,19 @@
 """
-The ROS 2 parts PyPI lacks (vision_msgs, launch, launch_ros, the ``ros2`` command line) for tests.
+The ROS 2 parts PyPI lacks (vision_msgs, tf2_ros, launch, the ``ros2`` command line) for tests.
 
 ``../shared/ros2-extra`` builds them from source into a cached prefix (default
 ``~/.cache/seg_ros/ros2-extra``, ``SEG_ROS_ROS2_EXTRA_PREFIX`` to change it; about 95 s the first
 time, about a second after). Two ways to use them:
 
-* **vision_msgs in the project's .venv**: ``make test`` runs ``python test/ros2_extra.py
-  --link-venv``, which builds the prefix and makes its message packages importable by every
-  process of the venv (a ``.pth`` for their Python modules, their libraries linked into
-  ``.venv/lib``, which the venv's start-up hook puts on ``LD_LIBRARY_PATH``). A process started
+* **vision_msgs, tf2_ros, tf2_msgs, sensor_msgs_py in the project's .venv**: ``make test`` runs
+  ``python test/ros2_extra.py --link-venv``, which builds the prefix and makes its packages
+  importable by every process of the venv (a ``.pth`` for their Python modules, their libraries,
+  ``libtf2.so`` among them, linked into ``.venv/lib``, which the venv's start-up hook puts on
+  ``LD_LIBRARY_PATH``). A process started
   with ``SEG_ROS_HIDE_ROS2_EXTRA=1`` does not get them (:data:`HIDE_VARIABLE`): that is how the
-  "vision_msgs missing" path is tested for real. A test that needs vision_msgs in-process calls
-  :func:`vision_msgs_or_skip`.
+  "vision_msgs missing" and "tf2_ros missing" paths are tested for real. A test that needs
+  vision_msgs in-process calls :func:`vision_msgs_or_skip`; one that needs tf2_ros skips with
+  ``pytest.importorskip`` naming the package.
 * **The ros2 command line, colcon and a robot-like Python**: :func:`prefix` (skips the test with
   the reason where ``../shared/ros2-extra`` is absent) and :func:`robot_environment` (the
   variables of ``PREFIX/env.sh`` plus the loopback DDS settings), then run ``ros2 ...`` or

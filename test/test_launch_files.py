@@ -248,3 +248,17 @@ def test_rviz_config_shows_the_outputs_with_matching_qos():
                 for element in node.value.elts
                 if isinstance(element.elts[0], ast.Constant) and element.elts[0].value[0] == '/'}
     assert remapped == set(expected)
+
+
+def test_depth_rviz_config_shows_the_cloud_by_class_and_the_grid():
+    config = yaml.safe_load((REPO_ROOT / 'rviz' / 'depth.rviz').read_text())
+    manager = config['Visualization Manager']
+    displays = {display['Topic']['Value']: display for display in manager['Displays']
+                if 'Topic' in display}
+    points = displays['/segmentation/points']
+    assert points['Class'] == 'rviz_default_plugins/PointCloud2'
+    assert points['Color Transformer'] == 'RGB8' and points['Enabled'] is True
+    assert displays['/segmentation/freespace']['Class'] == 'rviz_default_plugins/Map'
+    for display in displays.values():
+        assert display['Topic']['Reliability Policy'] == 'Reliable'
+    assert manager['Global Options']['Fixed Frame'] == PARAMETERS_BY_NAME['grid_frame'].default

@@ -87,6 +87,8 @@ class ParamSpec:
                     'R, G, B order')
         if self.name == 'image_std' and value and 0 in list(value):
             return f'image_std={list(value)!r} holds a zero'
+        if self.name in PAIR_CHECKS:
+            return PAIR_CHECKS[self.name](value)
         return None
 
 
@@ -255,6 +257,60 @@ INSTANCE_PARAMETERS: tuple[ParamSpec, ...] = (
               'Publish ~/instances (vision_msgs/Detection2DArray; needs vision_msgs).'),
     ParamSpec('publish_instance_map', True, 'Publish ~/instance_map (mono16 instance ids).'),
 )
-PARAMETERS = PARAMETERS + INSTANCE_PARAMETERS
+
+
+def _depth_range_reason(value: Any) -> str | None:
+    values = list(value or ())
+    if len(values) != 2 or not 0.0 <= values[0] < values[1]:
+        return f'depth_range={values!r} must be [min, max] metres with 0 <= min < max'
+    return None
+
+
+def _grid_size_reason(value: Any) -> str | None:
+    values = list(value or ())
+    if len(values) != 2 or not all(0.0 < size <= 1000.0 for size in values):
+        return f'grid_size={values!r} must be [x, y] metres, each in (0, 1000]'
+    return None
+
+
+# Two-number parameters: the check of each (ParamSpec.check calls it).
+PAIR_CHECKS = {'depth_range': _depth_range_reason, 'grid_size': _grid_size_reason}
+
+# Depth, points and the freespace grid (seg_ros.ros.depth_outputs).
+DEPTH_PARAMETERS: tuple[ParamSpec, ...] = (
+    ParamSpec('depth_topic', '',
+              'Depth image registered to the colour camera (16UC1 millimetres or 32FC1 metres, '
+              "REP 118), e.g. '/camera/aligned_depth_to_color/image_raw'. Empty: no depth, no "
+              '~/points; ~/freespace then intersects pixel rays with the ground.',
+              read_only=True),
+    ParamSpec('depth_max_skew', 0.0,
+              'Largest stamp difference (seconds) between a colour frame and its depth; 0: the '
+              'stamps must be equal. Unpaired frames get no points (counted in /diagnostics).',
+              minimum=0.0, maximum=1.0),
+    ParamSpec('depth_range', [0.1, 20.0],
+              'Valid depth [min, max] in metres; 0, NaN and values outside it give no point.',
+              item_type=float),
+    ParamSpec('cloud_stride', 2,
+              'One point (and one ground ray) every cloud_stride columns and rows.',
+              minimum=1, maximum=64),
+    ParamSpec('obstacle_classes', [],
+              'Classes (names, any case, or ids) of ~/obstacle_points, e.g. '
+              "['car', 'person']. []: ~/obstacle_points is not published.", item_type=str),
+    ParamSpec('freespace_classes', [],
+              'Classes (names or ids) that are free space in ~/freespace, e.g. '
+              "['road', 'sidewalk']; cells seeing another class are 100. []: no ~/freespace.",
+              item_type=str),
+    ParamSpec('grid_frame', 'base_link',
+              'Frame of ~/freespace, its ground at z = 0; the camera pose comes from tf.'),
+    ParamSpec('grid_resolution', 0.1, 'Metres a cell of ~/freespace.',
+              minimum=0.01, maximum=10.0),
+    ParamSpec('grid_size', [10.0, 10.0],
+              'Extent [x, y] of ~/freespace in metres: from the robot, x ahead, y centred.',
+              item_type=float),
+    ParamSpec('tf_timeout', 0.05,
+              'Seconds to wait for the camera pose at the image stamp before the grid is '
+              'skipped for that frame (counted in /diagnostics).', minimum=0.0, maximum=1.0),
+)
+PARAMETERS = PARAMETERS + INSTANCE_PARAMETERS + DEPTH_PARAMETERS
 
 PARAMETERS_BY_NAME: dict[str, ParamSpec] = {spec.name: spec for spec in PARAMETERS}

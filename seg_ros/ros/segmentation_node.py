@@ -6,7 +6,9 @@ Topics (relative names, remap them): subscribes ``image`` (or ``image/compressed
 ``<topic>/compressed``, ``~/mask/<class>``, ``~/camera_info`` (only at model resolution),
 ``~/labels``, ``~/label_info`` (where vision_msgs is installed) and ``/diagnostics``, and with
 instances (an instance model, or ``instance_classes``) ``~/instance_map`` (mono16) and
-``~/instances`` (vision_msgs/Detection2DArray, where vision_msgs is installed).
+``~/instances`` (vision_msgs/Detection2DArray, where vision_msgs is installed); with depth or
+``freespace_classes``, ``~/points``, ``~/obstacle_points`` and ``~/freespace``
+(:mod:`seg_ros.ros.depth_outputs`).
 Parameters: :mod:`seg_ros.ros.parameters`.
 """
 
@@ -39,6 +41,7 @@ from seg_ros.core.stats import DurationWindow, RateMeter
 from seg_ros.output_topics import class_mask_indices, IMAGE_OUTPUTS
 from seg_ros.paths import default_label_paths, embedded_model_path
 from seg_ros.ros import compressed, qos
+from seg_ros.ros.depth_outputs import DepthOutputs
 from seg_ros.ros.image_conversion import (array_to_image, image_to_array, ImageConversionError,
                                           NODE_ENCODINGS, to_bgr8, to_rgb8)
 from seg_ros.ros.parameters import PARAMETERS, PARAMETERS_BY_NAME
@@ -276,6 +279,8 @@ class SegmentationNode(Node):
             self.create_subscription(Image, 'image', self.image_callback, input_qos, raw=True)
         self._image_topic = image_topic
         self.create_subscription(CameraInfo, 'camera_info', self.camera_info_callback, input_qos)
+        self._depth_outputs = DepthOutputs(self, values, self._output_qos, input_qos,
+                                           lambda: self._camera_info, self._segmenter.labels.names)
         self.create_timer(values['diagnostics_period'], self.diagnostics_callback)
         self.add_on_set_parameters_callback(self.validate_parameters_callback)
         if hasattr(self, 'add_post_set_parameters_callback'):
@@ -506,6 +511,7 @@ class SegmentationNode(Node):
             **{f'{codec} encoding mean (ms)': f'{window.summary()["mean"]:.1f}'
                for codec, window in self._encoding_ms.items()},
             'seconds since last frame': f'{silent_for:.1f}',
+            **self._depth_outputs.diagnostics(),
         }
         status.values = [KeyValue(key=key, value=value) for key, value in values.items()]
         array = DiagnosticArray(status=[status])
@@ -593,8 +599,9 @@ class SegmentationNode(Node):
         want_camera_info = (model_resolution and self._camera_info is not None and
                             self._camera_info_publisher.get_subscription_count() > 0)
         want_instances, want_instance_map = self._wanted_instance_outputs()
+        want_3d = self._depth_outputs.wanted()
         if not any(wanted.values()) and not (masks or want_camera_info or want_instances or
-                                             want_instance_map):
+                                             want_instance_map or want_3d):
             self._skipped_no_subscribers += 1
             return
         encoding = self._values['color_encoding']
@@ -603,7 +610,7 @@ class SegmentationNode(Node):
         with self._segmenter_lock:
             segmenter = self._segmenter
             result = segmenter.run(
-                image, class_map=wanted['class_map'] or want_camera_info or bool(masks),
+                image, class_map=wanted['class_map'] or want_camera_info or bool(masks) or want_3d,
                 color_mask=wanted['color_mask'], overlay=wanted['overlay'],
                 full_resolution=not model_resolution, encoding=encoding,
                 alpha=self._values['alpha'])
@@ -634,6 +641,8 @@ class SegmentationNode(Node):
             info = scale_camera_info(self._camera_info, class_map.shape[1], class_map.shape[0])
             info.header = header
             self._camera_info_publisher.publish(info)
+        if want_3d:
+            self._depth_outputs.process(header, result, segmenter.labels)
         self._published.tick()
         stamp = header.stamp
         now = self.get_clock().now().nanoseconds
