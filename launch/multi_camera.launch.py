@@ -10,6 +10,9 @@ runs /front/segmentation on /front/image_raw (+ /front/camera_info), publishing
 list: ``cameras:='[front, rear]'``.  With ``depth:=aligned_depth_to_color/image_raw`` each node
 also reads /<camera>/aligned_depth_to_color/image_raw (~/points ...).  Each camera is an include
 of segment.launch.py.
+
+``one_process:=true`` runs every camera in one process (``multi_camera_segmentation``) with one
+network in memory, publishing the same topics; the cameras share the network parameters.
 """
 
 import importlib.util
@@ -26,6 +29,7 @@ from launch.launch_description_sources import PythonLaunchDescriptionSource
 from launch.substitutions import LaunchConfiguration
 from launch.substitutions import PathJoinSubstitution
 from launch.substitutions import ThisLaunchFileDir
+from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
 
 PACKAGE = 'seg_ros'
@@ -71,6 +75,11 @@ def generate_launch_description():
             description='Depth topic inside each camera namespace (/<camera>/<depth>), e.g. '
                         "aligned_depth_to_color/image_raw; '' = the params file's depth_topic "
                         '(default: none).'),
+        DeclareLaunchArgument(
+            'one_process', default_value='false', choices=BOOLEAN_CHOICES,
+            description='Run every camera in one process with one network in memory '
+                        '(multi_camera_segmentation), publishing the same topics; false: one '
+                        'node process per camera.'),
         # The forwarded ones as segment.launch.py declares them (defaults, choices, meaning).
         *segment_declarations(FORWARDED_ARGUMENTS),
         DeclareLaunchArgument(
@@ -86,6 +95,15 @@ def generate_launch_description():
     ])
 
 
+def segment_launch_module():
+    """Return segment.launch.py loaded as a module (its declarations and value conversion)."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'segment.launch.py')
+    spec = importlib.util.spec_from_file_location('seg_ros_segment_launch', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def segment_declarations(names):
     """
     Return segment.launch.py's own declarations of the launch arguments ``names``.
@@ -93,10 +111,7 @@ def segment_declarations(names):
     :param names: argument names segment.launch.py declares.
     :return: its DeclareLaunchArgument actions for them, in its order.
     """
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'segment.launch.py')
-    spec = importlib.util.spec_from_file_location('seg_ros_segment_launch', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = segment_launch_module()
     declarations = [entity for entity in module.generate_launch_description().entities
                     if isinstance(entity, DeclareLaunchArgument) and entity.name in names]
     missing = set(names) - {declaration.name for declaration in declarations}
@@ -116,6 +131,8 @@ def include_cameras(context):
     image = LaunchConfiguration('image').perform(context).strip('/')
     camera_info = LaunchConfiguration('camera_info').perform(context).strip('/')
     depth = LaunchConfiguration('depth').perform(context).strip().strip('/')
+    if LaunchConfiguration('one_process').perform(context) == 'true':
+        return one_process(context, cameras, image, camera_info, depth)
     segment_launch = PathJoinSubstitution([ThisLaunchFileDir(), 'segment.launch.py'])
     groups = []
     for camera in cameras:
@@ -134,6 +151,36 @@ def include_cameras(context):
             PythonLaunchDescriptionSource(segment_launch),
             launch_arguments=arguments.items())]))
     return groups
+
+
+def one_process(context, cameras, image, camera_info, depth):
+    """
+    Return the one multi_camera_segmentation process that serves every camera.
+
+    With the malloc tuning segment.launch.py sets. Its parameters (the params file, then the
+    parameter arguments given) reach every camera's node in it; ``depth`` is a name inside each
+    camera's namespace.
+
+    :param context: the launch context.
+    :return: the actions.
+    """
+    def argument(name):
+        return LaunchConfiguration(name).perform(context).strip()
+
+    module = segment_launch_module()
+    parameters = [argument('params_file')] if argument('params_file') else []
+    overrides = {name: module.parameter_value(name, argument(name))
+                 for name in PARAMETER_ARGUMENTS if argument(name)}
+    if depth:
+        overrides['depth_topic'] = depth  # relative: each camera's node resolves it
+    parameters.append({**overrides, 'cameras': cameras, 'image': image,
+                       'camera_info': camera_info})
+    return [
+        SetEnvironmentVariable('GLIBC_TUNABLES', module.MALLOC_TUNABLES,
+                               condition=IfCondition(LaunchConfiguration('tune_malloc'))),
+        Node(package=PACKAGE, executable='multi_camera_segmentation', parameters=parameters,
+             arguments=['--ros-args', '--log-level', argument('log_level')],
+             output='screen', emulate_tty=True)]
 
 
 def parse_cameras(text):

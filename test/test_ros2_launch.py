@@ -220,6 +220,36 @@ def test_multi_camera_launch(ros_context, environment):
             source.close()
 
 
+def test_multi_camera_launch_in_one_process(ros_context, environment):
+    from rclpy.qos import QoSProfile, ReliabilityPolicy
+    from sensor_msgs.msg import Image
+
+    cameras = [camera(environment, f'/{name}') for name in ('front', 'rear')]
+    launch = Process(['ros2', 'launch', 'seg_ros', 'multi_camera.launch.py', 'one_process:=true',
+                      'cameras:=front,rear', 'input_width:=96', 'input_height:=48',
+                      'backend:=opencv', 'use_loopback_dds:=true'], environment)
+    probe = Probe(ros_context, 'multi_one_probe')
+    try:
+        reliable = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE)
+        overlays = [probe.record(Image, f'/{name}/segmentation/overlay', reliable)
+                    for name in ('front', 'rear')]
+        assert wait_until(lambda: all(overlays), 120), launch.output()
+        for name in ('front', 'rear'):
+            node = f'/{name}/segmentation'
+            assert param_get(environment, node, 'input_width') == 'Integer value is: 96'
+            assert overlays[('front', 'rear').index(name)][-1].header.frame_id == 'camera'
+        pids = descendants(launch.process.pid)
+        assert len([pid for pid in pids if pid != launch.process.pid]) == 1, 'one process'
+        assert '2 cameras in one process, one network' in launch.output()
+        assert non_loopback_sockets(pids) == {}
+        stop_with_sigint(launch)
+    finally:
+        probe.close()
+        launch.close()
+        for source in cameras:
+            source.close()
+
+
 # Fast modules that need no optional tool: what colcon test really runs here (all of them are
 # collected); the ROS graph tests need onnx for their models, and run in this suite.
 COLCON_TEST_MODULES = ('test/test_lint.py', 'test/test_launch_files.py',
