@@ -512,6 +512,18 @@ def node_rows(runs: list[dict]) -> list[str]:
     return lines
 
 
+def stage_rows(runs: list[dict]) -> list[str]:
+    """Return the node's own per-stage profile of each run (its /diagnostics at the end)."""
+    lines = ['| node config | stage means, wall/worker CPU ms | segment split, wall ms |',
+             '|---|---|---|']
+    for run in runs:
+        diagnostics = run['result'].get('diagnostics', {})
+        lines.append(f'| {run["name"]} | '
+                     f'{diagnostics.get("stage means, wall/worker CPU (ms)", "?")} | '
+                     f'{diagnostics.get("segment split, wall (ms)", "?")} |')
+    return lines
+
+
 def relative_noise(samples: list[float]) -> float:
     """Return the standard error of the mean of ``samples``, relative to the mean (0-1)."""
     if len(samples) < 2:
@@ -922,7 +934,7 @@ def build_report(cases: list[Case], runs: list[dict], ratios: list[dict], skippe
         markdown += [f'Node over topics: camera_source {FRAME_SIZE[0]}x{FRAME_SIZE[1]} at '
                      f'{CAMERA_RATE:g} Hz -> segmentation_node (class map, colour mask and '
                      'overlay at frame size, bgr8) -> subscriber; CPU % of one core.', '']
-        markdown += node_rows(runs) + ['']
+        markdown += node_rows(runs) + [''] + stage_rows(runs) + ['']
     if ratios:
         markdown += ['Targets (ratios measured in this run):', ''] + ratio_rows(ratios) + ['']
     if skipped:

@@ -215,6 +215,15 @@ def test_diagnostics_report_backend_and_counters(probe):
     for key in ('input rate (Hz)', 'inference mean (ms)', 'latency p99 (ms)', 'frames dropped '
                 '(replaced by newer)', 'frames rejected'):
         assert key in values
+    # The per-stage profile: each stage's mean wall and worker-CPU milliseconds, numbers.
+    stages = dict(part.split(' ') for part in
+                  values['stage means, wall/worker CPU (ms)'].split(', '))
+    assert list(stages) == ['receive', 'convert', 'segment', 'publish']
+    for wall, cpu in (pair.split('/') for pair in stages.values()):
+        assert float(wall) >= 0 and float(cpu) >= 0
+    split = dict(part.split(' ') for part in values['segment split, wall (ms)'].split(', '))
+    assert list(split) == ['prepare', 'network', 'decode', 'render']
+    assert float(split['network']) > 0
 
 
 def test_unsupported_encoding_is_rejected_and_counted(probe, node):

@@ -1,4 +1,4 @@
-"""Small running statistics for diagnostics: event rates and windows of durations."""
+"""Small running statistics for diagnostics: event rates, windows of durations, stage times."""
 
 from collections import deque
 import math
@@ -74,3 +74,49 @@ def percentile(sorted_values: list[float], percent: float) -> float:
         return math.nan
     rank = max(1, math.ceil(percent / 100.0 * len(sorted_values)))
     return sorted_values[min(rank, len(sorted_values)) - 1]
+
+
+class StageProfile:
+    """
+    Mean wall and CPU time of each stage of a frame's path, over the last ``size`` frames.
+
+    CPU time is the measuring thread's (``time.thread_time``): work a runtime does in threads
+    of its own (the network on OpenVINO / ONNX Runtime) shows as wall time only.
+    """
+
+    def __init__(self, stages: tuple[str, ...], size: int = 100) -> None:
+        """Make an empty profile of ``stages``, in their order."""
+        self.stages = stages
+        self._wall = {stage: DurationWindow(size) for stage in stages}
+        self._cpu = {stage: DurationWindow(size) for stage in stages}
+
+    def add(self, stage: str, wall_ms: float, cpu_ms: float) -> None:
+        """Record one frame's time in ``stage``."""
+        self._wall[stage].add(wall_ms)
+        self._cpu[stage].add(cpu_ms)
+
+    def line(self) -> str:
+        """Return ``stage wall/cpu`` means in milliseconds, e.g. ``convert 1.2/1.1, ...``."""
+        parts = []
+        for stage in self.stages:
+            wall, cpu = self._wall[stage].summary()['mean'], self._cpu[stage].summary()['mean']
+            parts.append(f'{stage} {wall:.1f}/{cpu:.1f}')
+        return ', '.join(parts)
+
+
+class StageClock:
+    """Lap times of one frame: ``lap(stage)`` closes the stage that ran since the last lap."""
+
+    def __init__(self, profile: StageProfile) -> None:
+        """Start timing now."""
+        self._profile = profile
+        self._wall = time.perf_counter()
+        self._cpu = time.thread_time()
+
+    def lap(self, stage: str, wall_ms: float | None = None) -> None:
+        """Record ``stage`` (its wall time measured here unless given) and start the next."""
+        wall, cpu = time.perf_counter(), time.thread_time()
+        measured = (wall - self._wall) * 1e3
+        self._profile.add(stage, measured if wall_ms is None else wall_ms,
+                          (cpu - self._cpu) * 1e3)
+        self._wall, self._cpu = wall, cpu

@@ -37,7 +37,7 @@ except ImportError as error:
 from seg_ros.core.decode.instances import Instances
 from seg_ros.core.latest_frame import LatestFrameSlot
 from seg_ros.core.segmenter import DESCRIPTION_FIELDS, Segmenter, SegmenterConfig
-from seg_ros.core.stats import DurationWindow, RateMeter
+from seg_ros.core.stats import DurationWindow, RateMeter, StageClock, StageProfile
 from seg_ros.output_topics import class_mask_indices, IMAGE_OUTPUTS
 from seg_ros.paths import default_label_paths, embedded_model_path
 from seg_ros.ros import compressed, qos
@@ -96,6 +96,10 @@ def _deserialise(data: bytes, message_type: type):
 INSTANCE_VALUES = ('instance_classes', 'score_threshold', 'nms_iou', 'max_instances',
                    'min_instance_area')
 WARN_THROTTLE_S = 5.0
+# A frame's path in the worker (receive: deserialise, check, view; convert: to the colour
+# encoding; segment: Segmenter.run; publish: the messages), and segment's own split.
+FRAME_STAGES = ('receive', 'convert', 'segment', 'publish')
+SEGMENT_STAGES = ('prepare', 'network', 'decode', 'render')
 # What a network shared by several cameras fixes for all of them.
 NETWORK_VALUES = tuple(spec.name for spec in PARAMETERS
                        if spec.rebuilds_network or spec.name in INSTANCE_VALUES)
@@ -217,6 +221,8 @@ class SegmentationNode(Node):
         self._received = RateMeter()
         self._published = RateMeter()
         self._inference_ms = DurationWindow()
+        self._stages = StageProfile(FRAME_STAGES)
+        self._segment_split = {name: DurationWindow() for name in SEGMENT_STAGES}
         self._latency_ms = DurationWindow()
         self._encoding_ms = {output.codec: DurationWindow() for output in IMAGE_OUTPUTS}
         self._rejected = 0
@@ -499,6 +505,10 @@ class SegmentationNode(Node):
             'output rate (Hz)': f'{self._published.rate(now):.2f}',
             'inference mean (ms)': f'{inference["mean"]:.1f}',
             'inference p99 (ms)': f'{inference["p99"]:.1f}',
+            'stage means, wall/worker CPU (ms)': self._stages.line(),
+            'segment split, wall (ms)': ', '.join(
+                f'{name} {window.summary()["mean"]:.1f}'
+                for name, window in self._segment_split.items()),
             'latency p50 (ms)': f'{latency["p50"]:.1f}',
             'latency p99 (ms)': f'{latency["p99"]:.1f}',
             'frames received': str(self._received.total),
@@ -551,6 +561,7 @@ class SegmentationNode(Node):
 
     def handle_frame(self, item: tuple) -> None:
         """Segment one frame taken from this node's slot and publish its outputs."""
+        clock = StageClock(self._stages)
         frame_of = self._compressed_frame if item[1] is CompressedImage else self._raw_frame
         try:
             header, frame, encoding = frame_of(item[0])
@@ -559,8 +570,9 @@ class SegmentationNode(Node):
                          kind='encoding' if isinstance(error, UnsupportedEncoding) else None)
             return
         self._last_accepted = time.monotonic()
+        clock.lap('receive')
         try:
-            self._process(header, frame, encoding)
+            self._process(header, frame, encoding, clock)
             self._last_error = ''
         except Exception as error:  # keep segmenting after any per-frame failure
             self._failed += 1
@@ -588,7 +600,8 @@ class SegmentationNode(Node):
         frame, encoding = compressed.decode(msg.data, msg.format)
         return msg.header, frame, encoding
 
-    def _process(self, header: Header, frame, frame_encoding: str) -> None:
+    def _process(self, header: Header, frame, frame_encoding: str,
+                 clock: StageClock | None = None) -> None:
         raw = self._subscribed(self._outputs)
         packed = self._subscribed(self._compressed_outputs)
         with self._masks_lock:
@@ -607,6 +620,8 @@ class SegmentationNode(Node):
         encoding = self._values['color_encoding']
         convert = to_rgb8 if encoding == 'rgb8' else to_bgr8
         image = convert(frame, frame_encoding)
+        if clock is not None:
+            clock.lap('convert')
         with self._segmenter_lock:
             segmenter = self._segmenter
             result = segmenter.run(
@@ -615,6 +630,11 @@ class SegmentationNode(Node):
                 full_resolution=not model_resolution, encoding=encoding,
                 alpha=self._values['alpha'])
         self._inference_ms.add(result.inference_ms)
+        if clock is not None:
+            clock.lap('segment')
+            for name, milliseconds in segmenter.backend.last_stages.items():
+                self._segment_split[name].add(milliseconds)
+            self._segment_split['render'].add(result.total_ms - result.inference_ms)
         class_map = result.class_map if model_resolution else result.class_map_full
         images = {'class_map': (class_map, 'mono8'), 'color_mask': (result.color_mask, encoding),
                   'overlay': (result.overlay, encoding)}
@@ -644,6 +664,8 @@ class SegmentationNode(Node):
         if want_3d:
             self._depth_outputs.process(header, result, segmenter.labels)
         self._published.tick()
+        if clock is not None:
+            clock.lap('publish')
         stamp = header.stamp
         now = self.get_clock().now().nanoseconds
         self._latency_ms.add((now - (stamp.sec * 1_000_000_000 + stamp.nanosec)) / 1e6)

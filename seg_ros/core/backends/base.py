@@ -13,6 +13,7 @@ import functools
 import importlib
 import os
 import re
+import time
 from types import ModuleType
 
 import numpy as np
@@ -51,6 +52,8 @@ class Backend(ABC):
         self.device = 'cpu'
         self.precision = 'f32'  # the inference precision really used, for describe()
         self.num_classes = 0
+        # Milliseconds of the last infer(): prepare, network, decode.
+        self.last_stages: dict[str, float] = {}
         self.notes: list[str] = []
 
     @property
@@ -88,7 +91,16 @@ class Backend(ABC):
         :return: (input height, input width) uint8 class map.
         """
         from seg_ros.core.decode.semantic import decode
-        return decode(self.forward(self.prepare(frame, encoding)), self.description)
+        started = time.perf_counter()
+        network_input = self.prepare(frame, encoding)
+        prepared = time.perf_counter()
+        outputs = self.forward(network_input)
+        ran = time.perf_counter()
+        class_map = decode(outputs, self.description)
+        self.last_stages = {'prepare': (prepared - started) * 1e3,
+                            'network': (ran - prepared) * 1e3,
+                            'decode': (time.perf_counter() - ran) * 1e3}
+        return class_map
 
     def run_error(self, runtime: str, error: Exception) -> ModelError:
         """Return the ModelError for a network that loaded but fails to run."""
