@@ -26,7 +26,7 @@ from seg_ros import offline_depth
 from seg_ros.bag.options import add_bag_arguments
 from seg_ros.core.backends import BACKENDS
 from seg_ros.core.decode.instances import class_name
-from seg_ros.core.errors import ModelError
+from seg_ros.core.errors import FrameError, ModelError
 from seg_ros.core.model.description import (CHANNEL_ORDERS, INPUT_LAYOUTS, OUTPUT_LAYOUTS, PRESETS,
                                             TASKS, UPSAMPLING)
 from seg_ros.core.render.legend import with_legend
@@ -172,7 +172,10 @@ def segment_image(segmenter, path: str, out_dir: str, args, shares: ClassShares)
     frame = cv2.imread(path, cv2.IMREAD_COLOR)
     if frame is None:
         raise InputError(f'{path}: not a readable image')
-    result = segment_frame(segmenter, frame, args.alpha)
+    try:
+        result = segment_frame(segmenter, frame, args.alpha)
+    except FrameError as error:
+        raise InputError(f'{path}: {error}') from error
     shares.add(result.class_map_full)
     stem = os.path.join(out_dir, os.path.splitext(os.path.basename(path))[0])
     overlay = result.overlay
@@ -225,10 +228,15 @@ def segment_video(segmenter, path: str, out_dir: str, args, shares: ClassShares)
     stem = os.path.join(out_dir, os.path.splitext(os.path.basename(path))[0])
     out_path = stem + '_overlay.mp4'
     writer = None
-    done, started = 0, time.monotonic()
+    done, started, skipped, reason = 0, time.monotonic(), 0, ''
     try:
         while ok:
-            result = segment_frame(segmenter, frame, args.alpha)
+            try:
+                result = segment_frame(segmenter, frame, args.alpha)
+            except FrameError as error:  # this frame's output is unusable; the next may not be
+                skipped, reason = skipped + 1, str(error)
+                ok, frame = capture.read()
+                continue
             shares.add(result.class_map_full)
             overlay = result.overlay
             if args.legend:
@@ -249,6 +257,11 @@ def segment_video(segmenter, path: str, out_dir: str, args, shares: ClassShares)
             writer.release()
         if not args.quiet:
             print(file=sys.stderr)
+    if skipped:
+        print(f'seg-ros: {path}: {skipped} frames skipped, the last because {reason}',
+              file=sys.stderr)
+    if writer is None:
+        raise InputError(f'{path}: no frame could be segmented ({reason})')
     return [out_path]
 
 

@@ -23,3 +23,12 @@ class ModelError(ValueError):
         super().__init__(message)
         self.parameter = parameter
         self.value = value
+
+
+class FrameError(ValueError):
+    """
+    One frame cannot be segmented: the model's output for it is unusable.
+
+    NaN or Inf in it, or a shape other than at start-up. The next frame may be fine; callers
+    skip this one and say why.
+    """

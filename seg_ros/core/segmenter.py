@@ -15,7 +15,7 @@ from seg_ros.core.decode.instance_decoders import (decode_mask_rcnn, decode_yolo
                                                    InstanceSettings, Letterbox, mask_rcnn_outputs,
                                                    TASK_YOLO_SEG, yolo_seg_layout)
 from seg_ros.core.decode.instances import Instances
-from seg_ros.core.decode.semantic import resize_class_map
+from seg_ros.core.decode.semantic import check_frame_outputs, resize_class_map
 from seg_ros.core.errors import ModelError
 from seg_ros.core.loading import open_model
 from seg_ros.core.model.labels import Labels, read_class_names
@@ -165,6 +165,7 @@ class Segmenter:
             np.full((height, width, 3), 114, np.uint8), 'bgr8'))
         shapes = {name: value.shape for name, value in outputs.items()}
         described = len(self.backend.description.class_names)
+        self._fixed_shapes = shapes if self.task == TASK_YOLO_SEG else None
         if self.task == TASK_YOLO_SEG:
             self._yolo_layout = yolo_seg_layout(shapes, width, height)
             return self._yolo_layout.num_classes
@@ -221,6 +222,8 @@ class Segmenter:
         image = letterbox.apply(frame if frame.ndim == 3 else
                                 cv2.cvtColor(frame, cv2.COLOR_GRAY2RGB))
         outputs = self.backend.forward(self.backend.prepare(image, encoding))
+        # YOLO-seg's outputs keep their shape; Mask R-CNN's count of detections varies.
+        check_frame_outputs(outputs, self._fixed_shapes)
         settings = self.instance_settings
         if self.task == TASK_YOLO_SEG:
             return decode_yolo_seg(outputs, self._yolo_layout, letterbox, settings)

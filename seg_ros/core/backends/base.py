@@ -54,6 +54,8 @@ class Backend(ABC):
         self.num_classes = 0
         # Milliseconds of the last infer(): prepare, network, decode.
         self.last_stages: dict[str, float] = {}
+        # Output name -> shape on the warm-up frame, for outputs that must keep it.
+        self.output_shapes: dict[str, tuple[int, ...]] = {}
         self.notes: list[str] = []
 
     @property
@@ -90,12 +92,14 @@ class Backend(ABC):
         :param encoding: channel order of a 3-channel frame, ``'bgr8'`` or ``'rgb8'``.
         :return: (input height, input width) uint8 class map.
         """
-        from seg_ros.core.decode.semantic import decode
+        from seg_ros.core.decode.semantic import check_frame_outputs, decode
         started = time.perf_counter()
         network_input = self.prepare(frame, encoding)
         prepared = time.perf_counter()
         outputs = self.forward(network_input)
         ran = time.perf_counter()
+        name = self.description.output_name
+        check_frame_outputs({name: outputs[name]}, self.output_shapes)
         class_map = decode(outputs, self.description)
         self.last_stages = {'prepare': (prepared - started) * 1e3,
                             'network': (ran - prepared) * 1e3,

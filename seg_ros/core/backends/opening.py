@@ -208,6 +208,7 @@ def _warm_up(opened: Backend) -> Backend:
             raise ModelError(error.parameter, error.value,
                              f'{error}; {task_hint(opened.info)}') from None
         description = description.replaced(output_layout=output_layout(description, output))
+        opened.output_shapes = {description.output_name: tuple(output.shape)}
     opened.description = description
     return opened
 
