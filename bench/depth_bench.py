@@ -24,19 +24,16 @@ Usage::
 """
 
 import argparse
-import statistics
-import time
 
 import numpy as np
+from timing import embedded_segmenter, median_ms
 
 from seg_ros.core.geometry.camera import Intrinsics
 from seg_ros.core.geometry.depth import depth_to_metres
 from seg_ros.core.geometry.grid import GridSpec, ground_hits, GroundProjection, occupancy, \
     RigidTransform
 from seg_ros.core.geometry.points import labelled_points
-from seg_ros.core.segmenter import Segmenter, SegmenterConfig
 from seg_ros.data import synthetic
-from seg_ros.paths import default_label_paths, embedded_model_path
 from seg_ros.ros.depth_outputs import point_cloud
 
 WIDTH, HEIGHT = 1280, 720
@@ -62,24 +59,13 @@ def depth_scene(encoding: str, rng: np.random.Generator) -> np.ndarray:
     return np.where(np.isfinite(depth), depth, np.nan).astype(np.float32)
 
 
-def median_ms(function, rounds: int) -> tuple[float, object]:
-    times, result = [], None
-    for _ in range(rounds):
-        started = time.perf_counter()
-        result = function()
-        times.append((time.perf_counter() - started) * 1e3)
-    return statistics.median(times), result
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--rounds', type=int, default=30)
     args = parser.parse_args()
     rng = np.random.default_rng(1)
     frame, _ = synthetic.render_scene(np.random.default_rng(2), WIDTH, HEIGHT)
-    model = embedded_model_path()
-    classes, colors = default_label_paths(model)
-    segmenter = Segmenter(SegmenterConfig(model, classes_path=classes, colors_path=colors))
+    segmenter = embedded_segmenter()
     frame_ms, result = median_ms(lambda: segmenter.run(frame, encoding='bgr8'), args.rounds)
     class_map = result.class_map_full
     colours = segmenter.labels.colors_rgb

@@ -23,19 +23,16 @@ Usage::
 """
 
 import argparse
-import statistics
-import time
 
 import cv2
 import numpy as np
+from timing import embedded_segmenter, median_ms
 
 from seg_ros.core.decode.instance_decoders import (decode_mask_rcnn, decode_yolo_seg,
                                                    instances_from_class_map, InstanceSettings,
                                                    Letterbox, mask_rcnn_outputs, yolo_seg_layout)
 from seg_ros.core.render.instances import draw_instances
-from seg_ros.core.segmenter import Segmenter, SegmenterConfig
 from seg_ros.data import synthetic
-from seg_ros.paths import default_label_paths, embedded_model_path
 
 WIDTH, HEIGHT, OBJECTS = 1280, 720, 20
 CAR = int(synthetic.CityscapesClass.CAR)
@@ -109,24 +106,13 @@ def components_case(rng: np.random.Generator) -> tuple:
     return lambda settings: instances_from_class_map(class_map, settings)
 
 
-def median_ms(function, rounds: int) -> tuple[float, object]:
-    times, result = [], None
-    for _ in range(rounds):
-        started = time.perf_counter()
-        result = function()
-        times.append((time.perf_counter() - started) * 1e3)
-    return statistics.median(times), result
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--rounds', type=int, default=30)
     args = parser.parse_args()
     rng = np.random.default_rng(1)
     frame, _ = synthetic.render_scene(np.random.default_rng(2), WIDTH, HEIGHT)
-    model = embedded_model_path()
-    classes, colors = default_label_paths(model)
-    segmenter = Segmenter(SegmenterConfig(model, classes_path=classes, colors_path=colors))
+    segmenter = embedded_segmenter()
     frame_ms, result = median_ms(lambda: segmenter.run(frame, encoding='bgr8'), args.rounds)
     print(f'frame: embedded ENet Segmenter.run at {WIDTH}x{HEIGHT} ({segmenter.backend.describe()}'
           f'): {frame_ms:.1f} ms median of {args.rounds}')

@@ -164,3 +164,12 @@ def rclpy_context(domain_id: int, **options):
             context.try_shutdown()
 
     return fixture
+
+
+def vision_msgs_available() -> bool:
+    """Return whether vision_msgs imports here (a ROS package: apt, or ros2-extra's build)."""
+    try:
+        import vision_msgs.msg  # noqa: F401
+        return True
+    except ImportError:
+        return False

@@ -13,7 +13,7 @@ import onnx
 from onnx import helper, numpy_helper, TensorProto
 import pytest
 
-from ros_env import module_domain, rclpy_context
+from ros_env import module_domain, rclpy_context, vision_msgs_available
 from ros_harness import NodeProcess, Probe, wait_until
 from test_core_instance_decoders import FRAME_H, FRAME_W, yolo_constants, YOLO_H, YOLO_W
 
@@ -22,14 +22,6 @@ NODE = '/alt/segmentation'
 OUTPUTS = ('class_map', 'color_mask', 'overlay', 'instance_map')
 
 ros_context = pytest.fixture(scope='module')(rclpy_context(DOMAIN_ID))
-
-
-def vision_msgs_available() -> bool:
-    try:
-        import vision_msgs.msg  # noqa: F401
-        return True
-    except ImportError:
-        return False
 
 
 def make_gated_yolo_model(path) -> str:

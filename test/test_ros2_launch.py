@@ -192,12 +192,14 @@ def test_bad_launch_argument_is_refused(environment, argument, message):
         assert status != 0, output
 
 
-def test_multi_camera_launch(ros_context, environment):
+@pytest.mark.parametrize('one_process', [False, True])
+def test_multi_camera_launch(ros_context, environment, one_process):
     from rclpy.qos import QoSProfile, ReliabilityPolicy
     from sensor_msgs.msg import Image
 
     cameras = [camera(environment, f'/{name}') for name in ('front', 'rear')]
     launch = Process(['ros2', 'launch', 'seg_ros', 'multi_camera.launch.py',
+                      f'one_process:={str(one_process).lower()}',
                       'cameras:=front,rear', 'input_width:=96', 'input_height:=48',
                       'backend:=opencv', 'use_loopback_dds:=true'], environment)
     probe = Probe(ros_context, 'multi_launch_probe')
@@ -206,41 +208,16 @@ def test_multi_camera_launch(ros_context, environment):
         overlays = [probe.record(Image, f'/{name}/segmentation/overlay', reliable)
                     for name in ('front', 'rear')]
         assert wait_until(lambda: all(overlays), 120), launch.output()
-        for name in ('front', 'rear'):
+        for name, received in zip(('front', 'rear'), overlays):
             node = f'/{name}/segmentation'
             assert param_get(environment, node, 'input_width') == 'Integer value is: 96'
+            assert received[-1].header.frame_id == 'camera'
         pids = descendants(launch.process.pid)
-        assert len([pid for pid in pids if pid != launch.process.pid]) == 2, 'one node a camera'
-        assert non_loopback_sockets(pids) == {}
-        stop_with_sigint(launch)
-    finally:
-        probe.close()
-        launch.close()
-        for source in cameras:
-            source.close()
-
-
-def test_multi_camera_launch_in_one_process(ros_context, environment):
-    from rclpy.qos import QoSProfile, ReliabilityPolicy
-    from sensor_msgs.msg import Image
-
-    cameras = [camera(environment, f'/{name}') for name in ('front', 'rear')]
-    launch = Process(['ros2', 'launch', 'seg_ros', 'multi_camera.launch.py', 'one_process:=true',
-                      'cameras:=front,rear', 'input_width:=96', 'input_height:=48',
-                      'backend:=opencv', 'use_loopback_dds:=true'], environment)
-    probe = Probe(ros_context, 'multi_one_probe')
-    try:
-        reliable = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE)
-        overlays = [probe.record(Image, f'/{name}/segmentation/overlay', reliable)
-                    for name in ('front', 'rear')]
-        assert wait_until(lambda: all(overlays), 120), launch.output()
-        for name in ('front', 'rear'):
-            node = f'/{name}/segmentation'
-            assert param_get(environment, node, 'input_width') == 'Integer value is: 96'
-            assert overlays[('front', 'rear').index(name)][-1].header.frame_id == 'camera'
-        pids = descendants(launch.process.pid)
-        assert len([pid for pid in pids if pid != launch.process.pid]) == 1, 'one process'
-        assert '2 cameras in one process, one network' in launch.output()
+        # One node process a camera, or one process for both with one network.
+        assert len([pid for pid in pids if pid != launch.process.pid]) == \
+            (1 if one_process else 2)
+        if one_process:
+            assert '2 cameras in one process, one network' in launch.output()
         assert non_loopback_sockets(pids) == {}
         stop_with_sigint(launch)
     finally:

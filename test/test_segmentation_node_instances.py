@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from instance_models import make_yolo_seg_model, reference_yolo_seg
-from ros_env import module_domain, rclpy_context
+from ros_env import module_domain, rclpy_context, vision_msgs_available
 from ros_harness import NodeProcess, ParameterCaller, Probe, wait_until
 from test_core_instance_decoders import FRAME_H, FRAME_W, yolo_constants, YOLO_H, YOLO_W
 
@@ -21,14 +21,6 @@ DOMAIN_ID = module_domain(36)
 NODE = '/inst/segmentation'
 
 ros_context = pytest.fixture(scope='module')(rclpy_context(DOMAIN_ID))
-
-
-def vision_msgs_available() -> bool:
-    try:
-        import vision_msgs.msg  # noqa: F401
-        return True
-    except ImportError:
-        return False
 
 
 @pytest.fixture(scope='module')
