@@ -55,6 +55,7 @@ setup(
     entry_points={
         'console_scripts': [
             'segmentation_node = seg_ros.ros.segmentation_node:main',
+            'managed_segmentation_node = seg_ros.ros.managed_node:main',
             'camera_source = seg_ros.ros.camera_source:main',
             'seg-ros = seg_ros.cli:main',
         ],
