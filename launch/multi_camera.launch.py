@@ -7,7 +7,8 @@ Example::
 
 runs /front/segmentation on /front/image_raw (+ /front/camera_info), publishing
 /front/segmentation/overlay ..., and the same under /rear.  ``cameras`` also takes a YAML-style
-list: ``cameras:='[front, rear]'``.  Each camera is an include of segment.launch.py.
+list: ``cameras:='[front, rear]'``.  Each camera is an include of segment.launch.py;
+``managed:=true`` (with ``autostart:=true``) makes every node a lifecycle node.
 """
 
 import importlib.util
@@ -31,7 +32,7 @@ PACKAGE = 'seg_ros'
 # Forwarded unchanged to every camera's segment.launch.py (same names, same meaning).
 FORWARDED_ARGUMENTS = ('params_file', 'model_path', 'input_width', 'input_height', 'alpha',
                        'target', 'backend', 'class_masks', 'input_transport', 'log_level',
-                       'tune_malloc')
+                       'tune_malloc', 'managed', 'autostart')
 # The subset that are node parameters ('' keeps the params file value).
 PARAMETER_ARGUMENTS = ('model_path', 'input_width', 'input_height', 'alpha', 'target', 'backend',
                        'class_masks', 'input_transport')
