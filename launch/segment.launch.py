@@ -173,11 +173,12 @@ def launch_nodes(context):
         parameters.append(overrides)
     namespace = argument('namespace').strip('/')
     node_name = argument('node_name')
-    node_options = dict(
-        package=PACKAGE, name=node_name, namespace=namespace, parameters=parameters,
-        remappings=[('image', image_topic), ('camera_info', camera_info_topic)],
-        arguments=['--ros-args', '--log-level', argument('log_level')],
-        output='screen', emulate_tty=True)
+    node_options = {
+        'package': PACKAGE, 'name': node_name, 'namespace': namespace,
+        'parameters': parameters,
+        'remappings': [('image', image_topic), ('camera_info', camera_info_topic)],
+        'arguments': ['--ros-args', '--log-level', argument('log_level')],
+        'output': 'screen', 'emulate_tty': True}
     if argument('managed') == 'true':
         node = LifecycleNode(executable=MANAGED_NODE_EXECUTABLE, **node_options)
         actions = [node, *autostart_actions(node)] if argument('autostart') == 'true' else [node]

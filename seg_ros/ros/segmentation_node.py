@@ -281,7 +281,7 @@ class SegmentationNode(Node):
         self.destroy_publisher(publisher)
 
     def _activate(self) -> list:
-        """Publish the latched class metadata, subscribe to the camera; return the subscriptions."""
+        """Publish the latched class metadata, subscribe to the camera; return the subscribers."""
         self._publish_labels()
         values = self._values
         input_qos = qos.image_qos(values['input_qos'], values['input_depth'])
