@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 ROS_PACKAGES := 'ros-jazzy-rclpy[fastrtps]' ros-jazzy-sensor-msgs ros-jazzy-std-msgs \
-	ros-jazzy-diagnostic-msgs
+	ros-jazzy-diagnostic-msgs ros-jazzy-lifecycle-msgs
 RUNTIME_STAMP := $(VENV)/.seg_ros-runtime
 TEST_STAMP := $(VENV)/.seg_ros-test
 
