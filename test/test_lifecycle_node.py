@@ -23,7 +23,8 @@ import pytest
 from models import make_frame, make_scores_model
 import ros2_extra
 from ros_env import module_domain, rclpy_context, ros_environment
-from ros_harness import BIN_DIR, LoggedProcess, ParameterCaller, Probe, wait_until
+from ros_harness import LoggedProcess, ParameterCaller, Probe, wait_until
+from seg_ros.paths import executable_path
 
 DOMAIN_ID = module_domain(16)
 NAMESPACE = '/lc_ns'
@@ -46,8 +47,8 @@ def model_dir(tmp_path_factory) -> str:
 
 
 def managed_node(model_path: str, *params: str) -> LoggedProcess:
-    """Start the managed node: its installed executable, or the module where it is not built."""
-    command = [os.path.join(BIN_DIR, 'managed_segmentation_node')]
+    """Start the managed node: its executable, or its module in a checkout not reinstalled."""
+    command = [executable_path('managed_segmentation_node')]
     if not os.path.exists(command[0]):
         command = [sys.executable, '-m', 'seg_ros.ros.managed_node']
     arguments = ['-r', f'__ns:={NAMESPACE}', '-r', f'image:={IMAGE_TOPIC}',
