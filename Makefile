@@ -6,7 +6,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 ROS_PACKAGES := 'ros-jazzy-rclpy[fastrtps]' ros-jazzy-sensor-msgs ros-jazzy-std-msgs \
-	ros-jazzy-diagnostic-msgs ros-jazzy-nav-msgs ros-jazzy-geometry-msgs
+	ros-jazzy-diagnostic-msgs ros-jazzy-nav-msgs ros-jazzy-geometry-msgs \
+	ros-jazzy-lifecycle-msgs
 RUNTIME_STAMP := $(VENV)/.seg_ros-runtime
 TEST_STAMP := $(VENV)/.seg_ros-test
 

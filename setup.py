@@ -58,6 +58,7 @@ setup(
         'console_scripts': [
             'segmentation_node = seg_ros.ros.segmentation_node:main',
             'multi_camera_segmentation = seg_ros.ros.multi_camera:main',
+            'managed_segmentation_node = seg_ros.ros.managed_node:main',
             'camera_source = seg_ros.ros.camera_source:main',
             'seg-ros = seg_ros.cli:main',
         ],

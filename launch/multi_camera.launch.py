@@ -9,7 +9,7 @@ runs /front/segmentation on /front/image_raw (+ /front/camera_info), publishing
 /front/segmentation/overlay ..., and the same under /rear.  ``cameras`` also takes a YAML-style
 list: ``cameras:='[front, rear]'``.  With ``depth:=aligned_depth_to_color/image_raw`` each node
 also reads /<camera>/aligned_depth_to_color/image_raw (~/points ...).  Each camera is an include
-of segment.launch.py.
+of segment.launch.py; ``managed:=true`` (with ``autostart:=true``) makes every node a lifecycle node.
 
 ``one_process:=true`` runs every camera in one process (``multi_camera_segmentation``) with one
 network in memory, publishing the same topics; the cameras share the network parameters.
@@ -38,7 +38,8 @@ PACKAGE = 'seg_ros'
 FORWARDED_ARGUMENTS = ('params_file', 'model_path', 'input_width', 'input_height', 'alpha',
                        'target', 'backend', 'class_masks', 'input_transport', 'depth_max_skew',
                        'depth_range', 'cloud_stride', 'obstacle_classes', 'freespace_classes',
-                       'grid_frame', 'grid_resolution', 'grid_size', 'log_level', 'tune_malloc')
+                       'grid_frame', 'grid_resolution', 'grid_size', 'log_level', 'tune_malloc',
+                       'managed', 'autostart')
 # The subset that are node parameters ('' keeps the params file value); depth_topic is set per
 # camera from the depth argument.
 PARAMETER_ARGUMENTS = ('model_path', 'input_width', 'input_height', 'alpha', 'target', 'backend',

@@ -6,25 +6,39 @@ Examples::
     ros2 launch seg_ros segment.launch.py image_topic:=/camera/color/image_raw
     ros2 launch seg_ros segment.launch.py backend:=onnxruntime input_width:=512 rviz:=true
     ros2 launch seg_ros segment.launch.py namespace:=front use_loopback_dds:=true
+    ros2 launch seg_ros segment.launch.py managed:=true autostart:=true
 
 Node parameters come from ``params_file`` (default: the package's ``config/segment.yaml``); the
 parameter arguments below (``model_path``, ``input_width`` ...) override it only when given:
 their empty default keeps the file's value.  multi_camera.launch.py includes this file once per
 camera.
+
+``managed:=true`` runs the lifecycle node (managed_segmentation_node): it waits unconfigured for
+a lifecycle manager, or with ``autostart:=true`` this launch configures and activates it through
+launch's lifecycle events.
 """
 
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument
+from launch.actions import EmitEvent
+from launch.actions import LogInfo
 from launch.actions import OpaqueFunction
+from launch.actions import RegisterEventHandler
 from launch.actions import SetEnvironmentVariable
 from launch.conditions import IfCondition
+from launch.events import matches_action
 from launch.substitutions import LaunchConfiguration
 from launch.substitutions import PathJoinSubstitution
+from launch_ros.actions import LifecycleNode
 from launch_ros.actions import Node
+from launch_ros.event_handlers import OnStateTransition
+from launch_ros.events.lifecycle import ChangeState
 from launch_ros.substitutions import FindPackageShare
+from lifecycle_msgs.msg import Transition
 
 PACKAGE = 'seg_ros'
 NODE_EXECUTABLE = 'segmentation_node'
+MANAGED_NODE_EXECUTABLE = 'managed_segmentation_node'
 
 # Launch arguments that set the node parameter of the same name; '' leaves the params file's.
 PARAMETER_ARGUMENTS = ('model_path', 'input_width', 'input_height', 'alpha', 'target', 'backend',
@@ -139,6 +153,17 @@ def generate_launch_description():
             choices=['debug', 'info', 'warn', 'error', 'fatal'],
             description='Log level of the segmentation node.'),
         DeclareLaunchArgument(
+            'managed', default_value='false', choices=BOOLEAN_CHOICES,
+            description='Run the node as a lifecycle (managed) node: no model, input or output '
+                        'until a lifecycle manager configures and activates it through '
+                        '~/change_state (see docs/robot-bringup.md); false: the plain node, '
+                        'running from start.'),
+        DeclareLaunchArgument(
+            'autostart', default_value='false', choices=BOOLEAN_CHOICES,
+            description='With managed:=true, configure and then activate the node from this '
+                        'launch (lifecycle events); leave false when a lifecycle manager '
+                        '(nav2_lifecycle_manager) drives it.'),
+        DeclareLaunchArgument(
             'rviz', default_value='false', choices=BOOLEAN_CHOICES,
             description='Also start rviz2 with rviz/segment.rviz (input, overlay and colour '
                         'mask).'),
@@ -187,12 +212,17 @@ def launch_nodes(context):
         parameters.append(overrides)
     namespace = argument('namespace').strip('/')
     node_name = argument('node_name')
-    actions = [Node(
-        package=PACKAGE, executable=NODE_EXECUTABLE, name=node_name, namespace=namespace,
-        parameters=parameters,
-        remappings=[('image', image_topic), ('camera_info', camera_info_topic)],
-        arguments=['--ros-args', '--log-level', argument('log_level')],
-        output='screen', emulate_tty=True)]
+    node_options = {
+        'package': PACKAGE, 'name': node_name, 'namespace': namespace,
+        'parameters': parameters,
+        'remappings': [('image', image_topic), ('camera_info', camera_info_topic)],
+        'arguments': ['--ros-args', '--log-level', argument('log_level')],
+        'output': 'screen', 'emulate_tty': True}
+    if argument('managed') == 'true':
+        node = LifecycleNode(executable=MANAGED_NODE_EXECUTABLE, **node_options)
+        actions = [node, *autostart_actions(node)] if argument('autostart') == 'true' else [node]
+    else:
+        actions = [Node(executable=NODE_EXECUTABLE, **node_options)]
     if argument('rviz') == 'true':
         # segment.rviz shows the default topics; remap them to this launch's.
         outputs = '/'.join(part for part in ('', namespace, node_name) if part)
@@ -205,6 +235,29 @@ def launch_nodes(context):
                         ('/segmentation/color_mask', outputs + '/color_mask')],
             output='screen'))
     return actions
+
+
+def autostart_actions(node):
+    """
+    Return the actions that take the lifecycle node ``node`` to active: configure, then activate.
+
+    Activate follows the end of configure only (not a deactivate), so that a manual deactivate
+    holds; a failed configure leaves the node unconfigured, and the launch says so.
+
+    :param node: the LifecycleNode action.
+    :return: the event handler and the configure request.
+    """
+    def change_state(transition_id):
+        return EmitEvent(event=ChangeState(lifecycle_node_matcher=matches_action(node),
+                                           transition_id=transition_id))
+
+    return [
+        RegisterEventHandler(OnStateTransition(
+            target_lifecycle_node=node, start_state='configuring', goal_state='inactive',
+            entities=[LogInfo(msg='segmentation node configured, activating'),
+                      change_state(Transition.TRANSITION_ACTIVATE)])),
+        change_state(Transition.TRANSITION_CONFIGURE),
+    ]
 
 
 def parameter_value(name, text):

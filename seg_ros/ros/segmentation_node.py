@@ -192,6 +192,10 @@ def scale_camera_info(info: CameraInfo, width: int, height: int) -> CameraInfo:
 class SegmentationNode(Node):
     """Run a segmentation network on the newest camera frame and publish what subscribers want."""
 
+    # What a hub of several cameras gives (seg_ros.ros.multi_camera); a managed node has none.
+    _network: 'SharedNetwork | None' = None
+    _given_slot: LatestFrameSlot | None = None
+
     def __init__(self, *, network: 'SharedNetwork | None' = None,
                  slot: LatestFrameSlot | None = None, **kwargs) -> None:
         """
@@ -205,18 +209,24 @@ class SegmentationNode(Node):
         :param kwargs: for :class:`rclpy.node.Node` (namespace, cli_args, ...).
         """
         super().__init__('segmentation', **kwargs)
+        self._network, self._given_slot = network, slot
+        # The stages a managed node (seg_ros.ros.managed_node) runs as lifecycle transitions.
+        self._set_up()
+        self._configure()
+        self._activate()
+        self._start_workers()
+
+    # ---- set-up -------------------------------------------------------------------------------
+    def _set_up(self) -> None:
+        """Declare the parameters; make the counters, /diagnostics and the parameter callbacks."""
         self._values = self._declare_parameters()
         self._segmenter_lock = threading.Lock()
-        self._shared = network is not None
-        if network is None:
-            self._segmenter = self._build_segmenter(self._values)
-        else:
-            self._segmenter = network.segmenter_for(self._values, self.get_namespace(),
-                                                    self._build_segmenter)
+        self._shared = self._network is not None
+        self._segmenter: Segmenter | None = None
         self._pending_segmenter: Segmenter | None = None
-        self._log_segmenter(self._segmenter)
 
-        self._slot: LatestFrameSlot[tuple] = slot or LatestFrameSlot()
+        self._slot: LatestFrameSlot[tuple] = self._given_slot or LatestFrameSlot()
+        self._depth_outputs: DepthOutputs | None = None
         self._encode_slot: LatestFrameSlot[tuple] = LatestFrameSlot()
         self._received = RateMeter()
         self._published = RateMeter()
@@ -237,21 +247,41 @@ class SegmentationNode(Node):
         self._output_messages: dict = {}
 
         values = self._values
-        input_qos = qos.image_qos(values['input_qos'], values['input_depth'])
         self._output_qos = qos.image_qos(values['output_qos'], values['output_depth'])
-        self._outputs = {output.name: self.create_publisher(Image, output.topic, self._output_qos)
-                         for output in IMAGE_OUTPUTS}
-        self._compressed_outputs = {
-            output.name: self.create_publisher(
-                CompressedImage, output.topic + '/compressed', self._output_qos)
-            for output in IMAGE_OUTPUTS}
         self._masks_lock = threading.Lock()
         self._mask_publishers: dict[int, object] = {}
         self._pending_masks: dict[int, str] = {}
-        self._set_class_masks(self._class_mask_indices(values['class_masks'], self._segmenter))
-        self._camera_info_publisher = self.create_publisher(
+        self._pending_instance_settings = None
+        self._image_topic = self.resolve_topic_name('image')
+        self._diagnostics_publisher = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
+        self.create_timer(values['diagnostics_period'], self.diagnostics_callback)
+        self.add_on_set_parameters_callback(self.validate_parameters_callback)
+        if hasattr(self, 'add_post_set_parameters_callback'):
+            self.add_post_set_parameters_callback(self.apply_parameters_callback)
+
+    def _configure(self) -> None:
+        """Load and warm the model, then make the output publishers; raises StartupError."""
+        if self._network is None:
+            segmenter = self._build_segmenter(self._values)
+        else:
+            segmenter = self._network.segmenter_for(self._values, self.get_namespace(),
+                                                    self._build_segmenter)
+        self._log_segmenter(segmenter)
+        indices = self._class_mask_indices(self._values['class_masks'], segmenter)
+        self._segmenter = segmenter
+        self._create_outputs()
+        self._set_class_masks(indices)
+
+    def _create_outputs(self) -> None:
+        self._outputs = {output.name: self._make_publisher(Image, output.topic, self._output_qos)
+                         for output in IMAGE_OUTPUTS}
+        self._compressed_outputs = {
+            output.name: self._make_publisher(
+                CompressedImage, output.topic + '/compressed', self._output_qos)
+            for output in IMAGE_OUTPUTS}
+        self._camera_info_publisher = self._make_publisher(
             CameraInfo, '~/camera_info', self._output_qos)
-        self._labels_publisher = self.create_publisher(String, '~/labels', qos.latched_qos())
+        self._labels_publisher = self._make_publisher(String, '~/labels', qos.latched_qos())
         self._label_info_publisher = None
         if LabelInfo is None:
             self.get_logger().warning(
@@ -259,46 +289,60 @@ class SegmentationNode(Node):
                 'published, the classes are on ~/labels (JSON) only; on a robot: apt install '
                 'ros-$ROS_DISTRO-vision-msgs')
         else:
-            self._label_info_publisher = self.create_publisher(
+            self._label_info_publisher = self._make_publisher(
                 LabelInfo, '~/label_info', qos.latched_qos())
-        self._diagnostics_publisher = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
-        self._instance_map_publisher = self.create_publisher(Image, '~/instance_map',
-                                                             self._output_qos)
+        self._instance_map_publisher = self._make_publisher(Image, '~/instance_map',
+                                                            self._output_qos)
         self._instances_publisher = None
-        self._pending_instance_settings = None
         if Detection2DArray is not None:
-            self._instances_publisher = self.create_publisher(
+            self._instances_publisher = self._make_publisher(
                 Detection2DArray, '~/instances', self._output_qos)
         elif self._segmenter.makes_instances:
             self.get_logger().warning(
                 f'~/instances is not published: vision_msgs cannot be imported '
                 f'({VISION_MSGS_ERROR}); install ros-$ROS_DISTRO-vision-msgs. ~/instance_map '
                 'and the overlay still show the instances')
+
+    def _make_publisher(self, msg_type, topic: str, qos_profile):
+        """Create one output publisher (a managed node makes lifecycle publishers)."""
+        return self.create_publisher(msg_type, topic, qos_profile)
+
+    def _drop_publisher(self, publisher) -> None:
+        """Destroy one output publisher made by :meth:`_make_publisher`."""
+        self.destroy_publisher(publisher)
+
+    def _activate(self) -> list:
+        """Publish the latched class metadata, subscribe to the camera; return the subscribers."""
+        self._publish_labels()
+        values = self._values
+        input_qos = qos.image_qos(values['input_qos'], values['input_depth'])
         # Frames arrive serialised (raw): only the one the worker takes is deserialised and
         # converted, so a frame that is dropped for a newer one costs no more than its copy.
         if values['input_transport'] == 'compressed':
             image_topic = self.resolve_topic_name('image') + '/compressed'
-            self.create_subscription(CompressedImage, image_topic,
-                                     self.compressed_image_callback, input_qos, raw=True)
+            image = self.create_subscription(CompressedImage, image_topic,
+                                             self.compressed_image_callback, input_qos,
+                                             raw=True)
         else:
             image_topic = self.resolve_topic_name('image')
-            self.create_subscription(Image, 'image', self.image_callback, input_qos, raw=True)
+            image = self.create_subscription(Image, 'image', self.image_callback, input_qos,
+                                             raw=True)
         self._image_topic = image_topic
-        self.create_subscription(CameraInfo, 'camera_info', self.camera_info_callback, input_qos)
-        self._depth_outputs = DepthOutputs(self, values, self._output_qos, input_qos,
-                                           lambda: self._camera_info, self._segmenter.labels.names)
-        self.create_timer(values['diagnostics_period'], self.diagnostics_callback)
-        self.add_on_set_parameters_callback(self.validate_parameters_callback)
-        if hasattr(self, 'add_post_set_parameters_callback'):
-            self.add_post_set_parameters_callback(self.apply_parameters_callback)
-        self._publish_labels()
+        camera_info = self.create_subscription(CameraInfo, 'camera_info',
+                                               self.camera_info_callback, input_qos)
+        if self._depth_outputs is None:  # made once: its depth input and 3-D outputs
+            self._depth_outputs = DepthOutputs(self, values, self._output_qos, input_qos,
+                                               lambda: self._camera_info,
+                                               self._segmenter.labels.names)
         self.get_logger().info(
             f'Subscribed to {image_topic} ({qos.describe(input_qos)}); '
             f'outputs under {self.get_fully_qualified_name()}/ '
             f'({qos.describe(self._output_qos)})')
+        return [image, camera_info]
 
+    def _start_workers(self) -> None:
         self._worker = None
-        if slot is None:
+        if self._given_slot is None:  # else the process's one worker serves this camera
             self._worker = threading.Thread(target=self._work, name='segmentation', daemon=True)
             self._worker.start()
         # Compression runs beside the segmentation, so it adds no time to the next frame's.
@@ -306,7 +350,6 @@ class SegmentationNode(Node):
                                          daemon=True)
         self._encoder.start()
 
-    # ---- set-up -------------------------------------------------------------------------------
     def _declare_parameters(self) -> dict:
         values = {}
         for spec in PARAMETERS:
@@ -352,11 +395,11 @@ class SegmentationNode(Node):
                 publisher = current.pop(class_id, None)
                 if publisher is None or publisher.topic_name != self.resolve_topic_name(topic):
                     if publisher is not None:
-                        self.destroy_publisher(publisher)
-                    publisher = self.create_publisher(Image, topic, self._output_qos)
+                        self._drop_publisher(publisher)
+                    publisher = self._make_publisher(Image, topic, self._output_qos)
                 publishers[class_id] = publisher
             for publisher in current.values():
-                self.destroy_publisher(publisher)
+                self._drop_publisher(publisher)
             self._mask_publishers = publishers
 
     def _log_segmenter(self, segmenter: Segmenter) -> None:
@@ -521,7 +564,7 @@ class SegmentationNode(Node):
             **{f'{codec} encoding mean (ms)': f'{window.summary()["mean"]:.1f}'
                for codec, window in self._encoding_ms.items()},
             'seconds since last frame': f'{silent_for:.1f}',
-            **self._depth_outputs.diagnostics(),
+            **(self._depth_outputs.diagnostics() if self._depth_outputs else {}),
         }
         status.values = [KeyValue(key=key, value=value) for key, value in values.items()]
         array = DiagnosticArray(status=[status])
