@@ -9,10 +9,12 @@ runs /front/segmentation on /front/image_raw (+ /front/camera_info), publishing
 /front/segmentation/overlay ..., and the same under /rear.  ``cameras`` also takes a YAML-style
 list: ``cameras:='[front, rear]'``.  With ``depth:=aligned_depth_to_color/image_raw`` each node
 also reads /<camera>/aligned_depth_to_color/image_raw (~/points ...).  Each camera is an include
-of segment.launch.py; ``managed:=true`` (with ``autostart:=true``) makes every node a lifecycle node.
+of segment.launch.py; ``managed:=true`` (with ``autostart:=true``) makes every node a lifecycle
+node.
 
 ``one_process:=true`` runs every camera in one process (``multi_camera_segmentation``) with one
-network in memory, publishing the same topics; the cameras share the network parameters.
+network in memory, publishing the same topics; the cameras share the network parameters (and
+run unmanaged: ``managed`` does not apply).
 """
 
 import importlib.util
