@@ -376,26 +376,28 @@ def decode_yolo_seg(outputs: Mapping[str, np.ndarray], layout: YoloSegLayout,
     kept = nms(boxes, scores, class_id, settings.nms_iou, settings.max_instances)
     frame_boxes = letterbox.scale_boxes(boxes[kept])
     coefficients = predictions[4 + layout.num_classes:, candidates[kept]].T
-    masks = yolo_masks(outputs[layout.prototypes][0], coefficients, frame_boxes, letterbox)
-    nonempty = masks.any(axis=(1, 2))
-    return Instances.numbered(frame_boxes[nonempty], masks[nonempty], class_id[kept][nonempty],
-                              scores[kept][nonempty])
+    masks, nonempty = yolo_masks(outputs[layout.prototypes][0], coefficients, frame_boxes,
+                                 letterbox)
+    if not nonempty.all():
+        masks, frame_boxes, kept = masks[nonempty], frame_boxes[nonempty], kept[nonempty]
+    return Instances.numbered(frame_boxes, masks, class_id[kept], scores[kept])
 
 
 def yolo_masks(prototypes: np.ndarray, coefficients: np.ndarray, frame_boxes: np.ndarray,
-               letterbox: Letterbox) -> np.ndarray:
+               letterbox: Letterbox) -> tuple[np.ndarray, np.ndarray]:
     """
-    Return (N, H, W) masks: ultralytics' ``process_mask_native``, computed in each box only.
+    Return (N, H, W) masks, ultralytics' ``process_mask_native`` computed in each box only.
 
     The logits ``coefficients @ prototypes`` with the letterbox padding cut off
     (:meth:`Letterbox.grid_crop`) resized to the frame with ``align_corners=False`` bilinear
     taps (``F.interpolate`` / ``cv2.resize`` ``INTER_LINEAR``), inside each box's
-    :func:`pixel_region` (ultralytics' ``crop_mask`` with rounded box edges), above 0.
+    :func:`pixel_region` (ultralytics' ``crop_mask``, rounded box edges), above 0.
 
     :param prototypes: (32, h, w) prototypes over the network input.
     :param coefficients: (N, 32) mask coefficients.
     :param frame_boxes: (N, 4) boxes in frame pixels.
     :param letterbox: how the frame was fitted into the input.
+    :return: the masks, and which of them have a pixel.
     """
     height, width = letterbox.frame_height, letterbox.frame_width
     channels, grid_height, grid_width = prototypes.shape
@@ -403,20 +405,27 @@ def yolo_masks(prototypes: np.ndarray, coefficients: np.ndarray, frame_boxes: np
     x_taps = _linear_taps(width, right - left)
     y_taps = _linear_taps(height, bottom - top)
     masks = np.zeros((len(frame_boxes), height, width), bool)
+    nonempty = np.zeros(len(frame_boxes), bool)
     for index, box in enumerate(frame_boxes):
         u0, v0, u1, v1 = pixel_region(box, width, height)
         if u1 <= u0 or v1 <= v0:
             continue
-        (x0, x1, wx), (y0, y1, wy) = ((taps[0][a:b], taps[1][a:b], taps[2][a:b])
-                                      for taps, a, b in ((x_taps, u0, u1), (y_taps, v0, v1)))
-        # The cropped-logit cells these taps read, and the logits there.
-        xa, xb, ya, yb = x0[0], x1[-1] + 1, y0[0], y1[-1] + 1
+        (x0, x1, wx), (y0, y1, wy) = ((taps[0][start:stop], taps[1][start:stop],
+                                       taps[2][start:stop])
+                                      for taps, start, stop in ((x_taps, u0, u1),
+                                                                (y_taps, v0, v1)))
+        # The cropped-logit cells these taps read, and the logits there; then the two passes of
+        # the resize (horizontal, vertical) as cv2.resize does them, element-wise (no BLAS
+        # threads: small products spin on a busy machine).
+        xa, xb, ya, yb = int(x0[0]), int(x1[-1]) + 1, int(y0[0]), int(y1[-1]) + 1
         window = prototypes[:, top + ya:top + yb, left + xa:left + xb].reshape(channels, -1)
         logits = (coefficients[index] @ window).reshape(yb - ya, xb - xa)
         rows = logits[:, x0 - xa] * (1 - wx) + logits[:, x1 - xa] * wx
         values = rows[y0 - ya] * (1 - wy)[:, None] + rows[y1 - ya] * wy[:, None]
-        masks[index, v0:v1, u0:u1] = values > 0
-    return masks
+        region = masks[index, v0:v1, u0:u1]
+        np.greater(values, 0, out=region)
+        nonempty[index] = region.any()
+    return masks, nonempty
 
 
 def _linear_taps(out_size: int, in_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
