@@ -227,14 +227,16 @@ def reference_mask(probability: np.ndarray, box: list[float], lb: dict, cell: fl
 def reference_yolo_seg(detections: np.ndarray, prototypes: np.ndarray, frame_w: int,
                        frame_h: int, input_w: int, input_h: int, score_threshold: float,
                        iou_threshold: float, max_keep: int,
-                       class_ids: tuple[int, ...] | None = None) -> list[dict]:
+                       class_ids: tuple[int, ...] | None = None,
+                       keep_empty: bool = False) -> list[dict]:
     """
     Decode YOLO-seg outputs as ultralytics' predictor does; return [{box, class_id, score, mask}].
 
     ``non_max_suppression``: best class per anchor, score above the threshold, then the class
     filter, per-class NMS, at most ``max_keep``. ``scale_boxes``, then ``process_mask_native``:
     full-frame masks, one ``cv2.resize`` of each cropped logit map. ``ambiguous`` marks the
-    pixels whose logit is within float rounding of 0.
+    pixels whose logit is within float rounding of 0. ``keep_empty``: keep the detections
+    whose mask is empty (what seg_ros did before it followed ultralytics).
     """
     num_classes = detections.shape[1] - 36
     rows = detections[0].astype(np.float32)
@@ -272,7 +274,7 @@ def reference_yolo_seg(detections: np.ndarray, prototypes: np.ndarray, frame_w: 
         inside = np.zeros((frame_h, frame_w), bool)
         inside[v0:v1, u0:u1] = True
         mask = (full > 0) & inside
-        if mask.any():
+        if keep_empty or mask.any():
             result.append({'box': box, 'class_id': classes[index], 'score': scores[index],
                            'mask': mask, 'ambiguous': inside & (np.abs(full) < 1e-4)})
     return result

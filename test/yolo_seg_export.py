@@ -9,9 +9,11 @@ prototypes), exported as ``output0`` (1, 4 + classes + 32, 8400) and ``output1``
 160) with ultralytics' metadata. Ultralytics itself is never used.
 
 Random weights alone give flat outputs: the batch norms' statistics are measured on the real
-photos (a forward pass in training mode), the prototypes are centred, and the class biases are
-set so that about 2 % of the anchors score above 0.5 on them. The file is cached under
-``~/.cache/seg_ros/test-exports`` by a hash of this file and the torch version.
+photos (a forward pass in training mode), the prototypes are centred but one, a constant whose
+coefficient varies widely (some masks are empty in their box, others full), short box distances
+are favoured, and the class biases are set so that about 2 % of the anchors score above 0.5 on
+them. The file is cached under ``~/.cache/seg_ros/test-exports`` by a hash of this file, the
+torch version and the photos.
 """
 
 from __future__ import annotations
@@ -30,6 +32,9 @@ STRIDES = (8, 16, 32)
 REG_MAX = 16
 # Of every anchor of the calibration photos, the share that scores above 0.5.
 DETECTING_SHARE = 0.02
+# The constant prototype's coefficient: its spread scaled up, its mean this many spreads below 0.
+EMPTY_MASK_SPREAD = 12.0
+EMPTY_MASK_SHIFT = 1.5
 
 
 def letterboxed(frame_bgr: np.ndarray, size: int = INPUT_SIZE) -> np.ndarray:
@@ -150,6 +155,21 @@ def _calibrate(network, images) -> None:
         # Zero-mean prototypes: masks cover part of a box, not all or none of it.
         last = network.proto[-1]
         last.bias -= network(images)[1].mean(dim=(0, 2, 3))
+        # One prototype a positive constant, its coefficient spread widely around a negative
+        # mean: a share of the objects have no mask pixel in their box (which ultralytics
+        # drops) and others a full one, as trained models do.
+        last.weight[0] = 0.0
+        last.bias[0] = float(network(images)[1][:, 1:].std())
+        p3 = network.p3(network.stem(images))
+        p4 = network.p4(p3)
+        for head, features in zip(network.coefficients, (p3, p4, network.p5(p4))):
+            head[-1].weight[0] *= EMPTY_MASK_SPREAD
+            first = head(features)[:, 0]
+            head[-1].bias[0] -= float(first.mean() + EMPTY_MASK_SHIFT * first.std())
+        # Short box distances more likely than long ones (as trained heads have them): small
+        # boxes at stride 8, some of which hold no mask pixel.
+        for head in network.box:
+            head[-1].bias -= 0.3 * network.bins.repeat(4)
         detections = network(images)[0]
         best = detections[:, 4:4 + NUM_CLASSES].max(dim=1).values.flatten()
         threshold_logit = torch.logit(torch.quantile(best, 1 - DETECTING_SHARE))

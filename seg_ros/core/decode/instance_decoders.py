@@ -165,7 +165,7 @@ class Letterbox:
 
     def grid_crop(self, grid_width: int, grid_height: int) -> tuple[int, int, int, int]:
         """
-        Return the cells ``(left, top, right, bottom)`` of a grid over the input that hold the frame.
+        Return the cells ``(left, top, right, bottom)`` of a grid over the input holding the frame.
 
         Ultralytics' ``scale_masks`` arithmetic: the padding is measured on the grid itself,
         ``top = round(pad_h - 0.1)``, ``bottom = grid_height - round(pad_h + 0.1)``.
