@@ -5,7 +5,10 @@ The output used is the description's ``output_name`` (the model's first output b
 same on every backend. Its layout is declared (``output_layout``), never guessed from its shape:
 an output whose shape does not fit is refused with a message naming what was found. Scores
 smaller than the input are resized to it bilinearly before the argmax (``upsample``), as
-torchvision's and HuggingFace's own post-processing does.
+torchvision's and HuggingFace's own post-processing does. With ``postprocess: logits`` the
+scores are resized bilinearly to the frame itself before the argmax
+(:func:`decode_to_frame`), as HuggingFace's ``post_process_semantic_segmentation`` does with
+the frame size as its target.
 """
 
 from __future__ import annotations
@@ -31,12 +34,17 @@ def class_map_from_scores(scores: np.ndarray) -> np.ndarray:
     planes = scores.reshape(scores.shape[-3:])
     if planes.dtype != np.float32:
         planes = planes.astype(np.float32)
-    best = planes[0].copy()
+    return _running_argmax(iter(planes))
+
+
+def _running_argmax(planes) -> np.ndarray:
+    """Return the argmax of float32 planes given one after another, class 0 first."""
+    best = next(planes).copy()
     class_map = np.zeros(best.shape, dtype=np.uint8)
     improved = np.empty(best.shape, dtype=np.uint8)
-    for class_id in range(1, planes.shape[0]):
-        cv2.compare(planes[class_id], best, cv2.CMP_GT, dst=improved)
-        cv2.max(best, planes[class_id], dst=best)
+    for class_id, plane in enumerate(planes, start=1):
+        cv2.compare(plane, best, cv2.CMP_GT, dst=improved)
+        cv2.max(best, plane, dst=best)
         # A pixel's class is the last class that raised its maximum: ids only grow, so keep the
         # largest of (improved & class_id), 255 & id being id.
         cv2.bitwise_and(improved, class_id, dst=improved)
@@ -129,6 +137,39 @@ def decode(outputs: dict[str, np.ndarray], description: ModelDescription) -> np.
     if description.upsample == 'nearest':
         return resize_class_map(class_map_from_scores(planes), width, height)
     return class_map_from_scores(upsample_scores(planes, width, height))
+
+
+def decode_to_frame(outputs: dict[str, np.ndarray], description: ModelDescription, width: int,
+                    height: int) -> np.ndarray:
+    """
+    Return the (height, width) class map of the scores resized bilinearly to the frame size.
+
+    HuggingFace's ``post_process_semantic_segmentation(target_sizes=[(height, width)])``:
+    ``F.interpolate(logits, (height, width), mode='bilinear', align_corners=False)``, then the
+    argmax (``cv2.resize`` ``INTER_LINEAR`` of float32 is the same resize). The planes are
+    resized four at a time into a running argmax, so only four frame-size planes are held.
+    A class-id output is resized nearest.
+
+    :param outputs: every output by name, as :meth:`Backend.forward` returns them.
+    :param description: the resolved description (``output_name`` set).
+    :param width: frame width.
+    :param height: frame height.
+    """
+    output = outputs[description.output_name]
+    layout = output_layout(description, output)
+    if layout == 'class_ids':
+        return resize_class_map(decode(outputs, description), width, height)
+    planes = output[0] if layout == 'NCHW' else output[0].transpose(2, 0, 1)
+    planes = planes.astype(np.float32, copy=False)
+    return _running_argmax(_resized_planes(planes, width, height))
+
+
+def _resized_planes(planes: np.ndarray, width: int, height: int):
+    """Yield each (h, w) plane resized to (height, width) bilinearly, four resized at once."""
+    for start in range(0, planes.shape[0], 4):
+        group = np.ascontiguousarray(planes[start:start + 4].transpose(1, 2, 0))
+        scaled = cv2.resize(group, (width, height), interpolation=cv2.INTER_LINEAR)
+        yield from (cv2.split(scaled) if scaled.ndim == 3 else [scaled])
 
 
 def upsample_scores(planes: np.ndarray, width: int, height: int) -> np.ndarray:
