@@ -69,7 +69,7 @@ def segformer(tmp_path_factory):
 
 
 def huggingface_class_map(network, processor, frame_bgr: np.ndarray) -> np.ndarray:
-    """HuggingFace's pipeline: processor, the PyTorch network, post_process at frame size."""
+    """Return HuggingFace's class map: processor, PyTorch network, post-process at frame size."""
     rgb = np.ascontiguousarray(frame_bgr[:, :, ::-1])
     inputs = processor(images=rgb, return_tensors='pt')
     with torch.no_grad():
@@ -102,8 +102,8 @@ def test_a_preprocessor_config_asks_for_huggingface_resize_and_post_processing(s
 
 @pytest.mark.parametrize('processor_name', ['SegformerImageProcessor',
                                             'SegformerImageProcessorPil'])
-def test_class_map_equals_huggingface_pipeline_in_both_orientations(segformer, photos,
-                                                                   processor_name):
+def test_class_map_equals_huggingface_pipeline_in_both_orientations(
+        segformer, photos, processor_name):
     network, model = segformer
     processor = processor_for(processor_name)
     exact = Segmenter(SegmenterConfig(model, backend='onnxruntime'))

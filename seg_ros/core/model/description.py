@@ -124,7 +124,7 @@ class ModelDescription:
         _check_choice('postprocess', self.postprocess, POSTPROCESSING)
         if isinstance(self.resample, bool) or self.resample not in PIL_RESAMPLE:
             raise ModelError('resample', self.resample,
-                             f'resample must be a PIL filter number 0 to 5 ('
+                             'resample must be a PIL filter number 0 to 5 ('
                              + ', '.join(f'{key} {name}' for key, name in PIL_RESAMPLE.items())
                              + f'), got {self.resample!r}')
         for name in ('input_width', 'input_height', 'num_classes'):
