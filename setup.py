@@ -37,6 +37,8 @@ setup(
         # .net to the ONNX form they run (seg_ros.core.model.torch7_onnx).
         'onnxruntime': ['onnxruntime', 'onnx'],
         'openvino': ['openvino', 'onnx'],
+        # HuggingFace-described models (a preprocessor_config.json): resized as HF does, by PIL.
+        'hf': ['Pillow'],
         # Offline tools: training the embedded model, converting Torch7 ENet to ONNX.
         'tools': ['torch==2.13.0', 'onnx', 'torchfile'],
         # torchvision pinned to torch 2.13's release (a newer one replaces torch); with
@@ -45,7 +47,7 @@ setup(
         'test': ['pytest', 'hypothesis', 'flake8', 'flake8-quotes', 'flake8-import-order',
                  'flake8-builtins', 'flake8-comprehensions', 'flake8-docstrings', 'pep257',
                  'pydocstyle', 'onnx', 'xmlschema', 'torchvision==0.28.0', 'transformers',
-                 'onnxscript', 'pyyaml'],
+                 'onnxscript', 'pyyaml', 'Pillow'],
     },
     zip_safe=True,
     maintainer='seg_ros developers',
