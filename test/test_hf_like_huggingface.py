@@ -139,3 +139,22 @@ def test_the_fast_path_stays_for_descriptions_that_do_not_ask(segformer, tmp_pat
     description, _ = describe_model(str(tmp_path / 'plain.onnx'))
     assert (description.resize, description.resample, description.postprocess) == \
         ('pil', 3, 'logits')
+
+
+def test_frame_size_argmax_equals_resizing_every_plane(segformer, photos):
+    # class_map_of_resized_scores interpolates only where the cells' classes differ: the same
+    # map as cv2.resize of every plane (PyTorch's interpolate) and np.argmax, on real logits.
+    from seg_ros.core.decode.semantic import class_map_of_resized_scores
+    segmenter = Segmenter(SegmenterConfig(segformer[1], backend='onnxruntime'))
+    for frame in photos.values():
+        backend = segmenter.backend
+        logits = backend.forward(backend.prepare(frame, 'bgr8'))['logits'][0]
+        height, width = frame.shape[:2]
+        resized = np.stack([cv2.resize(plane, (width, height), interpolation=cv2.INTER_LINEAR)
+                            for plane in logits])
+        expected = np.argmax(resized, axis=0)
+        top_two = np.sort(resized, axis=0)[-2:]
+        decided = top_two[1] - top_two[0] > 1e-5
+        class_map = class_map_of_resized_scores(logits, width, height)
+        np.testing.assert_array_equal(class_map[decided], expected[decided])
+        assert (class_map == expected).mean() > 0.9999

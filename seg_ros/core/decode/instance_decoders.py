@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 
 from seg_ros.core.decode.instances import Instances, MAX_INSTANCE_ID, pixel_region
+from seg_ros.core.decode.semantic import linear_taps
 from seg_ros.core.errors import ModelError
 
 TASK_SEMANTIC = 'semantic'
@@ -402,8 +403,8 @@ def yolo_masks(prototypes: np.ndarray, coefficients: np.ndarray, frame_boxes: np
     height, width = letterbox.frame_height, letterbox.frame_width
     channels, grid_height, grid_width = prototypes.shape
     left, top, right, bottom = letterbox.grid_crop(grid_width, grid_height)
-    x_taps = _linear_taps(width, right - left)
-    y_taps = _linear_taps(height, bottom - top)
+    x_taps = linear_taps(width, right - left)
+    y_taps = linear_taps(height, bottom - top)
     masks = np.zeros((len(frame_boxes), height, width), bool)
     nonempty = np.zeros(len(frame_boxes), bool)
     for index, box in enumerate(frame_boxes):
@@ -426,21 +427,6 @@ def yolo_masks(prototypes: np.ndarray, coefficients: np.ndarray, frame_boxes: np
         np.greater(values, 0, out=region)
         nonempty[index] = region.any()
     return masks, nonempty
-
-
-def _linear_taps(out_size: int, in_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """
-    Return, per output pixel, the two input cells and the second's weight of a bilinear resize.
-
-    Half-pixel centres, ``align_corners=False``: source ``(dst + 0.5) * in / out - 0.5``,
-    clamped at 0 and at the last cell, as PyTorch's ``interpolate`` and ``cv2.resize`` do.
-    """
-    source = (np.arange(out_size, dtype=np.float64) + 0.5) * (in_size / out_size) - 0.5
-    source = np.maximum(source, 0.0)
-    first = np.minimum(np.floor(source).astype(np.intp), in_size - 1)
-    second = np.minimum(first + 1, in_size - 1)
-    weight = np.where(second > first, source - first, 0.0).astype(np.float32)
-    return first, second, weight
 
 
 # --------------------------------------------------------------------------------------------
