@@ -171,3 +171,19 @@ def test_the_segmenter_gives_the_same_instances(export, photos):
         result = segmenter.run(frame, encoding='bgr8')
         figures = compare(result.instances, expected)
         assert figures['min_iou'] >= 0.999 and figures['differing'] == 0, (name, figures)
+
+
+@pytest.mark.parametrize('width, height', [(1920, 1080), (64, 480), (1000, 17), (17, 1000),
+                                           (641, 639), (640, 640), (5, 3)])
+def test_frames_of_any_size_and_aspect_map_as_ultralytics_does(outputs, width, height):
+    # Decoding is arithmetic on the outputs: one photo's outputs read as the letterbox of frames
+    # of other sizes (the padding then holds objects too) give the rule's instances.
+    output = outputs['leuvenA.jpg']
+    letterbox = Letterbox.fit(width, height, SIZE, SIZE)
+    layout = yolo_seg_layout({key: value.shape for key, value in output.items()}, SIZE, SIZE)
+    instances = decode_yolo_seg(output, layout, letterbox, InstanceSettings(0.5, 0.5, 100))
+    expected = reference_yolo_seg(output['output0'], output['output1'], width, height, SIZE,
+                                  SIZE, 0.5, 0.5, 100)
+    figures = compare(instances, expected)
+    assert figures['differing'] == 0, figures
+    assert instances.masks.shape == (len(expected), height, width)
