@@ -37,6 +37,8 @@ setup(
         # .net to the ONNX form they run (seg_ros.core.model.torch7_onnx).
         'onnxruntime': ['onnxruntime', 'onnx'],
         'openvino': ['openvino', 'onnx'],
+        # HuggingFace-described models (a preprocessor_config.json): resized as HF does, by PIL.
+        'hf': ['Pillow'],
         # Offline tools: training the embedded model, converting Torch7 ENet to ONNX.
         'tools': ['torch==2.13.0', 'onnx', 'torchfile'],
         # seg-ros bag: reading and writing rosbag2 bags without ROS.
@@ -47,7 +49,7 @@ setup(
         'test': ['pytest', 'hypothesis', 'flake8', 'flake8-quotes', 'flake8-import-order',
                  'flake8-builtins', 'flake8-comprehensions', 'flake8-docstrings', 'pep257',
                  'pydocstyle', 'onnx', 'xmlschema', 'torchvision==0.28.0', 'transformers',
-                 'onnxscript', 'pyyaml', 'rosbags>=0.10'],
+                 'onnxscript', 'pyyaml', 'rosbags>=0.10', 'Pillow'],
     },
     zip_safe=True,
     maintainer='seg_ros developers',

@@ -3,15 +3,19 @@ Instance-model fixtures whose outputs are known exactly, and a NumPy reference d
 
 The ONNX graphs built here output constants (plus ``0 * mean(input)``, so every runtime keeps
 the input): YOLO-seg detections and prototypes, or Mask R-CNN boxes, labels, scores and masks.
-The reference functions decode those constants with plain loops, independently of
-``seg_ros.core.decode.instance_decoders``: greedy NMS over a sorted Python list, bilinear sampling
-written out per pixel.
+The reference functions decode those outputs independently of
+``seg_ros.core.decode.instance_decoders``: greedy NMS over a sorted Python list; Mask R-CNN's
+bilinear sampling written out per pixel; YOLO-seg as ultralytics' predictor with
+``retina_masks=True`` does it (``scale_boxes``, ``scale_masks``: the padding cut from the
+prototype-resolution logits, each whole logit map resized to the frame with ``cv2.resize``;
+``crop_mask``: outside the rounded box zeroed; logit > 0; empty masks dropped).
 """
 
 from __future__ import annotations
 
 import os
 
+import cv2
 import numpy as np
 import pytest
 
@@ -200,11 +204,11 @@ def reference_mask(probability: np.ndarray, box: list[float], lb: dict, cell: fl
     mask = np.zeros((frame_h, frame_w), bool)
     ambiguous = np.zeros((frame_h, frame_w), bool)
     for v in range(frame_h):
-        if not box[1] < v + 0.5 <= box[3]:
+        if not np.rint(box[1]) <= v < np.rint(box[3]):
             continue
         gy = ((v + 0.5) * lb['sy'] + lb['top']) / cell - 0.5
         for u in range(frame_w):
-            if not box[0] < u + 0.5 <= box[2]:
+            if not np.rint(box[0]) <= u < np.rint(box[2]):
                 continue
             gx = ((u + 0.5) * lb['sx'] + lb['left']) / cell - 0.5
             x0, y0 = int(np.floor(gx)), int(np.floor(gy))
@@ -222,31 +226,58 @@ def reference_mask(probability: np.ndarray, box: list[float], lb: dict, cell: fl
 
 def reference_yolo_seg(detections: np.ndarray, prototypes: np.ndarray, frame_w: int,
                        frame_h: int, input_w: int, input_h: int, score_threshold: float,
-                       iou_threshold: float, max_keep: int) -> list[dict]:
-    """Decode YOLO-seg constants anchor by anchor; return [{box, class_id, score, mask, ...}]."""
-    lb = reference_letterbox(frame_w, frame_h, input_w, input_h)
+                       iou_threshold: float, max_keep: int,
+                       class_ids: tuple[int, ...] | None = None,
+                       keep_empty: bool = False) -> list[dict]:
+    """
+    Decode YOLO-seg outputs as ultralytics' predictor does; return [{box, class_id, score, mask}].
+
+    ``non_max_suppression``: best class per anchor, score above the threshold, then the class
+    filter, per-class NMS, at most ``max_keep``. ``scale_boxes``, then ``process_mask_native``:
+    full-frame masks, one ``cv2.resize`` of each cropped logit map. ``ambiguous`` marks the
+    pixels whose logit is within float rounding of 0. ``keep_empty``: keep the detections
+    whose mask is empty (what seg_ros did before it followed ultralytics).
+    """
     num_classes = detections.shape[1] - 36
-    rows = detections[0].astype(np.float64)
+    rows = detections[0].astype(np.float32)
     boxes, scores, classes, anchors = [], [], [], []
     for anchor in range(rows.shape[1]):
         class_scores = rows[4:4 + num_classes, anchor]
         best = int(np.argmax(class_scores))
-        if class_scores[best] > score_threshold:
-            cx, cy, w, h = rows[:4, anchor]
+        if class_scores[best] > score_threshold and (class_ids is None or best in class_ids):
+            cx, cy, w, h = (float(value) for value in rows[:4, anchor])
             boxes.append([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2])
             scores.append(float(class_scores[best]))
             classes.append(best)
             anchors.append(anchor)
+    gain = min(input_h / frame_h, input_w / frame_w)
+    pad_x = round((input_w - frame_w * gain) / 2 - 0.1)
+    pad_y = round((input_h - frame_h * gain) / 2 - 0.1)
+    protos = prototypes[0].astype(np.float32)
+    channels, mask_h, mask_w = protos.shape
+    mask_gain = min(mask_h / frame_h, mask_w / frame_w)
+    pad_w, pad_h = (mask_w - frame_w * mask_gain) / 2, (mask_h - frame_h * mask_gain) / 2
+    top, left = round(pad_h - 0.1), round(pad_w - 0.1)
+    bottom, right = mask_h - round(pad_h + 0.1), mask_w - round(pad_w + 0.1)
     result = []
     for index in reference_nms(boxes, scores, classes, iou_threshold, max_keep):
-        box = reference_box_to_frame(boxes[index], lb, frame_w, frame_h)
+        x0, y0, x1, y1 = boxes[index]
+        box = [min(max((x0 - pad_x) / gain, 0.0), frame_w),
+               min(max((y0 - pad_y) / gain, 0.0), frame_h),
+               min(max((x1 - pad_x) / gain, 0.0), frame_w),
+               min(max((y1 - pad_y) / gain, 0.0), frame_h)]
         coefficients = rows[4 + num_classes:, anchors[index]]
-        logits = np.tensordot(coefficients, prototypes[0].astype(np.float64), axes=1)
-        probability = 1 / (1 + np.exp(-logits))
-        mask, ambiguous = reference_mask(probability, box, lb, 4.0, frame_w, frame_h)
-        result.append({'box': box, 'class_id': classes[index], 'score': scores[index],
-                       'mask': mask, 'ambiguous': ambiguous})
-    return [item for item in result if _covers_a_pixel(item['box'])]
+        logits = (coefficients @ protos.reshape(channels, -1)).reshape(mask_h, mask_w)
+        full = cv2.resize(np.ascontiguousarray(logits[top:bottom, left:right]),
+                          (frame_w, frame_h), interpolation=cv2.INTER_LINEAR)
+        u0, v0, u1, v1 = (int(np.rint(value)) for value in box)  # torch.round: half to even
+        inside = np.zeros((frame_h, frame_w), bool)
+        inside[v0:v1, u0:u1] = True
+        mask = (full > 0) & inside
+        if keep_empty or mask.any():
+            result.append({'box': box, 'class_id': classes[index], 'score': scores[index],
+                           'mask': mask, 'ambiguous': inside & (np.abs(full) < 1e-4)})
+    return result
 
 
 def reference_mask_rcnn(boxes: np.ndarray, labels: np.ndarray, scores: np.ndarray,
@@ -267,9 +298,8 @@ def reference_mask_rcnn(boxes: np.ndarray, labels: np.ndarray, scores: np.ndarra
 
 
 def _covers_a_pixel(box: list[float]) -> bool:
-    """Whether some pixel centre u + 0.5 lies in (x0, x1] (and likewise vertically)."""
-    return (np.floor(box[2] + 0.5) > np.floor(box[0] + 0.5)
-            and np.floor(box[3] + 0.5) > np.floor(box[1] + 0.5))
+    """Whether some pixel u has round(x0) <= u < round(x1) (and likewise vertically)."""
+    return np.rint(box[2]) > np.rint(box[0]) and np.rint(box[3]) > np.rint(box[1])
 
 
 def reference_components(binary: np.ndarray) -> list[np.ndarray]:

@@ -78,6 +78,18 @@ def test_huggingface_preprocessor_config_is_read(tmp_path, scores_model):
     description, _ = describe_model(scores_model)
     assert description.image_mean == IMAGENET_MEAN and description.image_std == IMAGENET_STD
     assert (description.input_width, description.input_height) == (128, 64)
+    # Run as HuggingFace runs it: PIL's resize (its resample, default bilinear), logits to the
+    # frame size before the argmax.
+    assert (description.resize, description.resample, description.postprocess) == \
+        ('pil', 2, 'logits')
+
+
+@pytest.mark.parametrize('key, value', [('resize', 'skimage'), ('resample', 7),
+                                        ('resample', True), ('postprocess', 'softmax')])
+def test_bad_resize_resample_or_postprocess_is_refused_naming_it(key, value):
+    with pytest.raises(ModelError, match=key) as raised:
+        ModelDescription(**{key: value})
+    assert raised.value.parameter == key
 
 
 def test_metadata_description_and_ultralytics_metadata(tmp_path):

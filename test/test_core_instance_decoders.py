@@ -27,14 +27,16 @@ CANDIDATES = [
     {'box': (18, 26, 24, 24), 'scores': {0: 0.9}, 'coefficients': {0: 1.0}},
     # Same class, overlapping anchor 0 (IoU 0.85): suppressed.
     {'box': (19, 27, 24, 24), 'scores': {0: 0.8}, 'coefficients': {0: 1.0}},
-    # Anchor 0's box, another class: kept (class-aware NMS); its mask is R1 cut by the box.
-    {'box': (18, 26, 24, 24), 'scores': {1: 0.7, 0: 0.2}, 'coefficients': {1: 1.0}},
+    # Anchor 0's box, another class: kept (class-aware NMS), with anchor 0's mask.
+    {'box': (18, 26, 24, 24), 'scores': {1: 0.7, 0: 0.2}, 'coefficients': {0: 1.0}},
     {'box': (44, 28, 28, 28), 'scores': {0: 0.85}, 'coefficients': {1: 1.0}},
     {'box': (24, 46, 28, 24), 'scores': {2: 0.6}, 'coefficients': {2: 1.0}},
     {'box': (40, 40, 20, 20), 'scores': {2: 0.4}, 'coefficients': {2: 1.0}},  # below 0.5
-    # Ties anchor 3's score: anchor 3 comes first. Its mask (R0) lies outside its box: empty.
+    # Ties anchor 3's score: anchor 3 comes first. Its mask (R0) lies outside its box: empty,
+    # so dropped (as ultralytics drops it).
     {'box': (55, 53, 14, 18), 'scores': {0: 0.85}, 'coefficients': {0: 1.0}},
-    # Best score, but all in the letterbox padding above the frame: not visible, dropped.
+    # Best score, but all in the letterbox padding above the frame: not visible, dropped (after
+    # taking one of the max_instances places, as in ultralytics).
     {'box': (30, 4, 10, 6), 'scores': {1: 0.95}, 'coefficients': {0: 1.0}},
     # Half out of the frame on the right: clipped.
     {'box': (62, 20, 12, 12), 'scores': {1: 0.65, 2: 0.64}, 'coefficients': {1: 2.0, 0: -1.0}},
@@ -110,14 +112,15 @@ def test_yolo_seg_decoding_equals_the_reference(yolo_model, backend, max_instanc
     instances = decode_yolo_seg(outputs, layout, letterbox, settings)
     expected = reference_yolo_seg(detections, prototypes, FRAME_W, FRAME_H, YOLO_W, YOLO_H,
                                   0.5, 0.5, max_instances)
-    assert len(expected) == (6 if max_instances == 100 else 2)  # the scene is what it claims
+    assert len(expected) == (5 if max_instances == 100 else 2)  # the scene is what it claims
     assert_matches(instances, expected, (FRAME_H, FRAME_W))
     if max_instances == 100:
-        # Suppressed, below threshold, invisible: anchors 1, 5 and 7 are not there.
-        assert list(instances.score) == pytest.approx([0.9, 0.85, 0.85, 0.7, 0.65, 0.6])
-        assert list(instances.class_id) == [0, 0, 0, 1, 1, 2]
-        assert instances.masks[0].sum() > 100 and not instances.masks[2].any()
-        assert instances.xyxy[4, 2] == FRAME_W  # clipped at the frame's right edge
+        # Suppressed, below threshold, invisible, empty: anchors 1, 5, 7 and 6 are not there.
+        assert list(instances.score) == pytest.approx([0.9, 0.85, 0.7, 0.65, 0.6])
+        assert list(instances.class_id) == [0, 0, 1, 1, 2]
+        assert instances.masks.sum(axis=(1, 2)).min() > 0
+        np.testing.assert_array_equal(instances.masks[2], instances.masks[0])
+        assert instances.xyxy[3, 2] == FRAME_W  # clipped at the frame's right edge
 
 
 def test_yolo_seg_class_filter_and_threshold():
@@ -126,12 +129,19 @@ def test_yolo_seg_class_filter_and_threshold():
     layout = yolo_seg_layout({k: v.shape for k, v in outputs.items()}, YOLO_W, YOLO_H)
     letterbox = Letterbox.fit(FRAME_W, FRAME_H, YOLO_W, YOLO_H)
     only_two = decode_yolo_seg(outputs, layout, letterbox, InstanceSettings(class_ids=(2,)))
-    # Anchor 8 scores 0.64 for class 2: with class 1 filtered out it is a class-2 candidate.
-    assert list(only_two.class_id) == [2, 2]
-    assert list(only_two.score) == pytest.approx([0.64, 0.6])
+    # Anchor 8 scores 0.64 for class 2 but 0.65 for class 1: its class is 1, so the filter
+    # drops it (ultralytics' classes=: the best class first, then the filter).
+    assert list(only_two.class_id) == [2]
+    assert list(only_two.score) == pytest.approx([0.6])
+    assert only_two.masks[0].any()
     filtered = decode_yolo_seg(outputs, layout, letterbox,
                                InstanceSettings(class_ids=(2,), score_threshold=0.62))
-    assert list(filtered.score) == pytest.approx([0.64])
+    assert len(filtered) == 0
+    expected = reference_yolo_seg(detections, prototypes, FRAME_W, FRAME_H, YOLO_W, YOLO_H,
+                                  0.5, 0.5, 100, class_ids=(1, 2))
+    assert_matches(decode_yolo_seg(outputs, layout, letterbox,
+                                   InstanceSettings(class_ids=(1, 2))),
+                   expected, (FRAME_H, FRAME_W))
     strict = decode_yolo_seg(outputs, layout, letterbox, InstanceSettings(score_threshold=0.86))
     assert list(strict.score) == pytest.approx([0.9])
 
@@ -146,6 +156,8 @@ def test_yolo_seg_hundreds_of_candidates_give_at_most_max_instances():
     detections[0][:4, strong] = np.stack([(grid % 30) * 2 + 2.5, (grid // 30) * 2 + 2.5,
                                           np.full(600, 1.2), np.full(600, 1.2)])
     detections[0, 4, strong] = rng.uniform(0.96, 0.99, 600).astype(np.float32)
+    prototypes[0, 31] = 1.0  # an everywhere-positive prototype: every strong mask is its box
+    detections[0, 4 + CLASSES + 31, strong] = 1.0
     weak = np.setdiff1d(np.arange(len(CANDIDATES), anchors), strong)
     detections[0, 5, weak] = 0.49
     outputs = {'output0': detections, 'output1': prototypes}

@@ -15,7 +15,7 @@ from seg_ros.core.decode.instance_decoders import (decode_mask_rcnn, decode_yolo
                                                    InstanceSettings, Letterbox, mask_rcnn_outputs,
                                                    TASK_YOLO_SEG, yolo_seg_layout)
 from seg_ros.core.decode.instances import Instances
-from seg_ros.core.decode.semantic import check_frame_outputs, resize_class_map
+from seg_ros.core.decode.semantic import check_frame_outputs, decode_to_frame, resize_class_map
 from seg_ros.core.errors import ModelError
 from seg_ros.core.loading import open_model
 from seg_ros.core.model.labels import Labels, read_class_names
@@ -253,12 +253,22 @@ class Segmenter:
         if self.task in INSTANCE_TASKS:
             return self._run_instances(frame, output_encoding, started, class_map, color_mask,
                                        overlay, full_resolution, alpha)
-        model_map = self.backend.infer(frame, output_encoding)
-        inferred = time.perf_counter()
         height, width = frame.shape[:2]
-        need_full_map = overlay or self.makes_instances or (
-            full_resolution and (class_map or color_mask))
-        full_map = resize_class_map(model_map, width, height) if need_full_map else None
+        if self.backend.description.postprocess == 'logits':
+            # HuggingFace's post-processing: the scores at frame size, then the argmax; the
+            # model-size map is read from that.
+            outputs = self.backend.forward(self.backend.prepare(frame, output_encoding))
+            name = self.backend.description.output_name
+            check_frame_outputs({name: outputs[name]}, self.backend.output_shapes)
+            full_map = decode_to_frame(outputs, self.backend.description, width, height)
+            model_map = resize_class_map(full_map, *self._input_size)
+            inferred = time.perf_counter()
+        else:
+            model_map = self.backend.infer(frame, output_encoding)
+            inferred = time.perf_counter()
+            need_full_map = overlay or self.makes_instances or (
+                full_resolution and (class_map or color_mask))
+            full_map = resize_class_map(model_map, width, height) if need_full_map else None
         instances = instance_map = None
         if self.makes_instances:
             instances = instances_from_class_map(full_map, self.instance_settings)

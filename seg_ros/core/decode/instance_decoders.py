@@ -4,9 +4,15 @@ Instance decoding: YOLO-seg and Mask R-CNN outputs, and connected components of 
 Every decoder returns :class:`~seg_ros.core.decode.instances.Instances` at frame size, best first,
 at most ``max_instances`` of them. Instance models see the frame letterboxed (:class:`Letterbox`:
 aspect ratio kept, grey padding, as ultralytics does); boxes and masks are mapped back to the
-frame. Masks are sampled once, bilinearly, at each frame pixel centre of the object's box, from
-the model's probability grid (YOLO-seg's prototypes at 1/4 of the input, Mask R-CNN's masks at
-the input size), then thresholded at 0.5: only the box region of each object is computed.
+frame.
+
+YOLO-seg masks follow ultralytics' ``retina_masks=True`` rule (``process_mask_native``): mask
+logits = coefficients x prototypes at prototype resolution, the letterbox padding cut from them
+(``scale_masks``' rounding), resized bilinearly to the frame (``align_corners=False``), zeroed
+outside the box's pixels, thresholded at logit 0; a detection whose mask is then empty is
+dropped. Only the box region of the resized logits is computed, with the same taps and weights
+as the full-frame resize. Mask R-CNN masks are sampled once, bilinearly, at each frame pixel
+centre of the box from the model's probability grid (at the input size), thresholded at 0.5.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import cv2
 import numpy as np
 
 from seg_ros.core.decode.instances import Instances, MAX_INSTANCE_ID, pixel_region
+from seg_ros.core.decode.semantic import linear_taps
 from seg_ros.core.errors import ModelError
 
 TASK_SEMANTIC = 'semantic'
@@ -30,8 +37,9 @@ YOLO_PROTOTYPE_STRIDE = 4
 MASK_RCNN_OUTPUTS = ('boxes', 'labels', 'scores', 'masks')
 LETTERBOX_PAD = 114
 MASK_THRESHOLD = 0.5
-# Candidates above the score threshold that go into NMS, best first; the rest are dropped.
-MAX_NMS_CANDIDATES = 3000
+# Candidates above the score threshold that go into NMS, best first; the rest are dropped
+# (ultralytics' non_max_suppression max_nms).
+MAX_NMS_CANDIDATES = 30000
 
 
 @dataclass(frozen=True)
@@ -133,6 +141,42 @@ class Letterbox:
         np.clip(boxes[:, 0::2], 0, self.frame_width, out=boxes[:, 0::2])
         np.clip(boxes[:, 1::2], 0, self.frame_height, out=boxes[:, 1::2])
         return boxes
+
+    @property
+    def gain(self) -> float:
+        """Return ultralytics' one scale for both axes: network pixels per frame pixel."""
+        return min(self.input_width / self.frame_width, self.input_height / self.frame_height)
+
+    def scale_boxes(self, xyxy: np.ndarray) -> np.ndarray:
+        """
+        Map (N, 4) network-input boxes to frame pixels as ultralytics' ``scale_boxes`` does.
+
+        ``(x - pad) / gain`` with one ``gain`` for both axes and ``pad = round((input - frame x
+        gain) / 2 - 0.1)``, clipped to the frame (float32).
+        """
+        gain = self.gain
+        pad_x = round((self.input_width - self.frame_width * gain) / 2 - 0.1)
+        pad_y = round((self.input_height - self.frame_height * gain) / 2 - 0.1)
+        boxes = np.empty((len(xyxy), 4), np.float32)
+        boxes[:, 0::2] = (xyxy[:, 0::2] - pad_x) / gain
+        boxes[:, 1::2] = (xyxy[:, 1::2] - pad_y) / gain
+        np.clip(boxes[:, 0::2], 0, self.frame_width, out=boxes[:, 0::2])
+        np.clip(boxes[:, 1::2], 0, self.frame_height, out=boxes[:, 1::2])
+        return boxes
+
+    def grid_crop(self, grid_width: int, grid_height: int) -> tuple[int, int, int, int]:
+        """
+        Return the cells ``(left, top, right, bottom)`` of a grid over the input holding the frame.
+
+        Ultralytics' ``scale_masks`` arithmetic: the padding is measured on the grid itself,
+        ``top = round(pad_h - 0.1)``, ``bottom = grid_height - round(pad_h + 0.1)``.
+        """
+        gain = min(grid_width / self.frame_width, grid_height / self.frame_height)
+        pad_w = (grid_width - self.frame_width * gain) / 2
+        pad_h = (grid_height - self.frame_height * gain) / 2
+        left, top = round(pad_w - 0.1), round(pad_h - 0.1)
+        right, bottom = grid_width - round(pad_w + 0.1), grid_height - round(pad_h + 0.1)
+        return left, top, max(right, left + 1), max(bottom, top + 1)
 
     def grid_mapping(self, grid_width: int) -> tuple[float, float, float, float]:
         """
@@ -241,10 +285,6 @@ def _visible(boxes: np.ndarray, width: int, height: int) -> tuple[np.ndarray, li
     return keep, [region for region, kept in zip(regions, keep) if kept]
 
 
-def _sigmoid(logits: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-logits))
-
-
 # --------------------------------------------------------------------------------------------
 # YOLO-seg (ultralytics v8 / v11 segment export)
 
@@ -303,12 +343,14 @@ def yolo_seg_layout(output_shapes: Mapping[str, Sequence[int | str]], input_widt
 def decode_yolo_seg(outputs: Mapping[str, np.ndarray], layout: YoloSegLayout,
                     letterbox: Letterbox, settings: InstanceSettings) -> Instances:
     """
-    Decode one YOLO-seg forward pass into instances at frame size.
+    Decode one YOLO-seg forward pass into instances at frame size, as ultralytics does.
 
-    Score = the best class score of an anchor; anchors above ``score_threshold`` (at most
-    :data:`MAX_NMS_CANDIDATES`, best first) go through class-aware NMS, which stops at
-    ``max_instances``; only the kept ones get a mask: sigmoid(coefficients x prototypes), sampled
-    inside the box at every frame pixel.
+    ``non_max_suppression`` with its defaults: an anchor's score is its best class score, its
+    class that class (then kept only if among ``class_ids``); anchors scoring above
+    ``score_threshold`` (at most :data:`MAX_NMS_CANDIDATES`, best first) go through per-class
+    NMS, which stops at ``max_instances``. Boxes are mapped back with ``scale_boxes``; masks
+    follow ``process_mask_native`` (see the module's docstring); detections whose mask is
+    empty are dropped.
 
     :param outputs: output name -> array, as the backend returned them.
     :param layout: from :func:`yolo_seg_layout`.
@@ -318,15 +360,11 @@ def decode_yolo_seg(outputs: Mapping[str, np.ndarray], layout: YoloSegLayout,
     height, width = letterbox.frame_height, letterbox.frame_width
     predictions = outputs[layout.detections][0]
     class_scores = predictions[4:4 + layout.num_classes]
-    allowed = None
-    if settings.class_ids is not None:
-        allowed = np.array([c for c in settings.class_ids if 0 <= c < layout.num_classes],
-                           np.int64)
-        class_scores = class_scores[allowed]
-    if len(class_scores) == 0:
-        return Instances.empty(height, width)
     best_score = class_scores.max(axis=0)
     candidates = np.flatnonzero(best_score > settings.score_threshold)
+    if settings.class_ids is not None and len(candidates):
+        best_class = class_scores[:, candidates].argmax(axis=0)
+        candidates = candidates[np.isin(best_class, settings.class_ids)]
     if len(candidates) > MAX_NMS_CANDIDATES:
         top = np.argpartition(-best_score[candidates], MAX_NMS_CANDIDATES)[:MAX_NMS_CANDIDATES]
         candidates = np.sort(candidates[top])
@@ -334,26 +372,61 @@ def decode_yolo_seg(outputs: Mapping[str, np.ndarray], layout: YoloSegLayout,
         return Instances.empty(height, width)
     scores = best_score[candidates]
     class_id = class_scores[:, candidates].argmax(axis=0)
-    if allowed is not None:
-        class_id = allowed[class_id]
     cx, cy, box_w, box_h = predictions[:4, candidates]
     boxes = np.stack((cx - box_w / 2, cy - box_h / 2, cx + box_w / 2, cy + box_h / 2), axis=1)
     kept = nms(boxes, scores, class_id, settings.nms_iou, settings.max_instances)
-    frame_boxes = letterbox.boxes_to_frame(boxes[kept])
-    visible, regions = _visible(frame_boxes, width, height)
-    kept = kept[visible]
+    frame_boxes = letterbox.scale_boxes(boxes[kept])
     coefficients = predictions[4 + layout.num_classes:, candidates[kept]].T
-    prototypes = outputs[layout.prototypes][0]
-    grid_height, grid_width = prototypes.shape[1:]
-    mapping = letterbox.grid_mapping(grid_width)
-    masks = np.zeros((len(kept), height, width), bool)
-    for index, region in enumerate(regions):
-        x0, y0, x1, y1 = window = _grid_window(region, mapping, grid_width, grid_height)
-        window_protos = prototypes[:, y0:y1, x0:x1].reshape(len(prototypes), -1)
-        logits = (coefficients[index] @ window_protos).reshape(y1 - y0, x1 - x0)
-        u0, v0, u1, v1 = region
-        masks[index, v0:v1, u0:u1] = _sample_mask(_sigmoid(logits), window, region, mapping)
-    return Instances.numbered(frame_boxes[visible], masks, class_id[kept], scores[kept])
+    masks, nonempty = yolo_masks(outputs[layout.prototypes][0], coefficients, frame_boxes,
+                                 letterbox)
+    if not nonempty.all():
+        masks, frame_boxes, kept = masks[nonempty], frame_boxes[nonempty], kept[nonempty]
+    return Instances.numbered(frame_boxes, masks, class_id[kept], scores[kept])
+
+
+def yolo_masks(prototypes: np.ndarray, coefficients: np.ndarray, frame_boxes: np.ndarray,
+               letterbox: Letterbox) -> tuple[np.ndarray, np.ndarray]:
+    """
+    Return (N, H, W) masks, ultralytics' ``process_mask_native`` computed in each box only.
+
+    The logits ``coefficients @ prototypes`` with the letterbox padding cut off
+    (:meth:`Letterbox.grid_crop`) resized to the frame with ``align_corners=False`` bilinear
+    taps (``F.interpolate`` / ``cv2.resize`` ``INTER_LINEAR``), inside each box's
+    :func:`pixel_region` (ultralytics' ``crop_mask``, rounded box edges), above 0.
+
+    :param prototypes: (32, h, w) prototypes over the network input.
+    :param coefficients: (N, 32) mask coefficients.
+    :param frame_boxes: (N, 4) boxes in frame pixels.
+    :param letterbox: how the frame was fitted into the input.
+    :return: the masks, and which of them have a pixel.
+    """
+    height, width = letterbox.frame_height, letterbox.frame_width
+    channels, grid_height, grid_width = prototypes.shape
+    left, top, right, bottom = letterbox.grid_crop(grid_width, grid_height)
+    x_taps = linear_taps(width, right - left)
+    y_taps = linear_taps(height, bottom - top)
+    masks = np.zeros((len(frame_boxes), height, width), bool)
+    nonempty = np.zeros(len(frame_boxes), bool)
+    for index, box in enumerate(frame_boxes):
+        u0, v0, u1, v1 = pixel_region(box, width, height)
+        if u1 <= u0 or v1 <= v0:
+            continue
+        (x0, x1, wx), (y0, y1, wy) = ((taps[0][start:stop], taps[1][start:stop],
+                                       taps[2][start:stop])
+                                      for taps, start, stop in ((x_taps, u0, u1),
+                                                                (y_taps, v0, v1)))
+        # The cropped-logit cells these taps read, and the logits there; then the two passes of
+        # the resize (horizontal, vertical) as cv2.resize does them, element-wise (no BLAS
+        # threads: small products spin on a busy machine).
+        xa, xb, ya, yb = int(x0[0]), int(x1[-1]) + 1, int(y0[0]), int(y1[-1]) + 1
+        window = prototypes[:, top + ya:top + yb, left + xa:left + xb].reshape(channels, -1)
+        logits = (coefficients[index] @ window).reshape(yb - ya, xb - xa)
+        rows = logits[:, x0 - xa] * (1 - wx) + logits[:, x1 - xa] * wx
+        values = rows[y0 - ya] * (1 - wy)[:, None] + rows[y1 - ya] * wy[:, None]
+        region = masks[index, v0:v1, u0:u1]
+        np.greater(values, 0, out=region)
+        nonempty[index] = region.any()
+    return masks, nonempty
 
 
 # --------------------------------------------------------------------------------------------

@@ -20,10 +20,11 @@ MAX_INSTANCE_ID = np.iinfo(np.uint16).max  # the instance map is mono16
 
 def pixel_region(box: Sequence[float], width: int, height: int) -> tuple[int, int, int, int]:
     """
-    Return the pixels ``(u0, v0, u1, v1)`` (``u1``, ``v1`` exclusive) whose centres lie in a box.
+    Return the pixels ``(u0, v0, u1, v1)`` (``u1``, ``v1`` exclusive) of a box, rounded.
 
-    A pixel ``u`` belongs to the box ``[x0, x1]`` when ``x0 < u + 0.5 <= x1``; the region is
-    clipped to the frame and may be empty.
+    A pixel ``u`` belongs to the box ``[x0, x1]`` when ``round(x0) <= u < round(x1)``, halves
+    rounded to even (``torch.round``: ultralytics' ``crop_mask``), which is "its centre lies in
+    the box" except on exact halves; the region is clipped to the frame and may be empty.
 
     :param box: ``(x_min, y_min, x_max, y_max)`` in pixel-edge coordinates.
     :param width: frame width.
@@ -31,10 +32,10 @@ def pixel_region(box: Sequence[float], width: int, height: int) -> tuple[int, in
     :return: the integer region.
     """
     x0, y0, x1, y1 = (float(value) for value in box)
-    u0 = min(max(int(np.floor(x0 + 0.5)), 0), width)
-    v0 = min(max(int(np.floor(y0 + 0.5)), 0), height)
-    u1 = min(max(int(np.floor(x1 + 0.5)), u0), width)
-    v1 = min(max(int(np.floor(y1 + 0.5)), v0), height)
+    u0 = min(max(int(np.rint(x0)), 0), width)
+    v0 = min(max(int(np.rint(y0)), 0), height)
+    u1 = min(max(int(np.rint(x1)), u0), width)
+    v1 = min(max(int(np.rint(y1)), v0), height)
     return u0, v0, u1, v1
 
 

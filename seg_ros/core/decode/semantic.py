@@ -5,7 +5,10 @@ The output used is the description's ``output_name`` (the model's first output b
 same on every backend. Its layout is declared (``output_layout``), never guessed from its shape:
 an output whose shape does not fit is refused with a message naming what was found. Scores
 smaller than the input are resized to it bilinearly before the argmax (``upsample``), as
-torchvision's and HuggingFace's own post-processing does.
+torchvision's and HuggingFace's own post-processing does. With ``postprocess: logits`` the
+scores are resized bilinearly to the frame itself before the argmax
+(:func:`decode_to_frame`), as HuggingFace's ``post_process_semantic_segmentation`` does with
+the frame size as its target.
 """
 
 from __future__ import annotations
@@ -17,6 +20,11 @@ import numpy as np
 
 from seg_ros.core.errors import FrameError, ModelError
 from seg_ros.core.model.description import MAX_CLASSES, ModelDescription
+
+# Frame pixels between cells of different classes interpolated at once (bounds the memory),
+# and the share of the frame above which resizing every plane is faster (measured at 720p).
+MIXED_CHUNK = 16384
+MIXED_SHARE = 0.2
 
 
 def class_map_from_scores(scores: np.ndarray) -> np.ndarray:
@@ -33,12 +41,17 @@ def class_map_from_scores(scores: np.ndarray) -> np.ndarray:
     planes = scores.reshape(scores.shape[-3:])
     if planes.dtype != np.float32:
         planes = planes.astype(np.float32)
-    best = planes[0].copy()
+    return _running_argmax(iter(planes))
+
+
+def _running_argmax(planes) -> np.ndarray:
+    """Return the argmax of float32 planes given one after another, class 0 first."""
+    best = next(planes).copy()
     class_map = np.zeros(best.shape, dtype=np.uint8)
     improved = np.empty(best.shape, dtype=np.uint8)
-    for class_id in range(1, planes.shape[0]):
-        cv2.compare(planes[class_id], best, cv2.CMP_GT, dst=improved)
-        cv2.max(best, planes[class_id], dst=best)
+    for class_id, plane in enumerate(planes, start=1):
+        cv2.compare(plane, best, cv2.CMP_GT, dst=improved)
+        cv2.max(best, plane, dst=best)
         # A pixel's class is the last class that raised its maximum: ids only grow, so keep the
         # largest of (improved & class_id), 255 & id being id.
         cv2.bitwise_and(improved, class_id, dst=improved)
@@ -155,6 +168,90 @@ def decode(outputs: dict[str, np.ndarray], description: ModelDescription) -> np.
     if description.upsample == 'nearest':
         return resize_class_map(class_map_from_scores(planes), width, height)
     return class_map_from_scores(upsample_scores(planes, width, height))
+
+
+def decode_to_frame(outputs: dict[str, np.ndarray], description: ModelDescription, width: int,
+                    height: int) -> np.ndarray:
+    """
+    Return the (height, width) class map of the scores resized bilinearly to the frame size.
+
+    HuggingFace's ``post_process_semantic_segmentation(target_sizes=[(height, width)])``:
+    ``F.interpolate(logits, (height, width), mode='bilinear', align_corners=False)``, then the
+    argmax (:func:`class_map_of_resized_scores`: the same map, computed where it can differ
+    from the cells' own argmax). A class-id output is resized nearest.
+
+    :param outputs: every output by name, as :meth:`Backend.forward` returns them.
+    :param description: the resolved description (``output_name`` set).
+    :param width: frame width.
+    :param height: frame height.
+    """
+    output = outputs[description.output_name]
+    layout = output_layout(description, output)
+    if layout == 'class_ids':
+        return resize_class_map(decode(outputs, description), width, height)
+    planes = output[0] if layout == 'NCHW' else output[0].transpose(2, 0, 1)
+    return class_map_of_resized_scores(planes.astype(np.float32, copy=False), width, height)
+
+
+def class_map_of_resized_scores(planes: np.ndarray, width: int, height: int) -> np.ndarray:
+    """
+    Return the argmax of (C, h, w) scores resized bilinearly to (height, width).
+
+    Resizing every plane (``align_corners=False``) and taking the argmax, with less work where
+    it can: a frame pixel interpolates four score cells with weights summing to one, so where
+    one class is the best of all four cells it is the best of the pixel. When few pixels lie
+    between cells of different best classes (at most :data:`MIXED_SHARE` of the frame: large
+    regions) only those are interpolated, every class, in chunks; else the planes are resized
+    four at a time (``cv2.resize``) into a running argmax. Either way only a few frame-size
+    planes are held.
+
+    :param planes: float32 scores.
+    :param width: frame width.
+    :param height: frame height.
+    """
+    cells = class_map_from_scores(planes)
+    x0, x1, wx = linear_taps(width, planes.shape[2])
+    y0, y1, wy = linear_taps(height, planes.shape[1])
+    left, right = cells[:, x0], cells[:, x1]  # (h, width): the classes each column reads
+    class_map = left[y0]
+    mixed = (class_map != right[y0]) | (left[y1] != right[y1]) | (class_map != left[y1])
+    if cv2.countNonZero(mixed.view(np.uint8)) > MIXED_SHARE * mixed.size:
+        return _running_argmax(_resized_planes(planes, width, height))
+    rows, cols = np.nonzero(mixed)
+    by_cell = np.ascontiguousarray(planes.transpose(1, 2, 0))  # (h, w, C)
+    for start in range(0, len(rows), MIXED_CHUNK):
+        v, u = rows[start:start + MIXED_CHUNK], cols[start:start + MIXED_CHUNK]
+        column_weight, row_weight = wx[u, None], wy[v, None]
+        # Horizontal then vertical, as cv2.resize computes it.
+        top = by_cell[y0[v], x0[u]] * (1 - column_weight) + by_cell[y0[v], x1[u]] * column_weight
+        bottom = (by_cell[y1[v], x0[u]] * (1 - column_weight)
+                  + by_cell[y1[v], x1[u]] * column_weight)
+        scores = top * (1 - row_weight) + bottom * row_weight
+        class_map[v, u] = np.argmax(scores, axis=1)
+    return class_map
+
+
+def _resized_planes(planes: np.ndarray, width: int, height: int):
+    """Yield each (h, w) plane resized to (height, width) bilinearly, four resized at once."""
+    for start in range(0, planes.shape[0], 4):
+        group = np.ascontiguousarray(planes[start:start + 4].transpose(1, 2, 0))
+        scaled = cv2.resize(group, (width, height), interpolation=cv2.INTER_LINEAR)
+        yield from (cv2.split(scaled) if scaled.ndim == 3 else [scaled])
+
+
+def linear_taps(out_size: int, in_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """
+    Return, per output pixel, the two input cells and the second's weight of a bilinear resize.
+
+    Half-pixel centres, ``align_corners=False``: source ``(dst + 0.5) * in / out - 0.5``,
+    clamped at 0 and at the last cell, as PyTorch's ``interpolate`` and ``cv2.resize`` do.
+    """
+    source = (np.arange(out_size, dtype=np.float64) + 0.5) * (in_size / out_size) - 0.5
+    source = np.maximum(source, 0.0)
+    first = np.minimum(np.floor(source).astype(np.intp), in_size - 1)
+    second = np.minimum(first + 1, in_size - 1)
+    weight = np.where(second > first, source - first, 0.0).astype(np.float32)
+    return first, second, weight
 
 
 def upsample_scores(planes: np.ndarray, width: int, height: int) -> np.ndarray:

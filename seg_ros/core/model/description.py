@@ -35,6 +35,10 @@ INPUT_LAYOUTS = ('NCHW', 'NHWC', 'CHW')
 CHANNEL_ORDERS = ('RGB', 'BGR')
 OUTPUT_LAYOUTS = ('NCHW', 'NHWC', 'class_ids')
 UPSAMPLING = ('bilinear', 'nearest')
+RESIZERS = ('opencv', 'pil')
+POSTPROCESSING = ('class_map', 'logits')
+# PIL's resampling filters by their number (what a HF ``resample`` holds).
+PIL_RESAMPLE = {0: 'nearest', 1: 'lanczos', 2: 'bilinear', 3: 'bicubic', 4: 'box', 5: 'hamming'}
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -77,6 +81,15 @@ class ModelDescription:
     :ivar output_layout: ``'NCHW'`` / ``'NHWC'`` scores or ``'class_ids'``.
     :ivar upsample: scores smaller than the input are resized ``'bilinear'`` before the argmax
         (what torchvision and HuggingFace do), or ``'nearest'`` after it.
+    :ivar resize: how a frame is resized to the input: ``'opencv'`` (``cv2.resize`` bilinear,
+        no antialiasing: fast) or ``'pil'`` (Pillow with ``resample``, antialiased when
+        shrinking: what HuggingFace's image processors do; set for a ``preprocessor_config.json``).
+    :ivar resample: PIL's filter for ``resize: pil``: 0 nearest, 1 lanczos, 2 bilinear,
+        3 bicubic, 4 box, 5 hamming (HuggingFace's ``resample``).
+    :ivar postprocess: ``'class_map'``: the argmax at the input size, its class map resized
+        (nearest) to the frame (fast); ``'logits'``: the scores resized bilinearly to the frame,
+        then the argmax (HuggingFace's ``post_process_semantic_segmentation`` with the frame
+        size as target; set for a ``preprocessor_config.json``).
     :ivar num_classes: class count of a class-id output (scores outputs tell it themselves).
     :ivar class_names: class names in id order, () for none.
     :ivar colors: RGB colour per class, () for none.
@@ -93,6 +106,9 @@ class ModelDescription:
     output_name: str = ''
     output_layout: str = ''
     upsample: str = 'bilinear'
+    resize: str = 'opencv'
+    resample: int = 2
+    postprocess: str = 'class_map'
     num_classes: int = 0
     class_names: tuple[str, ...] = ()
     colors: tuple[tuple[int, int, int], ...] = ()
@@ -104,6 +120,13 @@ class ModelDescription:
         _check_choice('channel_order', self.channel_order, CHANNEL_ORDERS)
         _check_choice('output_layout', self.output_layout, ('',) + OUTPUT_LAYOUTS)
         _check_choice('upsample', self.upsample, UPSAMPLING)
+        _check_choice('resize', self.resize, RESIZERS)
+        _check_choice('postprocess', self.postprocess, POSTPROCESSING)
+        if isinstance(self.resample, bool) or self.resample not in PIL_RESAMPLE:
+            raise ModelError('resample', self.resample,
+                             'resample must be a PIL filter number 0 to 5 ('
+                             + ', '.join(f'{key} {name}' for key, name in PIL_RESAMPLE.items())
+                             + f'), got {self.resample!r}')
         for name in ('input_width', 'input_height', 'num_classes'):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
@@ -236,7 +259,9 @@ def read_sidecar(path: str) -> dict[str, Any]:
     Read a sidecar description (YAML or JSON object of field names, plus ``preset``).
 
     A HuggingFace ``preprocessor_config.json`` is read for ``do_rescale``, ``rescale_factor``,
-    ``do_normalize``, ``image_mean``, ``image_std`` and ``size``; its other keys are ignored.
+    ``do_normalize``, ``image_mean``, ``image_std``, ``size`` and ``resample``; its other keys
+    are ignored. Such a model is run as HuggingFace runs it: ``resize: pil`` with its
+    ``resample`` and ``postprocess: logits``.
 
     :raises ModelError: naming ``path`` and the key at fault.
     """
@@ -342,7 +367,10 @@ def _known_fields(values: Mapping[str, Any], source: str) -> dict[str, Any]:
 
 
 def _huggingface_values(data: Mapping[str, Any]) -> dict[str, Any]:
-    values: dict[str, Any] = {'channel_order': 'RGB'}
+    # HF's image processors resize with PIL (antialiased) and post-process the logits at the
+    # target size: seg_ros does the same for a model described by one.
+    values: dict[str, Any] = {'channel_order': 'RGB', 'resize': 'pil', 'postprocess': 'logits',
+                              'resample': data.get('resample', 2)}
     values['rescale_factor'] = (float(data.get('rescale_factor', 1 / 255))
                                 if data.get('do_rescale', True) else 1.0)
     if data.get('do_normalize', True) and 'image_mean' in data:

@@ -4,8 +4,11 @@ Frames to network inputs, as a :class:`ModelDescription` says.
 ``(pixel * rescale_factor - image_mean) / image_std`` per channel, computed as
 ``(pixel - mean_px) * factor`` with ``mean_px = image_mean / rescale_factor`` and
 ``factor = rescale_factor / image_std`` (one subtraction and one multiplication in float32),
-after resizing the frame to the input size (``cv2.resize``, bilinear) and putting its channels
-in the network's order.
+after resizing the frame to the input size and putting its channels in the network's order.
+
+The resize is ``cv2.resize`` bilinear (``resize: opencv``, no antialiasing) or Pillow's
+``Image.resize`` with the description's ``resample`` filter (``resize: pil``, antialiased when
+shrinking), which is what HuggingFace's image processors do: Pillow is then needed.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from seg_ros.core.errors import ModelError
 from seg_ros.core.model.description import ModelDescription
 
 
@@ -21,6 +25,27 @@ def resized(image: np.ndarray, width: int, height: int) -> np.ndarray:
     if image.shape[1] == width and image.shape[0] == height:
         return image
     return cv2.resize(image, (width, height), interpolation=cv2.INTER_LINEAR)
+
+
+def pil_resized(image: np.ndarray, width: int, height: int, resample: int) -> np.ndarray:
+    """
+    Return a uint8 (H, W, 3) or (H, W) image resized with Pillow's filter ``resample``.
+
+    Channels are resized independently, so their order does not matter.
+
+    :raises ModelError: naming ``resize`` where Pillow is not installed.
+    """
+    try:
+        from PIL import Image
+    except ImportError as error:
+        raise ModelError('resize', 'pil',
+                         'resize pil (a HuggingFace preprocessor_config.json) needs Pillow: '
+                         'pip install Pillow (apt: python3-pil), or set resize opencv'
+                         ) from error
+    if image.shape[1] == width and image.shape[0] == height:
+        return image
+    return np.asarray(Image.fromarray(np.ascontiguousarray(image)).resize(
+        (width, height), resample=resample))
 
 
 def network_image(frame: np.ndarray, encoding: str, description: ModelDescription
@@ -33,7 +58,11 @@ def network_image(frame: np.ndarray, encoding: str, description: ModelDescriptio
     :param description: a resolved description (input size set).
     :return: (input height, input width, 3) uint8.
     """
-    image = resized(frame, description.input_width, description.input_height)
+    if description.resize == 'pil':
+        image = pil_resized(frame, description.input_width, description.input_height,
+                            description.resample)
+    else:
+        image = resized(frame, description.input_width, description.input_height)
     if image.ndim == 2:
         # Grey to 3 channels after resizing: fewer pixels to convert.
         return cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
