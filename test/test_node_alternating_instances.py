@@ -9,13 +9,14 @@ frame's header.
 """
 
 import numpy as np
-import onnx
-from onnx import helper, numpy_helper, TensorProto
 import pytest
 
+from models import helper, onnx, TensorProto  # skips the module where onnx is missing
 from ros_env import module_domain, rclpy_context, vision_msgs_available
 from ros_harness import NodeProcess, Probe, wait_until
 from test_core_instance_decoders import FRAME_H, FRAME_W, yolo_constants, YOLO_H, YOLO_W
+
+numpy_helper = onnx.numpy_helper
 
 DOMAIN_ID = module_domain(29)
 NODE = '/alt/segmentation'
