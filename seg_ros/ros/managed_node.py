@@ -110,7 +110,9 @@ class ManagedSegmentationNode(LifecycleNodeMixin, SegmentationNode):
         result = super().on_activate(state)
         if result != SUCCESS:
             return result
+        # The stale-input timers of /diagnostics count from this activation, not the last one.
         self._started = time.monotonic()
+        self._received.last_time = self._last_accepted = None
         with self._processing_lock:
             self._processing = True
         self._inputs = self._activate()
