@@ -10,7 +10,7 @@ frame. Per case, medians of ``--rounds`` runs:
 * ``cloud``: the structured array and the ``sensor_msgs/PointCloud2`` message
   (:func:`seg_ros.ros.depth_outputs.point_cloud`), what ``~/points`` publishes;
 * ``grid``: the points transformed into ``base_link`` and binned
-  (:func:`seg_ros.core.geometry.grid.occupancy`, 0.1 m cells, 10 x 10 m);
+  (:func:`seg_ros.core.geometry.grid.points_occupancy`, 0.1 m cells, 10 x 10 m);
 * ``rays``: the grid without depth (:func:`seg_ros.core.geometry.grid.ground_hits`, binned),
   and with the pixel-to-cell table the node keeps while the camera pose stays the same
   (:class:`seg_ros.core.geometry.grid.GroundProjection`).
@@ -31,7 +31,7 @@ from timing import embedded_segmenter, median_ms
 from seg_ros.core.geometry.camera import Intrinsics
 from seg_ros.core.geometry.depth import depth_to_metres
 from seg_ros.core.geometry.grid import GridSpec, ground_hits, GroundProjection, occupancy, \
-    RigidTransform
+    points_occupancy, RigidTransform
 from seg_ros.core.geometry.points import labelled_points
 from seg_ros.data import synthetic
 from seg_ros.ros.depth_outputs import point_cloud
@@ -86,8 +86,8 @@ def main() -> None:
                 lambda: labelled_points(metres, CAMERA, class_map, stride), args.rounds)
             cloud_ms, _ = median_ms(lambda: point_cloud(header, points.cloud(colours)),
                                     args.rounds)
-            grid_ms, _ = median_ms(lambda: occupancy(POSE.apply(points.xyz, axes=2),
-                                                     points.labels, free, GRID), args.rounds)
+            grid_ms, _ = median_ms(lambda: points_occupancy(points.xyz, POSE, points.labels,
+                                                            free, GRID), args.rounds)
             rays_ms, _ = median_ms(lambda: occupancy(*ground_hits(CAMERA, POSE, class_map,
                                                                   stride), free, GRID),
                                    args.rounds)

@@ -14,7 +14,7 @@ import depth_scene as scene
 from seg_ros.core.geometry.camera import Intrinsics
 from seg_ros.core.geometry.depth import depth_to_metres
 from seg_ros.core.geometry.grid import (GridSpec, ground_hits, GroundProjection, occupancy,
-                                        RigidTransform)
+                                        points_occupancy, RigidTransform)
 from seg_ros.core.geometry.points import cloud_dtype, labelled_points, pack_rgb
 
 COLORS_RGB = np.array([[128, 64, 128], [0, 0, 142], [244, 35, 232], [70, 130, 180]], np.uint8)
@@ -179,6 +179,9 @@ def test_grid_from_depth_matches_the_reference(encoding, stride):
                              stride)
     in_base = camera_pose().apply(points.xyz)
     cells = occupancy(in_base[:, :2], points.labels, np.array(sorted(FREE)), GRID)
+    # What the node runs: the same cells, from the cloud's strided x y z.
+    assert np.array_equal(points_occupancy(points.xyz, camera_pose(), points.labels,
+                                           np.array(sorted(FREE)), GRID), cells)
     expected = scene.reference_grid(scene.reference_points(raw, classes, stride, COLORS_RGB),
                                     GRID.resolution, (GRID.size_x, GRID.size_y), FREE)
     assert cells.dtype == np.int8 and cells.shape == (24, 32)

@@ -29,7 +29,8 @@ from sensor_msgs.msg import Image, PointCloud2, PointField
 
 from seg_ros.core.geometry.camera import Intrinsics
 from seg_ros.core.geometry.depth import DEPTH_ENCODINGS, depth_to_metres
-from seg_ros.core.geometry.grid import GridSpec, GroundProjection, occupancy, RigidTransform
+from seg_ros.core.geometry.grid import GridSpec, GroundProjection, points_occupancy, \
+    RigidTransform
 from seg_ros.core.geometry.points import labelled_points, LabelledPoints
 from seg_ros.ros.image_conversion import image_to_array, ImageConversionError
 from seg_ros.ros.runner import StartupError
@@ -321,8 +322,7 @@ class DepthOutputs:
         if pose is None:
             return
         if points is not None:
-            xy, point_labels = pose.apply(points.xyz, axes=2), points.labels
-            cells = occupancy(xy, point_labels, free_ids, spec)
+            cells = points_occupancy(points.xyz, pose, points.labels, free_ids, spec)
         else:
             cells = self._ground_projection(camera, pose, class_map.shape, spec).cells(
                 class_map, free_ids)

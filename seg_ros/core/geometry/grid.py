@@ -57,11 +57,12 @@ class RigidTransform:
         """
         points = np.asarray(points)
         out = np.empty((len(points), axes), np.float64)
+        term = np.empty(len(points), np.float64)
         for axis in range(axes):
             column = out[:, axis]
-            column[:] = points[:, 0] * self.rotation[axis, 0]
-            column += points[:, 1] * self.rotation[axis, 1]
-            column += points[:, 2] * self.rotation[axis, 2]
+            np.multiply(points[:, 0], self.rotation[axis, 0], out=column)
+            column += np.multiply(points[:, 1], self.rotation[axis, 1], out=term)
+            column += np.multiply(points[:, 2], self.rotation[axis, 2], out=term)
             column += self.translation[axis]
         return out
 
@@ -104,12 +105,16 @@ class GridSpec:
 
 def cell_indices(xy: np.ndarray, spec: GridSpec) -> np.ndarray:
     """Return the flat cell index (row * width + column) of each (x, y), -1 outside the grid."""
+    return _cell_index(xy[:, 0], xy[:, 1], spec)
+
+
+def _cell_index(x: np.ndarray, y: np.ndarray, spec: GridSpec) -> np.ndarray:
     origin_x, origin_y = spec.origin
     scale = 1.0 / spec.resolution
-    columns = xy[:, 0] - origin_x
+    columns = x - origin_x
     columns *= scale
     np.floor(columns, out=columns)
-    rows = xy[:, 1] - origin_y
+    rows = y - origin_y
     rows *= scale
     np.floor(rows, out=rows)
     inside = (columns >= 0) & (columns < spec.width) & (rows >= 0) & (rows < spec.height)
@@ -135,12 +140,13 @@ def bin_cells(index: np.ndarray, labels: np.ndarray, free_classes: np.ndarray,
     holding a point of a free class is 0, else -1 (unseen). (height, width) int8, row = y index,
     column = x index.
     """
-    cells = np.full(spec.width * spec.height, UNKNOWN, np.int8)
-    inside = index >= 0
-    index, labels = index[inside], labels[inside]
-    free = _free_lookup(free_classes, labels)[labels]
-    cells[index[free]] = FREE
-    cells[index[~free]] = OCCUPIED
+    count = spec.width * spec.height
+    # Points outside the grid are counted in one extra cell, dropped at the end.
+    index = np.where(index >= 0, index, count)
+    occupied = ~_free_lookup(free_classes, labels)[labels]
+    seen = np.bincount(index, minlength=count + 1)[:count] > 0
+    blocked = np.bincount(index[occupied], minlength=count + 1)[:count] > 0
+    cells = np.where(blocked, np.int8(OCCUPIED), np.where(seen, np.int8(FREE), np.int8(UNKNOWN)))
     return cells.reshape(spec.height, spec.width)
 
 
@@ -152,6 +158,26 @@ def occupancy(xy: np.ndarray, labels: np.ndarray, free_classes: np.ndarray,
     See :func:`bin_cells` for the cell values.
     """
     return bin_cells(cell_indices(xy, spec), labels, free_classes, spec)
+
+
+def points_occupancy(xyz: np.ndarray, camera_to_grid: RigidTransform, labels: np.ndarray,
+                     free_classes: np.ndarray, spec: GridSpec) -> np.ndarray:
+    """
+    Return the grid of camera-frame points ``xyz`` (N, 3) moved into the grid frame.
+
+    The same cells as :func:`occupancy` of ``camera_to_grid.apply(xyz, axes=2)``, computed
+    column by column in contiguous float64 arrays (``xyz`` may be a strided view of a cloud).
+    """
+    columns = [np.array(xyz[:, axis], np.float64) for axis in range(3)]
+    term = np.empty(len(xyz), np.float64)
+    moved = []
+    for axis in range(2):
+        value = columns[0] * camera_to_grid.rotation[axis, 0]
+        value += np.multiply(columns[1], camera_to_grid.rotation[axis, 1], out=term)
+        value += np.multiply(columns[2], camera_to_grid.rotation[axis, 2], out=term)
+        value += camera_to_grid.translation[axis]
+        moved.append(value)
+    return bin_cells(_cell_index(*moved, spec), labels, free_classes, spec)
 
 
 def ground_hits(intrinsics: Intrinsics, camera_to_grid: RigidTransform, class_map: np.ndarray,

@@ -5,6 +5,7 @@ The points are in the camera's optical frame (REP 103: x right, y down, z forwar
 """
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -60,43 +61,64 @@ def sample_map(label_map: np.ndarray, u: np.ndarray, v: np.ndarray, width: int,
 @dataclass(frozen=True)
 class LabelledPoints:
     """
-    Points with their pixel, class and instance: parallel arrays, one entry a point.
+    Points with their class and instance, held in the PointCloud2 layout they are sent in.
 
-    ``xyz`` (N, 3) float32 metres; ``u``, ``v`` (N,) the pixel's column and row; ``labels``
-    (N,) uint16 class ids; ``instances`` (N,) uint16 instance ids or None.
+    ``array`` is the structured array of :func:`cloud_dtype` (``rgb`` is filled by
+    :meth:`cloud`); ``pixels`` the flat index of each point in the ``stride`` grid it was taken
+    from (``grid_width`` columns), whence its column and row.
     """
 
-    xyz: np.ndarray
-    u: np.ndarray
-    v: np.ndarray
-    labels: np.ndarray
-    instances: np.ndarray | None = None
+    array: np.ndarray
+    pixels: np.ndarray
+    grid_width: int
+    stride: int
 
     def __len__(self) -> int:
         """Return the number of points."""
-        return len(self.labels)
+        return len(self.array)
+
+    @property
+    def xyz(self) -> np.ndarray:
+        """Return (N, 3) float32 metres: a view of the cloud's ``x y z``."""
+        return self.array.view('<f4').reshape(-1, POINT_STEP // 4)[:, :3]
+
+    @property
+    def labels(self) -> np.ndarray:
+        """Return (N,) uint16 class ids (a view)."""
+        return self.array['label']
+
+    @property
+    def instances(self) -> np.ndarray | None:
+        """Return (N,) uint16 instance ids (a view), or None without an instance map."""
+        return self.array['instance'] if 'instance' in self.array.dtype.names else None
+
+    @property
+    def u(self) -> np.ndarray:
+        """Return each point's pixel column."""
+        return self.pixels % self.grid_width * self.stride
+
+    @property
+    def v(self) -> np.ndarray:
+        """Return each point's pixel row."""
+        return self.pixels // self.grid_width * self.stride
 
     def select(self, keep: np.ndarray) -> 'LabelledPoints':
         """Return the points where the boolean array ``keep`` is true."""
-        return LabelledPoints(self.xyz[keep], self.u[keep], self.v[keep], self.labels[keep],
-                              None if self.instances is None else self.instances[keep])
+        return LabelledPoints(self.array[keep], self.pixels[keep], self.grid_width, self.stride)
 
     def cloud(self, colors_rgb: np.ndarray) -> np.ndarray:
         """
         Return the points as a PointCloud2 structured array (:func:`cloud_dtype`).
 
+        Fills ``rgb`` with the class colours (in place) and returns :attr:`array`.
+
         :param colors_rgb: (C, 3) uint8 class colours by class id; ids beyond it are black.
         """
-        array = np.zeros(len(self), cloud_dtype(self.instances is not None))
-        array['x'], array['y'], array['z'] = self.xyz[:, 0], self.xyz[:, 1], self.xyz[:, 2]
-        palette = np.zeros((max(len(colors_rgb), int(self.labels.max(initial=0)) + 1), 3),
-                           np.uint8)
+        labels = self.labels
+        palette = np.zeros((max(len(colors_rgb), int(labels.max(initial=0)) + 1), 3), np.uint8)
         palette[:len(colors_rgb)] = colors_rgb
-        array['rgb'] = pack_rgb(palette)[self.labels]
-        array['label'] = self.labels
-        if self.instances is not None:
-            array['instance'] = self.instances
-        return array
+        self.array['rgb'] = pack_rgb(palette)[labels]
+        return self.array
 
 
 def stride_pixels(width: int, height: int, stride: int) -> tuple[np.ndarray, np.ndarray]:
@@ -107,18 +129,49 @@ def stride_pixels(width: int, height: int, stride: int) -> tuple[np.ndarray, np.
     return u.ravel(), v.ravel()
 
 
-def project_depth(depth_m: np.ndarray, intrinsics: Intrinsics, stride: int = 1
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """
-    Return the 3-D points of the valid pixels of a ``stride`` grid of a metric depth image.
+@lru_cache(maxsize=16)
+def _offsets(intrinsics: Intrinsics, stride: int) -> tuple[np.ndarray, np.ndarray]:
+    """Return ``u - cx`` of the grid's columns and ``v - cy`` of its rows, float32."""
+    columns = np.arange(0, intrinsics.width, stride).astype(np.float32)
+    rows = np.arange(0, intrinsics.height, stride).astype(np.float32)
+    return columns - np.float32(intrinsics.cx), rows - np.float32(intrinsics.cy)
 
-    ``x = (u - cx) z / fx``, ``y = (v - cy) z / fy``, as ``depth_image_proc`` computes them.
+
+@lru_cache(maxsize=16)
+def _map_pixels(width: int, height: int, stride: int, map_shape: tuple[int, int]) -> np.ndarray:
+    """Return the flat index into a map of ``map_shape`` of each pixel of the stride grid."""
+    u, v = stride_pixels(width, height, stride)
+    map_height, map_width = map_shape
+    if (map_width, map_height) != (width, height):  # the rule of sample_map
+        u = np.minimum(((u + 0.5) * (map_width / width)).astype(np.intp), map_width - 1)
+        v = np.minimum(((v + 0.5) * (map_height / height)).astype(np.intp), map_height - 1)
+    return v * map_width + u
+
+
+def _sample(label_map: np.ndarray, width: int, height: int, stride: int,
+            pixels: np.ndarray) -> np.ndarray:
+    """Return ``label_map`` at the stride grid's flat ``pixels`` (:func:`sample_map`'s rule)."""
+    flat = np.ascontiguousarray(label_map).reshape(-1)
+    if label_map.shape[:2] == (height, width) and stride == 1:
+        return flat[pixels]
+    return flat[_map_pixels(width, height, stride, label_map.shape[:2])[pixels]]
+
+
+def labelled_points(depth_m: np.ndarray, intrinsics: Intrinsics, class_map: np.ndarray,
+                    stride: int = 1, instance_map: np.ndarray | None = None) -> LabelledPoints:
+    """
+    Return the 3-D points of the valid pixels of a ``stride`` grid, with their pixel's class.
+
+    ``x = (u - cx) z / fx``, ``y = (v - cy) z / fy`` in float32, as ``depth_image_proc``
+    computes them; the points in row-major pixel order.
 
     :param depth_m: (H, W) float32 metres, NaN where invalid (:func:`.depth.depth_to_metres`).
     :param intrinsics: for the depth image's size.
+    :param class_map: (h, w) class ids, at the depth image's size or another (sampled at the
+        pixel centre, see :func:`sample_map`): the colour image registered with the depth.
     :param stride: keep every ``stride``-th column and row, starting at 0.
-    :return: ``xyz`` (N, 3) float32, ``u`` and ``v`` (N,) pixel indices, row-major order.
-    :raises ValueError: when the intrinsics are for another image size.
+    :param instance_map: (h', w') uint16 instance ids, or None.
+    :raises ValueError: when the intrinsics are for another image size, or a bad stride.
     """
     height, width = depth_m.shape
     if (width, height) != (intrinsics.width, intrinsics.height):
@@ -126,33 +179,22 @@ def project_depth(depth_m: np.ndarray, intrinsics: Intrinsics, stride: int = 1
                          f'depth image is {width}x{height}')
     if stride < 1:
         raise ValueError(f'stride={stride!r} must be at least 1')
-    sampled = depth_m[::stride, ::stride]
-    rows, cols = np.nonzero(~np.isnan(sampled))
-    z = sampled[rows, cols].astype(np.float32, copy=False)
-    u, v = cols * stride, rows * stride
-    # float32 throughout, as depth_image_proc computes (a few ulp from a float64 result).
-    xyz = np.empty((len(z), 3), np.float32)
-    np.multiply(u.astype(np.float32) - np.float32(intrinsics.cx), z, out=xyz[:, 0])
-    xyz[:, 0] /= np.float32(intrinsics.fx)
-    np.multiply(v.astype(np.float32) - np.float32(intrinsics.cy), z, out=xyz[:, 1])
-    xyz[:, 1] /= np.float32(intrinsics.fy)
-    xyz[:, 2] = z
-    return xyz, u, v
-
-
-def labelled_points(depth_m: np.ndarray, intrinsics: Intrinsics, class_map: np.ndarray,
-                    stride: int = 1, instance_map: np.ndarray | None = None) -> LabelledPoints:
-    """
-    Return the points of :func:`project_depth` with the class (and instance) of their pixel.
-
-    :param class_map: (h, w) class ids, at the depth image's size or another (sampled at the
-        pixel centre, see :func:`sample_map`): the colour image registered with the depth.
-    :param instance_map: (h', w') uint16 instance ids, or None.
-    """
-    xyz, u, v = project_depth(depth_m, intrinsics, stride)
-    height, width = depth_m.shape
-    labels = sample_map(class_map, u, v, width, height).astype(np.uint16)
-    instances = None
+    sampled = np.ascontiguousarray(depth_m[::stride, ::stride])
+    grid_width = sampled.shape[1]
+    pixels = np.flatnonzero(~np.isnan(sampled))
+    array = np.zeros(len(pixels), cloud_dtype(instance_map is not None))
+    z = sampled.reshape(-1)[pixels].astype(np.float32, copy=False)
+    rows = pixels // grid_width
+    columns = pixels - rows * grid_width
+    column_offsets, row_offsets = _offsets(intrinsics, stride)
+    for name, offsets, index, focal in (('x', column_offsets, columns, intrinsics.fx),
+                                        ('y', row_offsets, rows, intrinsics.fy)):
+        value = offsets[index]
+        value *= z
+        value /= np.float32(focal)
+        array[name] = value
+    array['z'] = z
+    array['label'] = _sample(class_map, width, height, stride, pixels)
     if instance_map is not None:
-        instances = sample_map(instance_map, u, v, width, height).astype(np.uint16)
-    return LabelledPoints(xyz, u, v, labels, instances)
+        array['instance'] = _sample(instance_map, width, height, stride, pixels)
+    return LabelledPoints(array, pixels, grid_width, stride)
