@@ -97,6 +97,23 @@ def vision_msgs_or_skip():
     return vision_msgs.msg
 
 
+def skip_unless_hidden(module: str, environment: dict[str, str]) -> None:
+    """
+    Skip the test unless a process started with :data:`HIDE_VARIABLE` really lacks ``module``.
+
+    In a ROS install (colcon test) the ROS packages are on the path of every process: only the
+    venv's link (``--link-venv``) can be hidden from one.
+    """
+    import pytest
+
+    result = subprocess.run([sys.executable, '-c', f'import {module}'],
+                            env={**environment, HIDE_VARIABLE: '1'}, capture_output=True,
+                            timeout=60)
+    if result.returncode == 0:
+        pytest.skip(f'{module} is importable from every process here (a ROS install on '
+                    f'PYTHONPATH); {HIDE_VARIABLE} only hides the venv link of make test')
+
+
 def _clean_environment() -> dict[str, str]:
     """Return os.environ without what this venv's start-up hook set for its own libraries."""
     environment = dict(os.environ)

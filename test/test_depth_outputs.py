@@ -16,8 +16,8 @@ import pytest
 
 import depth_scene as scene
 from models import class_weights, make_scores_model
-from ros2_extra import HIDE_VARIABLE
-from ros_env import module_domain, rclpy_context
+from ros2_extra import HIDE_VARIABLE, skip_unless_hidden
+from ros_env import module_domain, rclpy_context, ros_environment
 from ros_harness import NodeProcess, Probe, wait_until
 
 tf2_ros = pytest.importorskip(
@@ -407,6 +407,7 @@ def test_without_depth_the_grid_intersects_rays_with_the_ground(probe, model_dir
 
 
 def test_without_tf2_the_node_publishes_the_cloud_and_says_why_grid_is_off(probe, model_dir):
+    skip_unless_hidden('tf2_ros', ros_environment(DOMAIN_ID))
     namespace = '/no_tf2_test'
     process = NodeProcess('segmentation_node',
                           node_args(model_dir, namespace,

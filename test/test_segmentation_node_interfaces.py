@@ -8,15 +8,13 @@ where vision_msgs really cannot be imported. References are computed here with p
 """
 
 import os
-import subprocess
-import sys
 
 import cv2
 import numpy as np
 import pytest
 
 from models import make_frame, make_labelled_model
-from ros2_extra import HIDE_VARIABLE, vision_msgs_or_skip
+from ros2_extra import HIDE_VARIABLE, skip_unless_hidden, vision_msgs_or_skip
 from ros_env import module_domain, rclpy_context, ros_environment
 from ros_harness import NodeProcess, ParameterCaller, Probe, wait_until
 
@@ -307,21 +305,8 @@ def test_nothing_is_compressed_without_a_compressed_subscriber(packed_probe, pac
     assert values['jpeg encoding mean (ms)'] == 'nan'
 
 
-def _vision_msgs_hidden() -> bool:
-    """Return True when a process started with the hide variable really lacks vision_msgs."""
-    environment = ros_environment(DOMAIN_ID)
-    environment[HIDE_VARIABLE] = '1'
-    result = subprocess.run([sys.executable, '-c', 'import vision_msgs'], env=environment,
-                            capture_output=True, timeout=60)
-    return result.returncode != 0
-
-
 def test_without_vision_msgs_the_node_says_so_once_and_keeps_labels(ros_context, model_dir):
-    if not _vision_msgs_hidden():
-        # In a ROS install (colcon test) vision_msgs is on the path of every process: only the
-        # venv's link (test/ros2_extra.py --link-venv) can be hidden from one.
-        pytest.skip('vision_msgs is importable from every process here (a ROS install on '
-                    f'PYTHONPATH); {HIDE_VARIABLE} only hides the venv link of make test')
+    skip_unless_hidden('vision_msgs', ros_environment(DOMAIN_ID))
     from std_msgs.msg import String
 
     from seg_ros.ros.qos import latched_qos
