@@ -105,10 +105,10 @@ class GridSpec:
 
 def cell_indices(xy: np.ndarray, spec: GridSpec) -> np.ndarray:
     """Return the flat cell index (row * width + column) of each (x, y), -1 outside the grid."""
-    return _cell_index(xy[:, 0], xy[:, 1], spec)
+    return _cell_index(xy[:, 0], xy[:, 1], spec, -1)
 
 
-def _cell_index(x: np.ndarray, y: np.ndarray, spec: GridSpec) -> np.ndarray:
+def _cell_index(x: np.ndarray, y: np.ndarray, spec: GridSpec, outside: int) -> np.ndarray:
     origin_x, origin_y = spec.origin
     scale = 1.0 / spec.resolution
     columns = x - origin_x
@@ -120,7 +120,7 @@ def _cell_index(x: np.ndarray, y: np.ndarray, spec: GridSpec) -> np.ndarray:
     inside = (columns >= 0) & (columns < spec.width) & (rows >= 0) & (rows < spec.height)
     rows *= spec.width
     rows += columns  # exact: whole numbers below 2**53
-    rows[~inside] = -1
+    rows[~inside] = outside
     return rows.astype(np.intp)
 
 
@@ -141,12 +141,20 @@ def bin_cells(index: np.ndarray, labels: np.ndarray, free_classes: np.ndarray,
     column = x index.
     """
     count = spec.width * spec.height
-    # Points outside the grid are counted in one extra cell, dropped at the end.
-    index = np.where(index >= 0, index, count)
-    occupied = ~_free_lookup(free_classes, labels)[labels]
-    seen = np.bincount(index, minlength=count + 1)[:count] > 0
-    blocked = np.bincount(index[occupied], minlength=count + 1)[:count] > 0
-    cells = np.where(blocked, np.int8(OCCUPIED), np.where(seen, np.int8(FREE), np.int8(UNKNOWN)))
+    return _bin(np.where(index >= 0, index, count), labels, free_classes, spec)
+
+
+def _bin(index: np.ndarray, labels: np.ndarray, free_classes: np.ndarray,
+         spec: GridSpec) -> np.ndarray:
+    """:func:`bin_cells` of indices where ``width * height`` (one cell more) is outside."""
+    count = spec.width * spec.height
+    labels = np.ascontiguousarray(labels)
+    # One count per cell and kind: 2 * cell for a free class, 2 * cell + 1 for any other.
+    key = index * 2
+    key += ~np.take(_free_lookup(free_classes, labels), labels)
+    counts = np.bincount(key, minlength=2 * count + 2)[:2 * count].reshape(count, 2) > 0
+    cells = np.where(counts[:, 1], np.int8(OCCUPIED),
+                     np.where(counts[:, 0], np.int8(FREE), np.int8(UNKNOWN)))
     return cells.reshape(spec.height, spec.width)
 
 
@@ -177,7 +185,7 @@ def points_occupancy(xyz: np.ndarray, camera_to_grid: RigidTransform, labels: np
         value += np.multiply(columns[2], camera_to_grid.rotation[axis, 2], out=term)
         value += camera_to_grid.translation[axis]
         moved.append(value)
-    return bin_cells(_cell_index(*moved, spec), labels, free_classes, spec)
+    return _bin(_cell_index(*moved, spec, spec.width * spec.height), labels, free_classes, spec)
 
 
 def ground_hits(intrinsics: Intrinsics, camera_to_grid: RigidTransform, class_map: np.ndarray,
