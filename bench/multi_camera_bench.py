@@ -6,7 +6,9 @@ per namespace) publish ``/<camera>/image_raw``. Side by side in one run, in alte
 
 * ``three nodes``: one ``segmentation_node`` process per camera (what ``multi_camera.launch.py``
   starts by default);
-* ``one process``: ``multi_camera_segmentation`` with ``cameras:=[...]`` (``one_process:=true``).
+* ``one process``: ``multi_camera_segmentation`` with ``cameras:=[...]`` (``one_process:=true``),
+  with each ``--workers`` count asked for (default: the node's default, 2): ``--workers 1,2``
+  measures both, side by side.
 
 Measured over the same window after a warm-up: frames whose class map, colour mask and overlay
 all arrived, per camera and in total per second; the peak resident memory (``VmHWM``) summed
@@ -16,7 +18,7 @@ same.
 Usage::
 
     .venv/bin/python bench/multi_camera_bench.py [--cameras 3] [--seconds 20] [--rounds 2]
-        [--model M --width W --height H] [--backend B]
+        [--model M --width W --height H] [--backend B] [--rate HZ] [--workers 1,2]
 
 Prints a Markdown table; ROS_DOMAIN_ID ``--domain`` (71).
 """
@@ -35,6 +37,8 @@ from seg_ros.dds import loopback_environment, loopback_variables
 OUTPUTS = node_probe.OUTPUTS
 FRAME_SIZE = (1280, 720)
 CAMERA_RATE = 30.0
+# Case name -> the one process's workers parameter (filled from --workers).
+WORKERS: dict[str, int] = {}
 
 
 class Recorder:
@@ -118,8 +122,11 @@ def node_parameters(arguments: argparse.Namespace) -> list[str]:
 
 def start_segmentation(kind: str, cameras: list[str], arguments, environment) -> list:
     parameters = node_parameters(arguments)
-    if kind == 'one process':
+    if kind.startswith('one process'):
         listed = '[' + ', '.join(cameras) + ']'
+        workers = WORKERS.get(kind)
+        if workers:
+            parameters += ['-p', f'workers:={workers}']
         return [node_probe.Executable('multi_camera_segmentation',
                                       ['-p', f'cameras:={listed}', *parameters], environment)]
     return [node_probe.Executable(
@@ -168,6 +175,8 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument('--width', type=int, default=0)
     parser.add_argument('--height', type=int, default=0)
     parser.add_argument('--backend', default='auto')
+    parser.add_argument('--workers', default='',
+                        help='comma-separated worker counts of the one process (default: its own)')
     parser.add_argument('--domain', type=int, default=71)
     return parser.parse_args()
 
@@ -181,7 +190,14 @@ def main() -> int:
         '-r', f'__ns:=/{camera}', '-p', f'width:={FRAME_SIZE[0]}',
         '-p', f'height:={FRAME_SIZE[1]}', '-p', f'rate:={arguments.rate}', '-p', f'seed:={index}'],
         environment) for index, camera in enumerate(cameras)]
-    results: dict[str, list[dict]] = {'three nodes': [], 'one process': []}
+    one_process = ['one process']
+    if arguments.workers:
+        one_process = []
+        for count in (int(value) for value in arguments.workers.split(',')):
+            kind = f'one process, {count} worker' + ('s' if count > 1 else '')
+            WORKERS[kind] = count
+            one_process.append(kind)
+    results: dict[str, list[dict]] = {'three nodes': [], **{kind: [] for kind in one_process}}
     try:
         for round_index in range(arguments.rounds):
             order = list(results) if round_index % 2 == 0 else list(results)[::-1]
@@ -204,21 +220,23 @@ def main() -> int:
     rows = ['| case | total output fps | slowest camera fps | peak memory MiB | CPU % |',
             '|---|---:|---:|---:|---:|']
     for kind, runs in results.items():
-        rows.append(f'| {label if kind == "three nodes" else "one process"} '
+        rows.append(f'| {label if kind == "three nodes" else kind} '
                     f'| {statistics.median(run["total_fps"] for run in runs):.2f} '
                     f'| {statistics.median(min(run["fps"].values()) for run in runs):.2f} '
                     f'| {statistics.median(run["peak_rss_mib"] for run in runs):.0f} '
                     f'| {statistics.median(run["cpu_percent"] for run in runs):.0f} |')
-    one, many = results['one process'], results['three nodes']
-    fps_ratio = statistics.median(a['total_fps'] / b['total_fps'] for a, b in zip(one, many))
-    memory_ratio = statistics.median(a['peak_rss_mib'] / b['peak_rss_mib']
-                                     for a, b in zip(one, many))
     print(f'{len(cameras)} cameras at {FRAME_SIZE[0]}x{FRAME_SIZE[1]} {arguments.rate:.0f} Hz, '
           f'{arguments.seconds:.0f} s windows, median of {arguments.rounds} rounds; '
           f'{os.cpu_count()} cores\n')
     print('\n'.join(rows))
-    print(f'\none process / {label}: total fps x{fps_ratio:.2f} (goal >= 1.2), peak memory '
-          f'x{memory_ratio:.2f} (goal <= 0.5), ratios of the rounds measured side by side')
+    many = results['three nodes']
+    for kind in one_process:
+        one = results[kind]
+        fps_ratio = statistics.median(a['total_fps'] / b['total_fps'] for a, b in zip(one, many))
+        memory_ratio = statistics.median(a['peak_rss_mib'] / b['peak_rss_mib']
+                                         for a, b in zip(one, many))
+        print(f'\n{kind} / {label}: total fps x{fps_ratio:.2f} (goal >= 1.2), peak memory '
+              f'x{memory_ratio:.2f} (goal <= 0.5), ratios of the rounds measured side by side')
     return 0
 
 

@@ -83,6 +83,10 @@ def generate_launch_description():
             description='Run every camera in one process with one network in memory '
                         '(multi_camera_segmentation), publishing the same topics; false: one '
                         'node process per camera.'),
+        DeclareLaunchArgument(
+            'workers', default_value='2',
+            description='With one_process: threads serving the cameras with the one network '
+                        '(1 to 8; while one is in the network another renders and publishes).'),
         # The forwarded ones as segment.launch.py declares them (defaults, choices, meaning).
         *segment_declarations(FORWARDED_ARGUMENTS),
         DeclareLaunchArgument(
@@ -177,13 +181,26 @@ def one_process(context, cameras, image, camera_info, depth):
     if depth:
         overrides['depth_topic'] = depth  # relative: each camera's node resolves it
     parameters.append({**overrides, 'cameras': cameras, 'image': image,
-                       'camera_info': camera_info})
+                       'camera_info': camera_info, 'workers': parse_workers(argument('workers'))})
     return [
         SetEnvironmentVariable('GLIBC_TUNABLES', module.MALLOC_TUNABLES,
                                condition=IfCondition(LaunchConfiguration('tune_malloc'))),
         Node(package=PACKAGE, executable='multi_camera_segmentation', parameters=parameters,
              arguments=['--ros-args', '--log-level', argument('log_level')],
              output='screen', emulate_tty=True)]
+
+
+def parse_workers(text):
+    """
+    Return the workers argument as an int.
+
+    :raises RuntimeError: for text that is not a whole number (the node checks the range).
+    """
+    try:
+        return int(text)
+    except ValueError:
+        raise RuntimeError(f"launch argument workers must be a whole number, got '{text}'") \
+            from None
 
 
 def parse_cameras(text):

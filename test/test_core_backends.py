@@ -1,6 +1,7 @@
 """Tests of seg_ros.core.backends on real runtimes with the tiny models of test/models.py."""
 
 import os
+import threading
 
 import cv2
 import numpy as np
@@ -81,6 +82,34 @@ def test_scores_model_matches_the_numpy_reference(model_dir, backend, static):
         class_map = opened.infer(frame)
         assert class_map.shape == (HEIGHT, WIDTH) and class_map.dtype == np.uint8
         np.testing.assert_array_equal(class_map, expected)
+
+
+@pytest.mark.parametrize('backend', INSTALLED)
+def test_threads_sharing_one_backend_get_the_answers_of_one_at_a_time(scores_model, backend):
+    """The workers of one process share a backend: concurrent calls equal serial ones."""
+    opened = open_backend(scores_model, Preprocess(WIDTH, HEIGHT, scale=1.0), backend, 'cpu')
+    frames = [make_frame(WIDTH, HEIGHT, seed=seed) for seed in range(8)]
+    serial = [opened.infer(frame) for frame in frames]
+    results: dict[tuple[int, int], np.ndarray] = {}
+    stages: list[dict] = []
+
+    def work(worker: int) -> None:
+        for round_index in range(5):
+            for index, frame in enumerate(frames):
+                results[worker, round_index * len(frames) + index] = opened.infer(frame)
+        stages.append(opened.last_stages)
+
+    threads = [threading.Thread(target=work, args=(worker,)) for worker in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert len(results) == 3 * 5 * len(frames)
+    for (_, index), class_map in results.items():
+        assert np.array_equal(class_map, serial[index % len(frames)]), (backend, index)
+    # Each thread reads the stage times of its own last call.
+    assert len(stages) == 3 and all(set(value) == {'prepare', 'network', 'decode'}
+                                    for value in stages)
 
 
 @pytest.mark.parametrize('backend', INSTALLED)

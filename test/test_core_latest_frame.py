@@ -69,3 +69,65 @@ def test_fair_slots_take_waits_and_close_wakes_the_consumer():
     assert not waiter.is_alive() and fair.closed and fair.slots[0].closed
     with pytest.raises(ValueError):
         FairSlots(0)
+
+
+def test_a_held_slot_is_skipped_until_released():
+    fair = FairSlots(2)
+    fair.slots[0].put('a1')
+    assert fair.take(timeout=0, hold=True) == (0, 'a1')
+    fair.slots[0].put('a2')
+    fair.slots[1].put('b1')
+    # Camera 0's next frame waits while its first is in hand; camera 1 is served.
+    assert fair.take(timeout=0, hold=True) == (1, 'b1')
+    assert fair.take(timeout=0.01, hold=True) is None
+    waiter_got = []
+    waiter = threading.Thread(target=lambda: waiter_got.append(fair.take(timeout=5, hold=True)))
+    waiter.start()
+    time.sleep(0.05)
+    assert waiter.is_alive(), 'nothing may be served while both cameras are in hand'
+    fair.release(0)
+    waiter.join(timeout=2)
+    assert waiter_got == [(0, 'a2')]
+
+
+def test_consumers_taking_with_hold_never_share_a_camera():
+    fair = FairSlots(3)
+    in_hand: set[int] = set()
+    overlaps, served = [], []
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def camera(index):
+        count = 0
+        while not stop.is_set():
+            fair.slots[index].put(count)
+            count += 1
+            time.sleep(0.0005)
+
+    def consumer():
+        while not stop.is_set():
+            taken = fair.take(timeout=0.05, hold=True)
+            if taken is None:
+                continue
+            index, item = taken
+            with lock:
+                overlaps.append(index in in_hand)
+                in_hand.add(index)
+                served.append(taken)
+            time.sleep(0.001)
+            with lock:
+                in_hand.discard(index)
+            fair.release(index)
+
+    threads = [threading.Thread(target=camera, args=(index,)) for index in range(3)]
+    threads += [threading.Thread(target=consumer) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.5)
+    stop.set()
+    for thread in threads:
+        thread.join(timeout=2)
+    assert served and not any(overlaps)
+    for index in range(3):  # each camera's items in order, and every camera served
+        items = [item for camera, item in served if camera == index]
+        assert items and items == sorted(items)

@@ -103,6 +103,25 @@ def test_every_camera_gets_its_own_outputs_from_one_network(probe, hub, model_di
             expected = reference_class_map(model_dir, frame_for(camera, index))
             assert np.array_equal(got, expected), camera
     assert '3 cameras in one process, one network' in hub.output()
+    assert '2 workers' in hub.output()
+
+
+def test_two_workers_keep_each_cameras_outputs_in_order(probe, hub):
+    # Every camera streams as fast as it can: the two workers never hold two frames of one
+    # camera, so each camera's outputs come out in the order of its frames.
+    for index in range(40):
+        for camera in CAMERAS:
+            msg = encode(frame_for(camera, index), 'bgr8')
+            msg.header.stamp.sec = 7000 + index
+            probe.cameras[camera].publish(msg)
+        time.sleep(0.01)
+    for camera in CAMERAS:
+        topic = f'/{camera}/segmentation/class_map'
+        assert wait_until(lambda: any(msg.header.stamp.sec == 7039
+                                      for msg in list(probe.received[topic])), 20), hub.output()
+        stamps = [msg.header.stamp.sec for msg in list(probe.received[topic])
+                  if msg.header.stamp.sec >= 7000]
+        assert len(stamps) >= 2 and stamps == sorted(set(stamps)), (camera, stamps)
 
 
 def test_a_flooding_camera_and_a_malformed_one_do_not_starve_the_third(probe, hub):
@@ -159,12 +178,16 @@ def test_cameras_given_different_networks_are_refused_at_start(model_dir, tmp_pa
         process.close()
 
 
-@pytest.mark.parametrize('cameras,message', [
-    ('[]', 'must name at least one camera'),
-    ('[front, front]', 'names a camera twice')])
-def test_a_bad_camera_list_is_refused(model_dir, cameras, message):
+@pytest.mark.parametrize('parameter,message', [
+    ('cameras:=[]', 'must name at least one camera'),
+    ('cameras:=[front, front]', 'names a camera twice'),
+    ('workers:=0', 'parameter workers must be 1 to 8, got 0')])
+def test_a_bad_camera_list_is_refused(model_dir, parameter, message):
     args = hub_args(model_dir)
-    args[1] = f'cameras:={cameras}'
+    if parameter.startswith('cameras'):
+        args[1] = parameter
+    else:
+        args += ['-p', parameter]
     process = NodeProcess('multi_camera_segmentation', args, DOMAIN_ID)
     try:
         assert wait_until(lambda: not process.alive(), 60), process.output()

@@ -1,8 +1,8 @@
 """
 One-slot mailboxes: the worker always gets the newest frame, never a queue of stale ones.
 
-:class:`LatestFrameSlot` is one camera's; :class:`FairSlots` holds one slot per camera for a
-single consumer that serves the cameras in turn (no camera starves another).
+:class:`LatestFrameSlot` is one camera's; :class:`FairSlots` holds one slot per camera for the
+consumers that serve the cameras in turn (no camera starves another).
 """
 
 import threading
@@ -66,10 +66,13 @@ class LatestFrameSlot(Generic[Item]):
 
 class FairSlots(Generic[Item]):
     """
-    One :class:`LatestFrameSlot` per producer (camera), taken by one consumer in turn.
+    One :class:`LatestFrameSlot` per producer (camera), taken by consumers in turn.
 
     :meth:`take` returns the waiting item of the first slot after the one served last that has
     one: with every camera streaming, each is served once a round, whatever their rates.
+    Several consumers take with ``hold=True``: a slot whose item is in hand is skipped until
+    :meth:`release`, so no two consumers have frames of one camera at once (its outputs stay
+    in order).
     """
 
     def __init__(self, count: int) -> None:
@@ -80,23 +83,40 @@ class FairSlots(Generic[Item]):
         self.slots = [LatestFrameSlot[Item](self._condition) for _ in range(count)]
         self._next = 0
         self._closed = False
+        self._held: set[int] = set()
+
+    def _ready(self, index: int) -> bool:
+        return self.slots[index]._item is not None and index not in self._held
 
     def _waiting(self) -> bool:
-        return any(slot._item is not None for slot in self.slots)
+        return any(self._ready(index) for index in range(len(self.slots)))
 
-    def take(self, timeout: float | None = None) -> tuple[int, Item] | None:
-        """Return (slot index, item) of the next slot in turn with one; None on timeout/close."""
+    def take(self, timeout: float | None = None, hold: bool = False
+             ) -> tuple[int, Item] | None:
+        """
+        Return (slot index, item) of the next slot in turn with one; None on timeout/close.
+
+        :param hold: skip this slot in later calls until :meth:`release` of its index.
+        """
         with self._condition:
             self._condition.wait_for(lambda: self._waiting() or self._closed, timeout)
             count = len(self.slots)
             for offset in range(count):
                 index = (self._next + offset) % count
-                slot = self.slots[index]
-                if slot._item is not None:
+                if self._ready(index):
+                    slot = self.slots[index]
                     item, slot._item = slot._item, None
                     self._next = index + 1
+                    if hold:
+                        self._held.add(index)
                     return index, item
             return None
+
+    def release(self, index: int) -> None:
+        """Let :meth:`take` serve slot ``index`` again (its item taken with ``hold`` is done)."""
+        with self._condition:
+            self._held.discard(index)
+            self._condition.notify_all()
 
     def close(self) -> None:
         """Close every slot and wake the consumer for good."""

@@ -8,11 +8,15 @@ the camera's namespace: ``/<camera>/segmentation/...`` are exactly the topics of
 camera, each output with its own camera's header and camera_info. Every camera node takes the
 same parameters (a params file's ``/**``); the first loads the network, the others share it.
 
-One worker serves the cameras in turn (:class:`~seg_ros.core.latest_frame.FairSlots`): each
-camera's newest frame waits in its own slot, and a camera that floods, sends malformed frames
-or stops neither starves nor slows the others. seg_ros's backends run one image a call (each
-network is opened at a fixed batch-1 input shape), so the frames of several cameras go through
-one after the other, not in one batch.
+``workers`` threads (default 2) serve the cameras in turn
+(:class:`~seg_ros.core.latest_frame.FairSlots`): each camera's newest frame waits in its own
+slot, a camera has at most one frame in hand (its outputs stay in order), and a camera that
+floods, sends malformed frames or stops neither starves nor slows the others. The workers
+share the one network: ONNX Runtime runs their calls side by side, OpenVINO with one infer
+request a worker on the one compiled model, OpenCV DNN one at a time; while one worker is in
+the network another converts, decodes, renders and publishes. seg_ros's backends run one image
+a call (each network is opened at a fixed batch-1 input shape), so the frames of several
+cameras are not put into one batch.
 """
 
 import sys
@@ -28,6 +32,7 @@ from seg_ros.ros.runner import run_node, StartupError
 from seg_ros.ros.segmentation_node import SegmentationNode, SharedNetwork
 
 HUB_NAME = 'segmentation_cameras'
+DEFAULT_WORKERS, MAX_WORKERS = 2, 8
 
 
 def check_cameras(cameras: list[str]) -> list[str]:
@@ -59,12 +64,18 @@ class CameraHub(Node):
             read_only=True))
         self.declare_parameter('camera_info', 'camera_info', ParameterDescriptor(
             description='CameraInfo topic inside each camera namespace.', read_only=True))
+        self.declare_parameter('workers', DEFAULT_WORKERS, ParameterDescriptor(
+            description='Threads serving the cameras with the one network (1 to 8).',
+            read_only=True))
         try:
             cameras = check_cameras(self.get_parameter('cameras').value or [])
         except ParameterUninitializedException:  # not set, or set to an untyped []
             cameras = check_cameras([])
         image = self.get_parameter('image').value.strip('/')
         camera_info = self.get_parameter('camera_info').value.strip('/')
+        workers = self.get_parameter('workers').value
+        if not 1 <= workers <= MAX_WORKERS:
+            raise StartupError(f'parameter workers must be 1 to {MAX_WORKERS}, got {workers!r}')
         self._slots = FairSlots(len(cameras))
         network = SharedNetwork()
         self.children: list[SegmentationNode] = []
@@ -77,19 +88,24 @@ class CameraHub(Node):
         except BaseException:
             self._destroy_children()
             raise
-        self._worker = threading.Thread(target=self._work, name='segmentation', daemon=True)
-        self._worker.start()
+        self._workers = [threading.Thread(target=self._work, name=f'segmentation{index}',
+                                          daemon=True) for index in range(workers)]
+        for worker in self._workers:
+            worker.start()
         self.get_logger().info(
             f'{len(cameras)} cameras in one process, one network '
-            f'({network.segmenter.backend.describe()}): '
+            f'({network.segmenter.backend.describe()}), {workers} workers: '
             + ', '.join(node.get_fully_qualified_name() for node in self.children))
 
     def _work(self) -> None:
         while not self._slots.closed:
-            taken = self._slots.take(timeout=0.2)
+            taken = self._slots.take(timeout=0.2, hold=True)
             if taken is not None:
                 index, item = taken
-                self.children[index].handle_frame(item)
+                try:
+                    self.children[index].handle_frame(item)
+                finally:
+                    self._slots.release(index)
 
     def _destroy_children(self) -> None:
         for node in self.children:
@@ -97,10 +113,11 @@ class CameraHub(Node):
         self.children = []
 
     def destroy_node(self) -> None:
-        """Stop the worker (it finishes the frame in hand), the camera nodes, then the hub."""
+        """Stop the workers (each finishes its frame in hand), the camera nodes, then the hub."""
         self._slots.close()
-        if self._worker.is_alive():
-            self._worker.join(timeout=1.5)
+        for worker in self._workers:
+            if worker.is_alive():
+                worker.join(timeout=1.5)
         self._destroy_children()
         super().destroy_node()
 

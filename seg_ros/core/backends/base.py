@@ -13,6 +13,7 @@ import functools
 import importlib
 import os
 import re
+import threading
 import time
 from types import ModuleType
 
@@ -52,11 +53,21 @@ class Backend(ABC):
         self.device = 'cpu'
         self.precision = 'f32'  # the inference precision really used, for describe()
         self.num_classes = 0
-        # Milliseconds of the last infer(): prepare, network, decode.
-        self.last_stages: dict[str, float] = {}
+        # Milliseconds of this thread's last infer() (prepare, network, decode): several
+        # workers of one process may run one backend at once (see forward()).
+        self._local = threading.local()
         # Output name -> shape on the warm-up frame, for outputs that must keep it.
         self.output_shapes: dict[str, tuple[int, ...]] = {}
         self.notes: list[str] = []
+
+    @property
+    def last_stages(self) -> dict[str, float]:
+        """Return the milliseconds of the calling thread's last :meth:`infer`, by stage."""
+        return getattr(self._local, 'stages', {})
+
+    @last_stages.setter
+    def last_stages(self, stages: dict[str, float]) -> None:
+        self._local.stages = stages
 
     @property
     def uses_cuda(self) -> bool:
@@ -76,6 +87,9 @@ class Backend(ABC):
     def forward(self, network_input: np.ndarray) -> dict[str, np.ndarray]:
         """
         Run the network on a prepared input of ``input_shape``.
+
+        Safe to call from several threads at once: each backend either runs the calls side by
+        side (ONNX Runtime sessions, one OpenVINO infer request a thread) or one at a time.
 
         :return: every output, by name, in ``output_names`` order.
         """

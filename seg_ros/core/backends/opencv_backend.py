@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+import threading
 
 import cv2
 import numpy as np
@@ -113,6 +114,7 @@ class OpenCVBackend(Backend):
             if probed.get('stage') == 'run':
                 raise self.run_error('OpenCV DNN', RuntimeError(probed['error']))
             raise self._read_error(probed['error'])
+        self._lock = threading.Lock()  # a cv2.dnn.Net runs one input at a time
         self.output_names = tuple(name for name, _ in probed['outputs'])
         # OpenCV DNN returns 1-D outputs (scores, labels) as 2-D: give them the file's rank.
         self._output_ranks = {output.name: len(output.dims) for output in info.outputs}
@@ -169,8 +171,9 @@ class OpenCVBackend(Backend):
 
     def forward(self, network_input: np.ndarray) -> dict[str, np.ndarray]:
         """Run the network; every output by name (``forward`` with the names, not the last)."""
-        self._net.setInput(network_input)
-        outputs = self._net.forward(list(self.output_names))
+        with self._lock:
+            self._net.setInput(network_input)
+            outputs = self._net.forward(list(self.output_names))
         return {name: _declared_rank(output, self._output_ranks.get(name))
                 for name, output in zip(self.output_names, outputs)}
 

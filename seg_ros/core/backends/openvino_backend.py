@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import numpy as np
@@ -48,7 +49,8 @@ class OpenVinoBackend(Backend):
             graph_name = info.outputs[index].name if index < len(info.outputs) else ''
             names.append(graph_name if graph_name in known else port.get_any_name())
         self.output_names = tuple(names)
-        self._request = self._compiled.create_infer_request()
+        self._requests = threading.local()  # one infer request a thread, on one compiled model
+        self._requests.request = self._compiled.create_infer_request()
         self._version = ov.get_version().split('-')[0]
         try:  # what the plugin really uses (it may override the hint)
             used = self._compiled.get_property('INFERENCE_PRECISION_HINT')
@@ -58,7 +60,10 @@ class OpenVinoBackend(Backend):
 
     def forward(self, network_input: np.ndarray) -> dict[str, np.ndarray]:
         """Run one request; return every output by name (copies: valid after the next run)."""
-        results = self._request.infer({0: network_input})
+        request = getattr(self._requests, 'request', None)
+        if request is None:
+            request = self._requests.request = self._compiled.create_infer_request()
+        results = request.infer({0: network_input})
         return {name: results[index] for index, name in enumerate(self.output_names)}
 
     def describe(self) -> str:
