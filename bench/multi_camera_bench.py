@@ -2,7 +2,10 @@
 Several cameras: one process with one network against one node process per camera.
 
 Three ``camera_source`` processes (30 Hz or ``--rate``, 1280x720 synthetic street scenes, one
-per namespace) publish ``/<camera>/image_raw``. Side by side in one run, in alternating order:
+per namespace) publish ``/<camera>/image_raw``: each replays ``--camera-loop`` (30) frames it
+rendered once, so it costs what a camera driver does (a copy and a publish); ``--camera-loop
+0`` renders every frame (about 0.74 of a core a camera at 30 Hz). Side by side in one run, in
+alternating order:
 
 * ``three nodes``: one ``segmentation_node`` process per camera (what ``multi_camera.launch.py``
   starts by default);
@@ -19,6 +22,7 @@ Usage::
 
     .venv/bin/python bench/multi_camera_bench.py [--cameras 3] [--seconds 20] [--rounds 2]
         [--model M --width W --height H] [--backend B] [--rate HZ] [--workers 1,2]
+        [--camera-loop 30]
 
 Prints a Markdown table; ROS_DOMAIN_ID ``--domain`` (71).
 """
@@ -177,6 +181,9 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument('--backend', default='auto')
     parser.add_argument('--workers', default='',
                         help='comma-separated worker counts of the one process (default: its own)')
+    parser.add_argument('--camera-loop', type=int, default=30,
+                        help='frames each camera renders once and replays (0: renders every '
+                             'frame, most of a core a camera at 30 Hz 720p)')
     parser.add_argument('--domain', type=int, default=71)
     return parser.parse_args()
 
@@ -188,7 +195,8 @@ def main() -> int:
     recorder = Recorder(arguments.domain, cameras)
     sources = [node_probe.Executable('camera_source', [
         '-r', f'__ns:=/{camera}', '-p', f'width:={FRAME_SIZE[0]}',
-        '-p', f'height:={FRAME_SIZE[1]}', '-p', f'rate:={arguments.rate}', '-p', f'seed:={index}'],
+        '-p', f'height:={FRAME_SIZE[1]}', '-p', f'rate:={arguments.rate}', '-p', f'seed:={index}',
+        '-p', f'synthetic_loop:={arguments.camera_loop}'],
         environment) for index, camera in enumerate(cameras)]
     one_process = ['one process']
     if arguments.workers:

@@ -46,12 +46,25 @@ class FrameSource:
 class SyntheticSource(FrameSource):
     """Animated generated street scenes; time drives the animation, so it never ends."""
 
-    def __init__(self, width: int, height: int, seed: int) -> None:
+    def __init__(self, width: int, height: int, seed: int, loop_frames: int = 0,
+                 rate: float = 30.0) -> None:
+        """
+        Render scenes as time passes, or ``loop_frames`` of them once, replayed in a loop.
+
+        Rendering a 720p scene costs most of a core at 30 Hz; a replayed loop costs what a
+        camera driver does (a copy and a publish), for benchmarks that run beside the camera.
+        """
         from seg_ros.data.synthetic import SceneAnimation
         self._animation = SceneAnimation(width, height, seed=seed)
         self.description = f'synthetic street scenes {width}x{height} (seed {seed})'
+        self._rate = rate
+        self._loop = [self._animation.frame(index / rate)[0] for index in range(loop_frames)]
+        if loop_frames:
+            self.description += f', {loop_frames} frames rendered once and replayed'
 
     def read(self, elapsed_s: float) -> np.ndarray | None:
+        if self._loop:
+            return self._loop[int(elapsed_s * self._rate) % len(self._loop)]
         frame, _ = self._animation.frame(elapsed_s)
         return frame
 
@@ -121,10 +134,11 @@ class FolderSource(FrameSource):
         self._index = 0
 
 
-def open_source(source: str, width: int, height: int, seed: int) -> FrameSource:
+def open_source(source: str, width: int, height: int, seed: int, loop_frames: int = 0,
+                rate: float = 30.0) -> FrameSource:
     """Open the source named by the ``source`` parameter (see the module docstring)."""
     if source == 'synthetic':
-        return SyntheticSource(width, height, seed)
+        return SyntheticSource(width, height, seed, loop_frames, rate)
     if source.isdigit() or source.startswith('/dev/video'):
         return CaptureSource(source)
     if not os.path.exists(source):
@@ -166,6 +180,10 @@ class CameraSource(Node):
             description='At the end of a file or folder start again (true) or stop the node.'))
         self.declare_parameter('seed', 0, describe(description='Synthetic scene seed.',
                                                    read_only=True))
+        self.declare_parameter('synthetic_loop', 0, describe(
+            description='Synthetic source: render this many frames once and replay them in a '
+                        'loop (the CPU of a camera driver); 0 renders every frame.',
+            read_only=True))
         self.declare_parameter('encoding', 'bgr8', describe(
             description='bgr8 or rgb8.', read_only=True))
         self.declare_parameter('horizontal_fov_deg', 60.0, describe(
@@ -190,7 +208,10 @@ class CameraSource(Node):
         self._size = (value('width'), value('height'))
         if source == 'synthetic' and min(self._size) <= 0:
             raise SourceError(f'width, height={self._size}: a synthetic source needs a size')
-        self._source = open_source(source, *self._size, value('seed'))
+        loop_frames = value('synthetic_loop')
+        if not 0 <= loop_frames <= 300:
+            raise SourceError(f'synthetic_loop={loop_frames!r}: must be 0 to 300 frames')
+        self._source = open_source(source, *self._size, value('seed'), loop_frames, rate)
         self._loop = value('loop')
         self._max_frames = value('max_frames')
         self._wait_for = value('wait_for_subscribers')

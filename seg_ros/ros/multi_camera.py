@@ -28,7 +28,7 @@ from rclpy.node import Node
 from rclpy.parameter import Parameter
 
 from seg_ros.core.latest_frame import FairSlots
-from seg_ros.ros.runner import run_node, StartupError
+from seg_ros.ros.runner import events_executor, run_node, StartupError
 from seg_ros.ros.segmentation_node import SegmentationNode, SharedNetwork
 
 HUB_NAME = 'segmentation_cameras'
@@ -124,7 +124,7 @@ class CameraHub(Node):
 
 def main(args: list[str] | None = None) -> int:
     """Run the cameras until SIGINT/SIGTERM; a start-up error exits with status 1."""
-    return run_node(CameraHub, HUB_NAME, args)
+    return run_node(CameraHub, HUB_NAME, args, events_executor)
 
 
 if __name__ == '__main__':

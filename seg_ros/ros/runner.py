@@ -3,7 +3,7 @@
 from typing import Callable
 
 import rclpy
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.executors import Executor, ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 
 
@@ -11,19 +11,37 @@ class StartupError(Exception):
     """The node cannot start: one message naming the parameter (or source) and its value."""
 
 
+def events_executor() -> Executor:
+    """
+    Return rclpy's EventsExecutor where this rclpy has it, else a SingleThreadedExecutor.
+
+    The events executor queues each ready entity in C++ instead of rebuilding a wait set in
+    Python for every callback: with several cameras' images arriving in one process, the
+    single-threaded executor's own work held the GIL most of the time (measured in
+    ``bench/multi_camera_bench.py``).
+    """
+    try:
+        from rclpy.experimental import EventsExecutor
+    except ImportError:  # an rclpy before Jazzy
+        return SingleThreadedExecutor()
+    return EventsExecutor()
+
+
 def run_node(make_node: Callable[[], Node], logger_name: str,
-             args: list[str] | None = None) -> int:
+             args: list[str] | None = None,
+             make_executor: Callable[[], Executor] = SingleThreadedExecutor) -> int:
     """
     Create a node and spin it until SIGINT/SIGTERM, or until its ``finished`` attribute is true.
 
     :param make_node: builds the node; raises :class:`StartupError` when it cannot start.
     :param logger_name: the logger that reports a start-up error.
     :param args: command line arguments for ``rclpy.init`` (``--ros-args ...``).
+    :param make_executor: builds the executor (after ``rclpy.init``).
     :return: the process exit status: 0 after a normal end or a signal, 1 after a start-up error.
     """
     rclpy.init(args=args)
     # Made before the node, so a signal during start-up cannot leave us without an executor.
-    executor = SingleThreadedExecutor()
+    executor = make_executor()
     node = None
     try:
         node = make_node()
