@@ -23,17 +23,14 @@ Usage::
     .venv/bin/python bench/depth_bench.py [--rounds 30]
 """
 
-import argparse
-
 import numpy as np
-from timing import embedded_segmenter, median_ms
+from timing import frame_time_setup, median_ms
 
 from seg_ros.core.geometry.camera import Intrinsics
 from seg_ros.core.geometry.depth import depth_to_metres
 from seg_ros.core.geometry.grid import GridSpec, ground_hits, GroundProjection, occupancy, \
     points_occupancy, RigidTransform
 from seg_ros.core.geometry.points import labelled_points
-from seg_ros.data import synthetic
 from seg_ros.ros.depth_outputs import point_cloud
 
 WIDTH, HEIGHT = 1280, 720
@@ -60,13 +57,9 @@ def depth_scene(encoding: str, rng: np.random.Generator) -> np.ndarray:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--rounds', type=int, default=30)
-    args = parser.parse_args()
+    args, segmenter, frame_ms, result = frame_time_setup(__doc__.split('\n\n')[0], WIDTH,
+                                                         HEIGHT)
     rng = np.random.default_rng(1)
-    frame, _ = synthetic.render_scene(np.random.default_rng(2), WIDTH, HEIGHT)
-    segmenter = embedded_segmenter()
-    frame_ms, result = median_ms(lambda: segmenter.run(frame, encoding='bgr8'), args.rounds)
     class_map = result.class_map_full
     colours = segmenter.labels.colors_rgb
     free = np.array([0, 1])  # road, sidewalk

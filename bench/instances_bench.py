@@ -22,11 +22,9 @@ Usage::
     .venv/bin/python bench/instances_bench.py [--rounds 30]
 """
 
-import argparse
-
 import cv2
 import numpy as np
-from timing import embedded_segmenter, median_ms
+from timing import frame_time_setup, median_ms
 
 from seg_ros.core.decode.instance_decoders import (decode_mask_rcnn, decode_yolo_seg,
                                                    instances_from_class_map, InstanceSettings,
@@ -107,13 +105,9 @@ def components_case(rng: np.random.Generator) -> tuple:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--rounds', type=int, default=30)
-    args = parser.parse_args()
+    args, segmenter, frame_ms, result = frame_time_setup(__doc__.split('\n\n')[0], WIDTH,
+                                                         HEIGHT)
     rng = np.random.default_rng(1)
-    frame, _ = synthetic.render_scene(np.random.default_rng(2), WIDTH, HEIGHT)
-    segmenter = embedded_segmenter()
-    frame_ms, result = median_ms(lambda: segmenter.run(frame, encoding='bgr8'), args.rounds)
     print(f'frame: embedded ENet Segmenter.run at {WIDTH}x{HEIGHT} ({segmenter.backend.describe()}'
           f'): {frame_ms:.1f} ms median of {args.rounds}')
     names = [f'class{index}' for index in range(91)]

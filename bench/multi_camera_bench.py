@@ -52,7 +52,6 @@ class Recorder:
         os.environ.update(loopback_variables(domain_id))
         import rclpy
         from rclpy.context import Context
-        from rclpy.executors import SingleThreadedExecutor
         from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
         from sensor_msgs.msg import Image
 
@@ -68,17 +67,7 @@ class Recorder:
             for name in OUTPUTS:
                 self.node.create_subscription(Image, f'/{camera}/segmentation/{name}',
                                               self._callback(camera, name), qos, raw=True)
-        self._executor = SingleThreadedExecutor(context=self._context)
-        self._executor.add_node(self.node)
-        self._thread = threading.Thread(target=self._spin, daemon=True)
-        self._thread.start()
-
-    def _spin(self) -> None:
-        while self._context.ok():
-            try:
-                self._executor.spin_once(timeout_sec=0.1)
-            except Exception:  # the context was shut down under us
-                return
+        self._executor, self._thread = node_probe.spin_in_background(self.node, self._context)
 
     def _callback(self, camera: str, name: str):
         def record(data: bytes) -> None:

@@ -155,6 +155,29 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
 
 
+def spin_in_background(node, context):
+    """
+    Spin ``node`` in a daemon thread until ``context`` is shut down.
+
+    :return: (the SingleThreadedExecutor, the thread).
+    """
+    from rclpy.executors import SingleThreadedExecutor
+
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(node)
+
+    def spin() -> None:
+        while context.ok():
+            try:
+                executor.spin_once(timeout_sec=0.1)
+            except Exception:  # the context was shut down under us
+                return
+
+    thread = threading.Thread(target=spin, daemon=True)
+    thread.start()
+    return executor, thread
+
+
 class Executable:
     """One of the package's executables in its own process group, its output in a temp file."""
 
@@ -190,7 +213,6 @@ class OutputRecorder:
         os.environ.update(loopback_variables(domain_id))
         import rclpy
         from rclpy.context import Context
-        from rclpy.executors import SingleThreadedExecutor
         from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 
         from diagnostic_msgs.msg import DiagnosticArray
@@ -211,17 +233,7 @@ class OutputRecorder:
                 Image, f'/{NODE_NAME}/{name}', self._image_callback(name), output_qos, raw=True)
         self.node.create_subscription(DiagnosticArray, '/diagnostics',
                                       self.diagnostics_callback, 10)
-        self._executor = SingleThreadedExecutor(context=self._context)
-        self._executor.add_node(self.node)
-        self._thread = threading.Thread(target=self._spin, daemon=True)
-        self._thread.start()
-
-    def _spin(self) -> None:
-        while self._context.ok():
-            try:
-                self._executor.spin_once(timeout_sec=0.1)
-            except Exception:  # the context was shut down under us
-                return
+        self._executor, self._thread = spin_in_background(self.node, self._context)
 
     def _image_callback(self, name: str):
         def record(data: bytes) -> None:

@@ -172,6 +172,17 @@ def non_loopback_sockets(pids: list[int]) -> dict[int, list[tuple[str, str, int]
     return found
 
 
+def tiny_model_params(model_dir: str, width: int, height: int, *params: str) -> list[str]:
+    """
+    Return the ``-p`` arguments of a node on ``model_dir``'s tiny.onnx: OpenCV, 0.5 s diagnostics.
+
+    :param params: more ``name:=value`` parameters, each after its own ``-p``.
+    """
+    values = [f'model_path:={os.path.join(model_dir, "tiny.onnx")}', f'input_width:={width}',
+              f'input_height:={height}', 'backend:=opencv', 'diagnostics_period:=0.5', *params]
+    return [item for value in values for item in ('-p', value)]
+
+
 def wait_until(predicate: Callable[[], Any], timeout: float, period: float = 0.02) -> Any:
     """Poll ``predicate`` until it returns something truthy (returned) or ``timeout`` passes."""
     deadline = time.monotonic() + timeout

@@ -7,7 +7,6 @@ camera's outputs (header, size, class map against plain cv2.dnn), the fairness o
 worker, the refusals that keep the shared network consistent, and the one-process launch.
 """
 
-import os
 import time
 
 import cv2
@@ -16,7 +15,7 @@ import pytest
 
 from models import make_frame, make_labelled_model
 from ros_env import module_domain, rclpy_context
-from ros_harness import NodeProcess, Probe, wait_until
+from ros_harness import NodeProcess, Probe, tiny_model_params, wait_until
 from test_segmentation_node import encode, MODEL_HEIGHT, MODEL_WIDTH, reference_class_map
 
 DOMAIN_ID = module_domain(28)
@@ -34,13 +33,8 @@ def model_dir(tmp_path_factory) -> str:
 
 
 def hub_args(model_dir: str, *params: str) -> list[str]:
-    args = ['-p', f'cameras:={list(CAMERAS)}',
-            '-p', f'model_path:={os.path.join(model_dir, "tiny.onnx")}',
-            '-p', f'input_width:={MODEL_WIDTH}', '-p', f'input_height:={MODEL_HEIGHT}',
-            '-p', 'backend:=opencv', '-p', 'diagnostics_period:=0.5']
-    for param in params:
-        args += ['-p', param]
-    return args
+    return ['-p', f'cameras:={list(CAMERAS)}',
+            *tiny_model_params(model_dir, MODEL_WIDTH, MODEL_HEIGHT, *params)]
 
 
 @pytest.fixture(scope='module')

@@ -14,7 +14,7 @@ import pytest
 
 from models import make_frame, make_labelled_model
 from ros_env import module_domain, rclpy_context
-from ros_harness import NodeProcess, Probe, wait_until
+from ros_harness import NodeProcess, Probe, tiny_model_params, wait_until
 
 DOMAIN_ID = module_domain(11)
 NAMESPACE = '/test_ns'
@@ -33,14 +33,9 @@ def model_dir(tmp_path_factory) -> str:
 
 
 def node_args(model_dir: str, *params: str) -> list[str]:
-    args = ['-r', f'__ns:={NAMESPACE}', '-r', f'image:={NAMESPACE}/camera/image_raw',
+    return ['-r', f'__ns:={NAMESPACE}', '-r', f'image:={NAMESPACE}/camera/image_raw',
             '-r', f'camera_info:={NAMESPACE}/camera/camera_info',
-            '-p', f'model_path:={os.path.join(model_dir, "tiny.onnx")}',
-            '-p', f'input_width:={MODEL_WIDTH}', '-p', f'input_height:={MODEL_HEIGHT}',
-            '-p', 'backend:=opencv', '-p', 'diagnostics_period:=0.5']
-    for param in params:
-        args += ['-p', param]
-    return args
+            *tiny_model_params(model_dir, MODEL_WIDTH, MODEL_HEIGHT, *params)]
 
 
 @pytest.fixture(scope='module')

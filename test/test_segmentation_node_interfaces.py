@@ -16,7 +16,7 @@ import pytest
 from models import make_frame, make_labelled_model
 from ros2_extra import HIDE_VARIABLE, skip_unless_hidden, vision_msgs_or_skip
 from ros_env import module_domain, rclpy_context, ros_environment
-from ros_harness import NodeProcess, ParameterCaller, Probe, wait_until
+from ros_harness import NodeProcess, ParameterCaller, Probe, tiny_model_params, wait_until
 
 DOMAIN_ID = module_domain(21)
 NUM_CLASSES = 4
@@ -36,13 +36,8 @@ def model_dir(tmp_path_factory) -> str:
 
 
 def node_args(model_dir: str, namespace: str, *params: str) -> list[str]:
-    args = ['-r', f'__ns:={namespace}', '-r', f'image:={namespace}/camera/image_raw',
-            '-p', f'model_path:={os.path.join(model_dir, "tiny.onnx")}',
-            '-p', f'input_width:={MODEL_WIDTH}', '-p', f'input_height:={MODEL_HEIGHT}',
-            '-p', 'backend:=opencv', '-p', 'diagnostics_period:=0.5']
-    for param in params:
-        args += ['-p', param]
-    return args
+    return ['-r', f'__ns:={namespace}', '-r', f'image:={namespace}/camera/image_raw',
+            *tiny_model_params(model_dir, MODEL_WIDTH, MODEL_HEIGHT, *params)]
 
 
 def reference_class_map(model_dir: str, frame_bgr: np.ndarray) -> np.ndarray:
