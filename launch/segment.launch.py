@@ -166,7 +166,8 @@ def generate_launch_description():
         DeclareLaunchArgument(
             'rviz', default_value='false', choices=BOOLEAN_CHOICES,
             description='Also start rviz2 with rviz/segment.rviz (input, overlay and colour '
-                        'mask).'),
+                        'mask); with depth_topic given, rviz/depth.rviz (the labelled cloud, '
+                        'the obstacle cloud and the freespace grid).'),
         DeclareLaunchArgument(
             'use_loopback_dds', default_value='false', choices=BOOLEAN_CHOICES,
             description='Run the processes of this launch with the Fast DDS loopback profile '
@@ -224,17 +225,31 @@ def launch_nodes(context):
     else:
         actions = [Node(executable=NODE_EXECUTABLE, **node_options)]
     if argument('rviz') == 'true':
-        # segment.rviz shows the default topics; remap them to this launch's.
-        outputs = '/'.join(part for part in ('', namespace, node_name) if part)
-        actions.append(Node(
-            package='rviz2', executable='rviz2', name='segmentation_rviz',
-            arguments=['-d', PathJoinSubstitution([FindPackageShare(PACKAGE), 'rviz',
-                                                   'segment.rviz'])],
-            remappings=[('/camera/image_raw', absolute(image_topic, namespace)),
-                        ('/segmentation/overlay', outputs + '/overlay'),
-                        ('/segmentation/color_mask', outputs + '/color_mask')],
-            output='screen'))
+        actions.append(rviz_node(namespace, node_name, image_topic, bool(argument('depth_topic'))))
     return actions
+
+
+def rviz_node(namespace, node_name, image_topic, depth):
+    """
+    Return rviz2 with segment.rviz, or depth.rviz when the node has a depth topic.
+
+    The configs show the default topics; they are remapped to this launch's.
+    """
+    outputs = '/' + '/'.join(part for part in (namespace.strip('/'), node_name) if part)
+    if depth:
+        config = 'depth.rviz'
+        remappings = [(f'/segmentation/{name}', f'{outputs}/{name}')
+                      for name in ('points', 'obstacle_points', 'freespace',
+                                   'freespace_updates')]
+    else:
+        config = 'segment.rviz'
+        remappings = [('/camera/image_raw', absolute(image_topic, namespace)),
+                      ('/segmentation/overlay', outputs + '/overlay'),
+                      ('/segmentation/color_mask', outputs + '/color_mask')]
+    return Node(package='rviz2', executable='rviz2', name='segmentation_rviz',
+                arguments=['-d', PathJoinSubstitution([FindPackageShare(PACKAGE), 'rviz',
+                                                       config])],
+                remappings=remappings, output='screen')
 
 
 def autostart_actions(node):

@@ -240,14 +240,33 @@ def test_rviz_config_shows_the_outputs_with_matching_qos():
         assert qos['History Policy'] == 'Keep Last'
         assert qos['Durability Policy'] == 'Volatile'
         assert displays[topic]['Enabled'] is True
-    # segment.launch.py remaps exactly these topics of rviz2 to the launched node's.
-    launch_nodes = next(node for node in _tree(SEGMENT_LAUNCH).body
-                        if isinstance(node, ast.FunctionDef) and node.name == 'launch_nodes')
-    remapped = {element.elts[0].value for node in ast.walk(launch_nodes)
-                if isinstance(node, ast.keyword) and node.arg == 'remappings'
-                for element in node.value.elts
-                if isinstance(element.elts[0], ast.Constant) and element.elts[0].value[0] == '/'}
-    assert remapped == set(expected)
+    assert set(_rviz_node('', False)['remappings']) == set(expected)
+
+
+def _rviz_node(namespace: str, depth: bool) -> dict:
+    """Return the options segment.launch.py gives rviz2's Node (launch_ros replaced by dicts)."""
+    functions = _function(SEGMENT_LAUNCH, 'rviz_node', 'absolute')
+    functions.update(Node=lambda **options: options, PathJoinSubstitution=lambda parts: parts,
+                     FindPackageShare=lambda package: package, PACKAGE='seg_ros')
+    options = functions['rviz_node'](namespace, 'segmentation', 'image_raw', depth)
+    options['remappings'] = dict(options['remappings'])
+    return options
+
+
+def test_rviz_opens_the_depth_config_with_a_depth_topic_remapped_to_the_node():
+    image = _rviz_node('front', False)
+    assert image['arguments'][1][-1] == 'segment.rviz'
+    assert image['remappings'] == {
+        '/camera/image_raw': '/front/image_raw',
+        '/segmentation/overlay': '/front/segmentation/overlay',
+        '/segmentation/color_mask': '/front/segmentation/color_mask'}
+    depth = _rviz_node('front', True)
+    assert depth['arguments'][1][-1] == 'depth.rviz'
+    config = yaml.safe_load((REPO_ROOT / 'rviz' / 'depth.rviz').read_text())
+    topics = {display['Topic']['Value'] for display in config['Visualization Manager']['Displays']
+              if 'Topic' in display}
+    topics |= {'/segmentation/freespace_updates'}  # the Map display's update topic
+    assert depth['remappings'] == {topic: '/front' + topic for topic in topics}
 
 
 def test_depth_rviz_config_shows_the_cloud_by_class_and_the_grid():
