@@ -18,7 +18,7 @@ import depth_scene as scene
 from models import class_weights, make_scores_model
 from ros2_extra import HIDE_VARIABLE, skip_unless_hidden
 from ros_env import module_domain, rclpy_context, ros_environment
-from ros_harness import NodeProcess, Probe, wait_until
+from ros_harness import NodeProcess, ParameterCaller, Probe, wait_until
 
 tf2_ros = pytest.importorskip(
     'tf2_ros', reason='tf2_ros cannot be imported: run make test, or python test/ros2_extra.py '
@@ -424,3 +424,21 @@ def test_without_tf2_the_node_publishes_the_cloud_and_says_why_grid_is_off(probe
         assert not camera.grids
     finally:
         process.finish()
+
+
+def test_class_lists_changed_at_runtime_are_checked_against_the_model(probe, camera, node):
+    caller = ParameterCaller(probe, f'{NAMESPACE}/segmentation')
+    assert caller.wait_ready(), node.output()
+    [refused] = caller.set_values(obstacle_classes=['car', 'tree'])
+    assert not refused.successful
+    assert "obstacle_classes: 'tree' is not a class of the model" in refused.reason
+    assert 'road, car, sidewalk, sky' in refused.reason
+    [refused] = caller.set_values(freespace_classes=['road', '9'])
+    assert not refused.successful and "freespace_classes: '9'" in refused.reason
+    # A refused change leaves the lists as they were; a good one (names any case, ids) is taken.
+    assert caller.get_values('obstacle_classes', 'freespace_classes') == [['Car'],
+                                                                          ['road', '2']]
+    [accepted] = caller.set_values(obstacle_classes=['CAR', '3'])
+    assert accepted.successful, accepted.reason
+    [accepted] = caller.set_values(obstacle_classes=['Car'])
+    assert accepted.successful and node.alive()

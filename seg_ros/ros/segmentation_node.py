@@ -41,7 +41,7 @@ from seg_ros.core.stats import DurationWindow, RateMeter, StageClock, StageProfi
 from seg_ros.output_topics import class_mask_indices, IMAGE_OUTPUTS
 from seg_ros.paths import default_label_paths, embedded_model_path
 from seg_ros.ros import compressed, qos
-from seg_ros.ros.depth_outputs import DepthOutputs
+from seg_ros.ros.depth_outputs import class_ids, DepthOutputs
 from seg_ros.ros.image_conversion import (array_to_image, image_to_array, ImageConversionError,
                                           NODE_ENCODINGS, to_bgr8, to_rgb8)
 from seg_ros.ros.parameters import PARAMETERS, PARAMETERS_BY_NAME
@@ -486,6 +486,16 @@ class SegmentationNode(Node):
                 segmenter.labels.names)
         except ValueError as error:
             return SetParametersResult(successful=False, reason=str(error))
+        for name in ('obstacle_classes', 'freespace_classes'):
+            if name in changed or (rebuild and self._depth_outputs is not None):
+                _, unknown = class_ids(list(changed.get(name, self._values[name]) or ()),
+                                       segmenter.labels.names)
+                if unknown:
+                    return SetParametersResult(
+                        successful=False,
+                        reason=f'{name}: {", ".join(map(repr, unknown))} is not a class of the '
+                               f'model (name or id); its classes are: '
+                               f'{", ".join(segmenter.labels.names)}')
         if segmenter is not self._segmenter:
             self._pending_segmenter = segmenter
         if not hasattr(self, 'add_post_set_parameters_callback'):
