@@ -89,7 +89,8 @@ class Backend(ABC):
         Run the network on a prepared input of ``input_shape``.
 
         Safe to call from several threads at once: each backend either runs the calls side by
-        side (ONNX Runtime sessions, one OpenVINO infer request a thread) or one at a time.
+        side (ONNX Runtime sessions, an OpenVINO infer request for each call in flight) or one
+        at a time.
 
         :return: every output, by name, in ``output_names`` order.
         """

@@ -49,8 +49,11 @@ class OpenVinoBackend(Backend):
             graph_name = info.outputs[index].name if index < len(info.outputs) else ''
             names.append(graph_name if graph_name in known else port.get_any_name())
         self.output_names = tuple(names)
-        self._requests = threading.local()  # one infer request a thread, on one compiled model
-        self._requests.request = self._compiled.create_infer_request()
+        # Idle infer requests on the one compiled model: a call takes one (or makes one when
+        # every request is in use by another thread) and gives it back, so one thread at a time
+        # (a single node, warm-up then its worker) needs one request, N workers N.
+        self._idle_requests = [self._compiled.create_infer_request()]
+        self._requests_lock = threading.Lock()
         self._version = ov.get_version().split('-')[0]
         try:  # what the plugin really uses (it may override the hint)
             used = self._compiled.get_property('INFERENCE_PRECISION_HINT')
@@ -60,11 +63,16 @@ class OpenVinoBackend(Backend):
 
     def forward(self, network_input: np.ndarray) -> dict[str, np.ndarray]:
         """Run one request; return every output by name (copies: valid after the next run)."""
-        request = getattr(self._requests, 'request', None)
+        with self._requests_lock:
+            request = self._idle_requests.pop() if self._idle_requests else None
         if request is None:
-            request = self._requests.request = self._compiled.create_infer_request()
-        results = request.infer({0: network_input})
-        return {name: results[index] for index, name in enumerate(self.output_names)}
+            request = self._compiled.create_infer_request()
+        try:
+            results = request.infer({0: network_input})  # copies, not the request's buffers
+            return {name: results[index] for index, name in enumerate(self.output_names)}
+        finally:
+            with self._requests_lock:
+                self._idle_requests.append(request)
 
     def describe(self) -> str:
         """Return e.g. ``openvino 2026.4.1, device CPU, precision f32, ...``."""
