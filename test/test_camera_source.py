@@ -89,6 +89,33 @@ def test_folder_source_without_loop_stops_after_the_last_image(probe, tmp_path):
         camera.close()
 
 
+@pytest.mark.parametrize('keep', [True, False])
+def test_folder_source_loops_past_an_unreadable_image_keeping_the_decoded_ones(tmp_path, keep):
+    from seg_ros.ros.camera_source import FolderSource, SourceError
+    frames = [make_frame(64, 48, seed=index) for index in range(2)]
+    for index, frame in enumerate(frames):
+        cv2.imwrite(str(tmp_path / f'img{index}.png'), frame)
+    (tmp_path / 'img2.png').write_bytes(b'not a png')
+    source = FolderSource(str(tmp_path), keep_decoded=keep)
+    for _ in range(3):  # the unreadable image is skipped on every pass, not fatal
+        for frame in frames:
+            np.testing.assert_array_equal(source.read(0.0), frame)
+        assert source.read(0.0) is None
+        source.rewind()
+    assert source.unreadable == [str(tmp_path / 'img2.png')]
+    for index in range(2):
+        os.remove(tmp_path / f'img{index}.png')
+    if keep:  # replayed from memory, not decoded again
+        for _ in range(2):
+            for frame in frames:
+                np.testing.assert_array_equal(source.read(0.0), frame)
+            assert source.read(0.0) is None
+            source.rewind()
+    else:
+        with pytest.raises(SourceError, match='no image in the source can be read'):
+            source.read(0.0)
+
+
 def test_video_source_resizes_and_limits_frames(probe, tmp_path):
     video = tmp_path / 'clip.avi'
     writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*'MJPG'), 10.0, (80, 60))
