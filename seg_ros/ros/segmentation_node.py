@@ -45,7 +45,7 @@ from seg_ros.ros.depth_outputs import class_ids, DepthOutputs
 from seg_ros.ros.image_conversion import (array_to_image, image_to_array, ImageConversionError,
                                           NODE_ENCODINGS, to_bgr8, to_rgb8)
 from seg_ros.ros.parameters import PARAMETERS, PARAMETERS_BY_NAME
-from seg_ros.ros.runner import run_node, StartupError
+from seg_ros.ros.runner import events_executor, run_node, StartupError
 
 
 class SharedNetwork:
@@ -764,7 +764,7 @@ class SegmentationNode(Node):
 
 def main(args: list[str] | None = None) -> int:
     """Run the segmentation node until SIGINT/SIGTERM; a start-up error exits with status 1."""
-    return run_node(SegmentationNode, 'segmentation', args)
+    return run_node(SegmentationNode, 'segmentation', args, events_executor)
 
 
 if __name__ == '__main__':
