@@ -6,7 +6,8 @@ pixels invalid) in both encodings, the class map of the embedded ENet on a synth
 frame. Per case, medians of ``--rounds`` runs:
 
 * ``decode``: :func:`seg_ros.core.geometry.depth.depth_to_metres` (units, invalid depth);
-* ``points``: :func:`seg_ros.core.geometry.points.labelled_points` (projection, labels);
+* ``points``: :func:`seg_ros.core.geometry.points.labelled_points` (projection, labels,
+  class colours);
 * ``cloud``: the structured array and the ``sensor_msgs/PointCloud2`` message
   (:func:`seg_ros.ros.depth_outputs.point_cloud`), what ``~/points`` publishes;
 * ``grid``: the points transformed into ``base_link`` and binned
@@ -75,12 +76,15 @@ def main() -> None:
         for stride in (1, 2):
             decode_ms, metres = median_ms(lambda: depth_to_metres(raw, DEPTH_RANGE),
                                           args.rounds)
+            # As the node runs it: the class colours filled in as the points are made.
             points_ms, points = median_ms(
-                lambda: labelled_points(metres, CAMERA, class_map, stride), args.rounds)
+                lambda: labelled_points(metres, CAMERA, class_map, stride, None, colours),
+                args.rounds)
             cloud_ms, _ = median_ms(lambda: point_cloud(header, points.cloud(colours)),
                                     args.rounds)
-            grid_ms, _ = median_ms(lambda: points_occupancy(points.xyz, POSE, points.labels,
-                                                            free, GRID), args.rounds)
+            grid_ms, _ = median_ms(lambda: points_occupancy(points.xyz_columns, POSE,
+                                                            points.labels, free, GRID),
+                                   args.rounds)
             rays_ms, _ = median_ms(lambda: occupancy(*ground_hits(CAMERA, POSE, class_map,
                                                                   stride), free, GRID),
                                    args.rounds)

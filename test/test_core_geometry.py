@@ -160,6 +160,45 @@ def test_instances_ride_along():
     assert ((cloud['instance'] == 7) == (cloud['label'] == scene.CAR)).all()
 
 
+@pytest.mark.parametrize('stride', [1, 2])
+def test_colours_given_up_front_fill_the_same_cloud(stride):
+    raw = scene.encoded_depth('16UC1')
+    _, classes = scene.scene()
+    metres = depth_to_metres(raw, scene.DEPTH_RANGE)
+    instance_map = np.where(classes == scene.CAR, 3, 0).astype(np.uint16)
+    later = labelled_points(metres, INTRINSICS, classes, stride, instance_map)
+    assert not later.array['rgb'].view('<u4').any(), 'rgb is 0 until cloud()'
+    now = labelled_points(metres, INTRINSICS, classes, stride, instance_map, COLORS_RGB)
+    expected = later.cloud(COLORS_RGB)
+    assert now.array.tobytes() == expected.tobytes()
+    assert now.cloud(COLORS_RGB) is now.array, 'the same colours are not filled again'
+    other = COLORS_RGB[::-1].copy()
+    assert now.cloud(other).tobytes() == later.cloud(other).tobytes()
+    # The obstacle subset keeps the colours its rows hold.
+    cars = now.select(now.labels == scene.CAR)
+    assert len(cars) and cars.cloud(other) is cars.array
+    assert set(cars.array['rgb'].view('<u4').tolist()) == {
+        (int(other[scene.CAR][0]) << 16) | (int(other[scene.CAR][1]) << 8)
+        | int(other[scene.CAR][2])}
+
+
+def test_grid_from_contiguous_columns_and_any_label_type_is_the_same():
+    raw = scene.encoded_depth('32FC1')
+    _, classes = scene.scene()
+    points = labelled_points(depth_to_metres(raw, scene.DEPTH_RANGE), INTRINSICS, classes, 1)
+    free = np.array(sorted(FREE))
+    x, y, z = points.xyz_columns
+    assert all(column.flags.c_contiguous for column in (x, y, z))
+    np.testing.assert_array_equal(np.stack([x, y, z], axis=1), points.xyz)
+    cells = points_occupancy(points.xyz, camera_pose(), points.labels, free, GRID)
+    assert np.array_equal(points_occupancy((x, y, z), camera_pose(), points.labels, free,
+                                           GRID), cells)
+    # uint16 labels use a table of every id; other integer types one sized by their maximum.
+    for labels in (points.labels.astype(np.int32), points.labels.astype(np.uint8)):
+        assert np.array_equal(points_occupancy((x, y, z), camera_pose(), labels, free, GRID),
+                              cells)
+
+
 def test_the_quaternion_gives_the_optical_frame_rotation():
     pose = camera_pose()
     np.testing.assert_allclose(pose.rotation, scene.CAMERA_ROTATION, atol=1e-12)

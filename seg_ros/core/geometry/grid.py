@@ -7,6 +7,7 @@ y = -size_y / 2, so it reaches ``size_x`` metres ahead and ``size_y / 2`` to eac
 """
 
 from dataclasses import dataclass
+from functools import lru_cache
 import math
 
 import numpy as np
@@ -125,9 +126,21 @@ def _cell_index(x: np.ndarray, y: np.ndarray, spec: GridSpec, outside: int) -> n
 
 
 def _free_lookup(free_classes: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    if labels.dtype in (np.uint8, np.uint16):  # every id has a place: no pass for the max
+        return _id_lookup(np.asarray(free_classes, np.int64).tobytes())
     size = max(int(labels.max(initial=0)), int(np.max(free_classes, initial=0))) + 1
     lookup = np.zeros(size, bool)
     lookup[np.asarray(free_classes, np.intp)] = True
+    return lookup
+
+
+@lru_cache(maxsize=32)
+def _id_lookup(free_bytes: bytes) -> np.ndarray:
+    """Return whether each uint16 class id is free (``free_bytes``: the free ids, int64)."""
+    lookup = np.zeros(1 << 16, bool)
+    free = np.frombuffer(free_bytes, np.int64)
+    lookup[free[(free >= 0) & (free < 1 << 16)]] = True
+    lookup.setflags(write=False)
     return lookup
 
 
@@ -148,9 +161,8 @@ def _bin(index: np.ndarray, labels: np.ndarray, free_classes: np.ndarray,
          spec: GridSpec) -> np.ndarray:
     """:func:`bin_cells` of indices where ``width * height`` (one cell more) is outside."""
     count = spec.width * spec.height
-    labels = np.ascontiguousarray(labels)
     # One count per cell and kind: 2 * cell for a free class, 2 * cell + 1 for any other.
-    key = index * 2
+    key = np.left_shift(index, 1)
     key += ~np.take(_free_lookup(free_classes, labels), labels)
     counts = np.bincount(key, minlength=2 * count + 2)[:2 * count].reshape(count, 2) > 0
     cells = np.where(counts[:, 1], np.int8(OCCUPIED),
@@ -168,24 +180,40 @@ def occupancy(xy: np.ndarray, labels: np.ndarray, free_classes: np.ndarray,
     return bin_cells(cell_indices(xy, spec), labels, free_classes, spec)
 
 
-def points_occupancy(xyz: np.ndarray, camera_to_grid: RigidTransform, labels: np.ndarray,
+def points_occupancy(xyz, camera_to_grid: RigidTransform, labels: np.ndarray,
                      free_classes: np.ndarray, spec: GridSpec) -> np.ndarray:
     """
-    Return the grid of camera-frame points ``xyz`` (N, 3) moved into the grid frame.
+    Return the grid of camera-frame points ``xyz`` moved into the grid frame.
 
-    The same cells as :func:`occupancy` of ``camera_to_grid.apply(xyz, axes=2)``, computed
-    column by column in contiguous float64 arrays (``xyz`` may be a strided view of a cloud).
+    ``xyz`` is an (N, 3) array, or its three columns (:attr:`.LabelledPoints.xyz_columns`:
+    contiguous columns are read faster than a cloud's strided ones).
+
+    The cells of :func:`occupancy` of ``camera_to_grid.apply(xyz, axes=2)``, computed in
+    float32 with the grid's scale and origin folded into the transform: each point's
+    continuous cell coordinates are ``(rotation[:2] / resolution) @ p + (translation[:2] -
+    origin) / resolution``, in a third of the passes over the points. A point within float32
+    rounding (about 1e-6 of its distance) of a cell border may land in the neighbouring cell.
     """
-    columns = [np.array(xyz[:, axis], np.float64) for axis in range(3)]
-    term = np.empty(len(xyz), np.float64)
-    moved = []
+    origin = np.asarray(spec.origin, np.float64)
+    scale = 1.0 / spec.resolution
+    factors = (camera_to_grid.rotation[:2] * scale).astype(np.float32)
+    offsets = ((camera_to_grid.translation[:2] - origin) * scale).astype(np.float32)
+    x, y, z = (xyz[:, 0], xyz[:, 1], xyz[:, 2]) if isinstance(xyz, np.ndarray) else xyz
+    term = np.empty(len(x), np.float32)
+    cells = []
     for axis in range(2):
-        value = columns[0] * camera_to_grid.rotation[axis, 0]
-        value += np.multiply(columns[1], camera_to_grid.rotation[axis, 1], out=term)
-        value += np.multiply(columns[2], camera_to_grid.rotation[axis, 2], out=term)
-        value += camera_to_grid.translation[axis]
-        moved.append(value)
-    return _bin(_cell_index(*moved, spec, spec.width * spec.height), labels, free_classes, spec)
+        value = np.multiply(x, factors[axis, 0])
+        value += np.multiply(y, factors[axis, 1], out=term)
+        value += np.multiply(z, factors[axis, 2], out=term)
+        value += offsets[axis]
+        np.floor(value, out=value)
+        cells.append(value)
+    columns, rows = cells
+    inside = (columns >= 0) & (columns < spec.width) & (rows >= 0) & (rows < spec.height)
+    rows *= np.float32(spec.width)
+    rows += columns  # exact: whole numbers below MAX_GRID_CELLS < 2**24
+    rows[~inside] = spec.width * spec.height
+    return _bin(rows.astype(np.intp), labels, free_classes, spec)
 
 
 def ground_hits(intrinsics: Intrinsics, camera_to_grid: RigidTransform, class_map: np.ndarray,

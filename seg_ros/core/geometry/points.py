@@ -7,6 +7,7 @@ The points are in the camera's optical frame (REP 103: x right, y down, z forwar
 from dataclasses import dataclass
 from functools import lru_cache
 
+import cv2
 import numpy as np
 
 from seg_ros.core.geometry.camera import Intrinsics
@@ -43,6 +44,13 @@ def pack_rgb(colors_rgb: np.ndarray) -> np.ndarray:
     return packed.astype('<u4').view('<f4')
 
 
+def class_rgb(colors_rgb: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Return the packed ``rgb`` (:func:`pack_rgb`) of each label; ids beyond the colours: 0."""
+    palette = np.zeros((max(len(colors_rgb), int(labels.max(initial=0)) + 1), 3), np.uint8)
+    palette[:len(colors_rgb)] = colors_rgb
+    return pack_rgb(palette)[labels]
+
+
 def sample_map(label_map: np.ndarray, u: np.ndarray, v: np.ndarray, width: int,
                height: int) -> np.ndarray:
     """
@@ -64,14 +72,18 @@ class LabelledPoints:
     Points with their class and instance, held in the PointCloud2 layout they are sent in.
 
     ``array`` is the structured array of :func:`cloud_dtype` (``rgb`` is filled by
-    :meth:`cloud`); ``pixels`` the flat index of each point in the ``stride`` grid it was taken
-    from (``grid_width`` columns), whence its column and row.
+    :meth:`cloud`, or at once where ``colors`` were given); ``pixels`` the flat index of each
+    point in the ``stride`` grid it was taken from (``grid_width`` columns), whence its column
+    and row; ``colors`` the (C, 3) class colours ``rgb`` holds, or None; ``columns`` the
+    points' x, y and z as three contiguous float32 arrays, where they were kept.
     """
 
     array: np.ndarray
     pixels: np.ndarray
     grid_width: int
     stride: int
+    colors: np.ndarray | None = None
+    columns: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     def __len__(self) -> int:
         """Return the number of points."""
@@ -81,6 +93,14 @@ class LabelledPoints:
     def xyz(self) -> np.ndarray:
         """Return (N, 3) float32 metres: a view of the cloud's ``x y z``."""
         return self.array.view('<f4').reshape(-1, POINT_STEP // 4)[:, :3]
+
+    @property
+    def xyz_columns(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Return x, y and z: the contiguous arrays where kept, else strided views."""
+        if self.columns is not None:
+            return self.columns
+        xyz = self.xyz
+        return xyz[:, 0], xyz[:, 1], xyz[:, 2]
 
     @property
     def labels(self) -> np.ndarray:
@@ -104,20 +124,20 @@ class LabelledPoints:
 
     def select(self, keep: np.ndarray) -> 'LabelledPoints':
         """Return the points where the boolean array ``keep`` is true."""
-        return LabelledPoints(self.array[keep], self.pixels[keep], self.grid_width, self.stride)
+        return LabelledPoints(self.array[keep], self.pixels[keep], self.grid_width, self.stride,
+                              self.colors)
 
     def cloud(self, colors_rgb: np.ndarray) -> np.ndarray:
         """
         Return the points as a PointCloud2 structured array (:func:`cloud_dtype`).
 
-        Fills ``rgb`` with the class colours (in place) and returns :attr:`array`.
+        Fills ``rgb`` with the class colours (in place, unless it holds these colours already)
+        and returns :attr:`array`.
 
         :param colors_rgb: (C, 3) uint8 class colours by class id; ids beyond it are black.
         """
-        labels = self.labels
-        palette = np.zeros((max(len(colors_rgb), int(labels.max(initial=0)) + 1), 3), np.uint8)
-        palette[:len(colors_rgb)] = colors_rgb
-        self.array['rgb'] = pack_rgb(palette)[labels]
+        if self.colors is None or not np.array_equal(self.colors, colors_rgb):
+            self.array['rgb'] = class_rgb(colors_rgb, self.labels)
         return self.array
 
 
@@ -153,12 +173,14 @@ def _sample(label_map: np.ndarray, width: int, height: int, stride: int,
     """Return ``label_map`` at the stride grid's flat ``pixels`` (:func:`sample_map`'s rule)."""
     flat = np.ascontiguousarray(label_map).reshape(-1)
     if label_map.shape[:2] == (height, width) and stride == 1:
-        return flat[pixels]
-    return flat[_map_pixels(width, height, stride, label_map.shape[:2])[pixels]]
+        return np.take(flat, pixels)
+    return np.take(flat, np.take(_map_pixels(width, height, stride, label_map.shape[:2]),
+                                 pixels))
 
 
 def labelled_points(depth_m: np.ndarray, intrinsics: Intrinsics, class_map: np.ndarray,
-                    stride: int = 1, instance_map: np.ndarray | None = None) -> LabelledPoints:
+                    stride: int = 1, instance_map: np.ndarray | None = None,
+                    colors_rgb: np.ndarray | None = None) -> LabelledPoints:
     """
     Return the 3-D points of the valid pixels of a ``stride`` grid, with their pixel's class.
 
@@ -171,6 +193,8 @@ def labelled_points(depth_m: np.ndarray, intrinsics: Intrinsics, class_map: np.n
         pixel centre, see :func:`sample_map`): the colour image registered with the depth.
     :param stride: keep every ``stride``-th column and row, starting at 0.
     :param instance_map: (h', w') uint16 instance ids, or None.
+    :param colors_rgb: (C, 3) uint8 class colours: ``rgb`` filled now (see
+        :meth:`LabelledPoints.cloud`), or None (0 until ``cloud``).
     :raises ValueError: when the intrinsics are for another image size, or a bad stride.
     """
     height, width = depth_m.shape
@@ -181,20 +205,28 @@ def labelled_points(depth_m: np.ndarray, intrinsics: Intrinsics, class_map: np.n
         raise ValueError(f'stride={stride!r} must be at least 1')
     sampled = np.ascontiguousarray(depth_m[::stride, ::stride])
     grid_width = sampled.shape[1]
-    pixels = np.flatnonzero(~np.isnan(sampled))
-    array = np.zeros(len(pixels), cloud_dtype(instance_map is not None))
-    z = sampled.reshape(-1)[pixels].astype(np.float32, copy=False)
-    rows = pixels // grid_width
-    columns = pixels - rows * grid_width
+    valid = ~np.isnan(sampled)
+    pixels = np.flatnonzero(valid)
+    dtype = cloud_dtype(instance_map is not None)
+    if not len(pixels):
+        return LabelledPoints(np.zeros(0, dtype), pixels, grid_width, stride)
+    colors = None if colors_rgb is None else np.array(colors_rgb, np.uint8)
     column_offsets, row_offsets = _offsets(intrinsics, stride)
-    for name, offsets, index, focal in (('x', column_offsets, columns, intrinsics.fx),
-                                        ('y', row_offsets, rows, intrinsics.fy)):
-        value = offsets[index]
-        value *= z
+    coordinates = []
+    for offsets, focal in ((column_offsets[np.newaxis, :], intrinsics.fx),
+                           (row_offsets[:, np.newaxis], intrinsics.fy)):
+        value = sampled * offsets  # over the whole grid: no index arithmetic a point
         value /= np.float32(focal)
-        array[name] = value
-    array['z'] = z
-    array['label'] = _sample(class_map, width, height, stride, pixels)
+        coordinates.append(value[valid])
+    coordinates.append(sampled[valid])
+    # The last 4 bytes of a point: label, then instance (or zero padding), little-endian.
+    labels = _sample(class_map, width, height, stride, pixels)
+    tail = labels.astype('<u4')
+    if labels.dtype.itemsize > 2:
+        tail &= 0xFFFF  # as a uint16 field keeps it
     if instance_map is not None:
-        array['instance'] = _sample(instance_map, width, height, stride, pixels)
-    return LabelledPoints(array, pixels, grid_width, stride)
+        tail |= _sample(instance_map, width, height, stride, pixels).astype('<u4') << 16
+    rgb = np.zeros(len(pixels), np.float32) if colors is None else class_rgb(colors, labels)
+    # x y z rgb tail interleaved into 20-byte points in one pass.
+    array = cv2.merge(coordinates + [rgb, tail.view('<f4')]).view(dtype).reshape(-1)
+    return LabelledPoints(array, pixels, grid_width, stride, colors, tuple(coordinates))
