@@ -46,9 +46,12 @@ def pack_rgb(colors_rgb: np.ndarray) -> np.ndarray:
 
 def class_rgb(colors_rgb: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """Return the packed ``rgb`` (:func:`pack_rgb`) of each label; ids beyond the colours: 0."""
-    palette = np.zeros((max(len(colors_rgb), int(labels.max(initial=0)) + 1), 3), np.uint8)
+    # uint8 / uint16 labels: a palette of every id, so no pass over the labels for their max.
+    size = 1 << (8 * labels.dtype.itemsize) if labels.dtype in (np.uint8, np.uint16) \
+        else int(labels.max(initial=0)) + 1
+    palette = np.zeros((max(len(colors_rgb), size), 3), np.uint8)
     palette[:len(colors_rgb)] = colors_rgb
-    return pack_rgb(palette)[labels]
+    return np.take(pack_rgb(palette), labels)
 
 
 def sample_map(label_map: np.ndarray, u: np.ndarray, v: np.ndarray, width: int,
