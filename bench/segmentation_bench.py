@@ -414,14 +414,14 @@ def node_configs(enet_forms: dict[str, str], enet_labels: tuple[str, str], photo
         fused = 'onnx-fused' if 'onnx-fused' in enet_forms else 'torch7'
         configs.append({
             'name': f'enet .net, {backend}', 'model': 'enet', 'form': fused,
-            'goal_vs_classic': 2.0,
+            'goal_vs_classic': 2.5,
             'node': {'model_path': enet_forms['torch7'], 'backend': backend,
                      **common, **labels},
             'camera': {'source': photos_dir, **camera}})
         if arguments.fast_forms.get('enet'):
             configs.append({
                 'name': f'enet .net, {backend}, precision fast', 'model': 'enet',
-                'form': f'{fused} fast', 'goal_vs_classic': 2.5,
+                'form': f'{fused} fast', 'goal_vs_classic': 3.5,
                 'node': {'model_path': enet_forms['torch7'], 'backend': backend,
                          'precision': 'fast', **common, **labels},
                 'camera': {'source': photos_dir, **camera}})
