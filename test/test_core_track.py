@@ -31,6 +31,11 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 IMAGES_DIR = os.path.join(os.path.dirname(REPO_ROOT), 'shared', 'images')
 EMBEDDED = os.path.join(REPO_ROOT, 'models', 'enet-synth', 'enet-synth.onnx')
 MOVING_CLASSES = ('Person', 'Rider', 'Car', 'Truck', 'Bus', 'Motorcycle', 'Bicycle')
+# trackers' defaults, and thresholds under the mean confidence a segmenter's components score
+# (about 0.4 for the embedded model): many tracks, both association stages at work.
+VIDEO_PARAMETERS = ({'frame_rate': 10.0},
+                    {'frame_rate': 10.0, 'track_activation_threshold': 0.35,
+                     'high_conf_det_threshold': 0.45, 'minimum_consecutive_frames': 1})
 
 
 def reference_tracker(**parameters):
@@ -164,9 +169,14 @@ def test_embedded_enet_on_an_animated_street_gets_the_references_ids():
     street = SceneAnimation(640, 320, seed=3)
     frames = [detections(segmenter, street.frame(index / 10.0)[0]) for index in range(40)]
     assert sum(len(boxes) for boxes, _ in frames) > 40, 'the street shows moving objects'
-    share, ids = identical_share(frames, frame_rate=10.0, lost_track_buffer=30)
-    assert share == 1.0, f'{100 * share:.1f} % of frames with identical ids'
-    assert ids > 0
+    assert_same_ids_on_video(frames)
+
+
+def assert_same_ids_on_video(frames: list) -> None:
+    for parameters in VIDEO_PARAMETERS:
+        share, ids = identical_share(frames, **parameters)
+        assert share == 1.0, f'{100 * share:.1f} % of frames with identical ids ({parameters})'
+    assert ids > 5, 'objects are tracked'
 
 
 def camera_over_photos(width: int = 640, height: int = 360, frames_per_photo: int = 20):
@@ -195,9 +205,7 @@ def test_real_enet_on_a_camera_over_street_photos_gets_the_references_ids(enet_d
                                           min_instance_area=60, confidence=True))
     frames = [detections(segmenter, frame) for frame in camera_over_photos()]
     assert sum(len(boxes) for boxes, _ in frames) > 40, 'the photos show people and cars'
-    share, ids = identical_share(frames, frame_rate=10.0, lost_track_buffer=30)
-    assert share == 1.0, f'{100 * share:.1f} % of frames with identical ids'
-    assert ids > 0
+    assert_same_ids_on_video(frames)
 
 
 # ---- what a node needs beyond the reference ----------------------------------------------------
