@@ -9,7 +9,8 @@ The rooms, bottom up; each imports only the rooms above it in this list (never o
 4. :mod:`.backends`: one module per runtime (OpenCV DNN, ONNX Runtime, OpenVINO).
 5. :mod:`.render`: colour mask, overlay, instance drawing, legend.
    :mod:`.geometry` (beside it, importing only :mod:`.errors`): depth, intrinsics, labelled 3-D
-   points, the occupancy grid.
+   points, the organized cloud, objects in 3-D, the occupancy grid.
+   :mod:`.track` (beside it, importing nothing of seg_ros): ByteTrack identities across frames.
 6. :mod:`.loading`: opening a model (describe, convert and cache, open on a backend, verify).
 7. :mod:`.segmenter`: the :class:`Segmenter` that ties them together for one frame.
 
