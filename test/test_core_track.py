@@ -24,7 +24,7 @@ import pytest
 from seg_ros.core.segmenter import Segmenter, SegmenterConfig
 from seg_ros.core.track import ByteTracker
 from seg_ros.core.track.assignment import assign
-from seg_ros.core.track.bytetrack import box_iou
+from seg_ros.core.track.bytetrack import box_iou, instance_ids
 from seg_ros.paths import default_label_paths
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -257,3 +257,9 @@ def test_thousands_of_detections():
 def test_parameters_are_checked(parameters, name):
     with pytest.raises(ValueError, match=name):
         ByteTracker(**parameters)
+
+
+def test_track_ids_as_instance_map_values_wrap_past_65535():
+    ids = np.array([0, 1, 2, 65535, 65536, 65537, 131071], np.int64)
+    assert instance_ids(ids).tolist() == [0, 1, 2, 65535, 1, 2, 1]
+    assert instance_ids(ids).dtype == np.uint16

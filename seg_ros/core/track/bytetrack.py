@@ -6,6 +6,7 @@ API::
     tracker = ByteTracker(lost_track_buffer=30, frame_rate=30.0, ...)
     ids = tracker.update(xyxy, scores, stamp=None)   # (N,) int64: 1, 2, ... or 0 (no id yet)
     tracker.reset()
+    instance_ids(ids) -> (N,) uint16                 # as ~/instance_map holds them
 
 The algorithm and its parameters are those of roboflow ``trackers`` 2.6's ``ByteTrackTracker``
 in its fixed-rate mode (one Kalman step a call), and its identities are the same given the same
@@ -75,6 +76,17 @@ def box_iou(first: np.ndarray, second: np.ndarray) -> np.ndarray:
     iou = np.zeros(inter.shape, np.float32)
     np.divide(inter, union, out=iou, where=union > 0)
     return iou
+
+
+def instance_ids(track_ids: np.ndarray) -> np.ndarray:
+    """
+    Return track ids as mono16 instance-map values: 1 to 65535, wrapping; 0 stays 0 (no id).
+
+    A node running for hours gives more than 65535 tracks: id 65536 is shown as 1 again, long
+    after track 1 ended (at most 65535 tracks live at once in any case).
+    """
+    track_ids = np.asarray(track_ids, np.int64)
+    return np.where(track_ids > 0, (track_ids - 1) % 65535 + 1, 0).astype(np.uint16)
 
 
 class ByteTracker:
