@@ -168,33 +168,19 @@ class Segmenter:
         """Return whether :meth:`run` can give the confidence map (see confidence_reason)."""
         return not self.confidence_reason
 
-    def _confidence_at_score_size(self) -> bool:
-        """Return whether the confidence is taken of the scores at their size (no upsampling)."""
-        description = self.backend.description
-        shape = self.backend.output_shapes.get(description.output_name, ())
-        size = shape[2:4] if description.output_layout == 'NCHW' else shape[1:3]
-        return description.postprocess != 'logits' and (
-            tuple(size) == (description.input_height, description.input_width)
-            or description.upsample == 'nearest')
-
     def _set_up_confidence(self, wanted: bool) -> str:
         """
         Return '' when this model has a confidence map, else why not (said once, not a frame).
 
-        Scores: the softmax of the scores the argmax is taken on (in the graph where the backend
-        can and no upsampling comes first, added here when ``wanted``; else NumPy). Class ids:
-        only with the probability a backend computes behind the argmax in the graph, added here
-        when ``wanted`` (OpenVINO; a second compilation). Instance models: none.
+        Scores: the softmax of the scores the argmax is taken on. Class ids: only with the
+        probability a backend computes behind the argmax in the graph, added here when
+        ``wanted`` (OpenVINO; a second compilation). Instance models: none.
         """
         if self.task in INSTANCE_TASKS:
             return (f'task {self.task}: an instance model gives per-object scores and masks, '
                     'no per-pixel class scores to take a softmax of: no confidence map')
         description = self.backend.description
         if description.output_layout != 'class_ids':  # resolved when the backend opened
-            if wanted and self._confidence_at_score_size():
-                # Where the backend can, in the graph (every frame, a tenth of NumPy's time);
-                # where it cannot, NumPy on the frames that ask.
-                self.backend.add_confidence_output()
             return ''
         prefix = (f'output {description.output_name!r} holds class ids (the argmax is in the '
                   'graph), no scores')

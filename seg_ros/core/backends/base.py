@@ -141,10 +141,10 @@ class Backend(ABC):
 
     def add_confidence_output(self) -> str:
         """
-        Make the model also output each pixel's class probability (behind an in-graph argmax).
+        Make a class-id model also output the probability behind its in-graph argmax.
 
         Only a runtime that can rewrite the graph it compiles can (OpenVINO); the others say
-        why not (a scores model's confidence is then computed in NumPy).
+        why not.
 
         :return: '' when the output was added, else why it cannot be.
         """

@@ -47,9 +47,8 @@ class OpenVinoBackend(Backend):
         """
         Read, reshape, rewrite and compile the model; set the outputs and the infer requests.
 
-        :param confidence: add the confidence output (see
-            :func:`~seg_ros.core.backends.openvino_graph.add_confidence_output`): behind the
-            argmax of a class-id model, of the scores output otherwise.
+        :param confidence: add the confidence output behind the argmax (see
+            :func:`~seg_ros.core.backends.openvino_graph.add_confidence_output`).
         :return: '' or why the confidence output cannot be added (then nothing changed).
         """
         info = self.info
@@ -57,11 +56,7 @@ class OpenVinoBackend(Backend):
             model = self._core.read_model(info.path)
             model.reshape({model.inputs[0].get_any_name(): list(self.input_shape)})
             if confidence:
-                description = self.description
-                scores = '' if description.output_layout == 'class_ids' \
-                    else description.output_name
-                axis = 3 if description.output_layout == 'NHWC' else 1
-                problem = add_confidence_output(model, scores, axis)
+                problem = add_confidence_output(model)
                 if problem:
                     return problem
             # An argmax in the graph as two reductions: the same indices, a fraction of the time.
@@ -90,11 +85,10 @@ class OpenVinoBackend(Backend):
 
     def add_confidence_output(self) -> str:
         """
-        Recompile the model with the probability of each pixel's class as one more output.
+        Recompile the model with the probability behind its argmax as one more output.
 
-        Behind the argmax of a class-id model, of the scores of a scores model. Compiled again
-        (start-up time, once); the other outputs are unchanged. Not thread-safe: call it before
-        any :meth:`forward` of another thread.
+        Compiled again (start-up time, once); the class ids are unchanged. Not thread-safe:
+        call it before any :meth:`forward` of another thread.
 
         :return: '' when added, else why not (the model as it was keeps running).
         """

@@ -15,8 +15,7 @@ The confidence map (:func:`decode_with_confidence`, :func:`confidence_to_frame`)
 argmax is taken on, after the same upsampling. As the class's score is the maximum ``m``,
 ``p = 1 / sum_c exp(s_c - m)``: one exponential a score, reusing the argmax's running maximum.
 A class-id output has none, unless an OpenVINO backend added :data:`CONFIDENCE_OUTPUT` (that
-probability, computed in the graph behind the argmax) to it; a scores output whose confidence is
-taken at the scores' own size gets it the same way on OpenVINO (a tenth of NumPy's time).
+probability, computed in the graph behind the argmax) to it.
 """
 
 from __future__ import annotations
@@ -213,8 +212,7 @@ def decode_with_confidence(outputs: dict[str, np.ndarray], description: ModelDes
     The confidence is that of the scores the argmax is taken on (see
     :func:`class_map_and_confidence`): upsampled bilinearly first with ``upsample: bilinear``,
     at the scores' size and then resized nearest, as the class map is, with ``upsample:
-    nearest``; :data:`CONFIDENCE_OUTPUT`, where a backend computed it of the same scores, in
-    those two cases. A class-id output has a confidence only where :data:`CONFIDENCE_OUTPUT` is
+    nearest``. A class-id output has a confidence only where :data:`CONFIDENCE_OUTPUT` is
     among the outputs (resized as the class map); otherwise None.
 
     :param outputs: every output by name, as :meth:`Backend.forward` returns them.
@@ -236,16 +234,10 @@ def _decode(outputs: dict[str, np.ndarray], description: ModelDescription,
         confidence_map = None
         if probability is not None:
             confidence_map = resize_class_map(
-                probability_to_confidence(probability.reshape(class_map.shape)), width, height)
+                probability_to_confidence(probability.reshape(probability.shape[-2:])),
+                width, height)
         return resize_class_map(class_map, width, height), confidence_map
     planes = output[0] if layout == 'NCHW' else output[0].transpose(2, 0, 1)
-    probability = outputs.get(CONFIDENCE_OUTPUT) if confidence else None
-    if probability is not None and (planes.shape[1:] == (height, width)
-                                    or description.upsample == 'nearest'):
-        # Computed in the graph on these very scores (OpenVINO): only the argmax here.
-        confidence_map = probability_to_confidence(probability.reshape(planes.shape[1:]))
-        return (resize_class_map(class_map_from_scores(planes), width, height),
-                resize_class_map(confidence_map, width, height))
     if planes.shape[1:] != (height, width):
         if description.upsample == 'nearest':
             class_map, confidence_map = _argmax(planes, confidence)
