@@ -24,7 +24,7 @@ import pytest
 from models import bilinear_resize, make_fused_model, reference_scores
 from seg_ros.core.backends import available_backends
 from seg_ros.core.decode.semantic import (class_map_and_confidence, class_map_from_scores,
-                                          streamed_confidence)
+                                          probability_to_confidence, streamed_confidence)
 from seg_ros.core.segmenter import Segmenter, SegmenterConfig
 
 special = pytest.importorskip('scipy.special', reason="the reference softmax is SciPy's")
@@ -118,6 +118,12 @@ def test_the_confidence_of_scores_is_the_softmax_of_the_argmax_class():
     assert set(confidence[2, :10].tolist()) == {255}
     streamed = streamed_confidence(iter(scores))
     assert assert_close_confidence(streamed, expected) > 0.999
+
+
+def test_probabilities_become_levels_without_error():
+    probabilities = np.array([[0.0, 0.5 / 255, 1.5 / 255, 0.5, 1.0, 1.2, np.nan]], np.float32)
+    levels = probability_to_confidence(probabilities)
+    assert levels.tolist() == [[0, 0, 2, 128, 255, 255, 0]]   # halves to even; NaN: 0
 
 
 # ---- real inference ----------------------------------------------------------------------------

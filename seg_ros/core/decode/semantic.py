@@ -99,11 +99,13 @@ def probability_to_confidence(values: np.ndarray, reciprocal: bool = False) -> n
     """
     Return ``round(255 * p)`` as uint8, ``p`` in ``values`` (or ``1 / values``: ``reciprocal``).
 
-    Halves round to even (as ``np.rint``); values outside 0-1 saturate.
+    Halves round to even (as ``np.rint``), above 1 saturates at 255, NaN (scores that were not
+    numbers) gives 0: never an error, never a warning.
     """
     values = values.astype(np.float32, copy=False)
-    scaled = cv2.divide(255.0, values) if reciprocal else cv2.multiply(values, 255.0)
-    return np.rint(scaled, out=scaled).astype(np.uint8)
+    if reciprocal:
+        return cv2.convertScaleAbs(cv2.divide(255.0, values))
+    return cv2.convertScaleAbs(values, alpha=255.0)
 
 
 def output_layout(description: ModelDescription, output: np.ndarray) -> str:
