@@ -1,5 +1,5 @@
 """
-The offline command line's rooms (``seg-ros``, :mod:`seg_ros.cli`); they use only the core.
+The offline command line's rooms (``seg-ros``, :mod:`seg_ros.cli`): the core, without ROS.
 
 :mod:`.model_options` (the model flags from :data:`seg_ros.core.options.MODEL_OPTIONS`, the
 segmenter, errors naming the flags; shared with ``seg-ros bag``), :mod:`.inputs` (files,

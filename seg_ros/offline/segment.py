@@ -10,6 +10,7 @@ output is written under a partial name and renamed when complete, so an interrup
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 import json
 import os
 import sys
@@ -60,16 +61,16 @@ class ClassShares:
                 for i in order if self.counts[i]]
 
 
-def write_file(path: str, write) -> None:
+def write_file(path: str, write: Callable[[str], bool | None]) -> None:
     """
     Write one output under its partial name with ``write(partial_path)``, then rename it.
 
+    :param write: writes the file it is given; returns False (``cv2.imwrite``) when it could not.
     :raises InputError: it cannot be written (nothing is left under either name).
     """
     partial = partial_path(path)
     try:
-        ok = write(partial)
-        if ok is False:
+        if write(partial) is False:
             raise InputError(f'{path}: cannot be written')
         os.replace(partial, path)
     except OSError as error:
@@ -79,7 +80,8 @@ def write_file(path: str, write) -> None:
             os.remove(partial)
 
 
-def _write_json(data) -> callable:
+def write_json(data: dict) -> Callable[[str], None]:
+    """Return a writer of ``data`` as indented JSON, for :func:`write_file`."""
     def write(path: str) -> None:
         with open(path, 'w', encoding='utf-8') as json_file:
             json.dump(data, json_file, indent=1)
@@ -110,7 +112,7 @@ def segment_image(segmenter: Segmenter, path: str, stem: str, args: argparse.Nam
         written.append(file_name)
     if result.instances is not None:
         data = result.instances.to_json(segmenter.labels.names)
-        write_file(stem + '_instances.json', _write_json(data))
+        write_file(stem + '_instances.json', write_json(data))
         written.append(stem + '_instances.json')
     depth_path = offline_depth.depth_files(args, IMAGE_SUFFIXES).get(path)
     if depth_path:
@@ -163,7 +165,8 @@ def check_before_loading(args: argparse.Namespace) -> tuple[Inputs | None, list[
     if not inputs.files:
         return None, lines + ['nothing to segment: no image or video among the inputs']
     args.inputs = inputs.files  # --depth pairs with the images in this order
-    for reason in (FrameSelection.from_args(args).problem(),
+    fps = f"--fps {args.fps:g} is below 0 (0: the input's rate)" if args.fps < 0 else None
+    for reason in (FrameSelection.from_args(args).problem(), fps,
                    offline_depth.check_depth_arguments(args, IMAGE_SUFFIXES),
                    check_model_arguments(args), prepare_output_folder(args.output_dir)):
         if reason:
@@ -184,24 +187,30 @@ def run_segment(args: argparse.Namespace) -> int:
         print(f'seg-ros: {error}', file=sys.stderr)
         return EXIT_USAGE
     print_model(segmenter)
-    failures = len(inputs.problems)
-    for path in inputs.files:
-        shares = ClassShares(len(segmenter.labels.names))
-        stem = os.path.join(args.output_dir, inputs.stems[path])
-        segment = segment_image if is_image(path) else segment_video
-        try:
-            written = segment(segmenter, path, stem, args, shares)
-        except (InputError, offline_depth.DepthInputError) as error:
-            failures += 1
-            print(f'seg-ros: {error}', file=sys.stderr)
-            continue
-        except KeyboardInterrupt:
-            print(f'seg-ros: interrupted at {path}: its outputs are not written (those listed '
-                  'above are complete)', file=sys.stderr)
-            return EXIT_INTERRUPTED
-        for file_name in written:
-            print(f'wrote {file_name}')
-        if shares.counts.any():
-            print(f'class shares of {path} (% of pixels):')
-            print('\n'.join(shares.lines(segmenter.labels.names)))
+    path = ''
+    try:
+        failures = len(inputs.problems)
+        for path in inputs.files:
+            failures += not segment_one(segmenter, path, inputs.stems[path], args)
+    except KeyboardInterrupt:
+        print(f'seg-ros: interrupted at {path}: every file written so far is complete, no '
+              'partial file is left', file=sys.stderr)
+        return EXIT_INTERRUPTED
     return EXIT_SOME_FAILED if failures else EXIT_OK
+
+
+def segment_one(segmenter: Segmenter, path: str, stem: str, args: argparse.Namespace) -> bool:
+    """Segment one input, print what was written and its class shares; return success."""
+    shares = ClassShares(len(segmenter.labels.names))
+    segment = segment_image if is_image(path) else segment_video
+    try:
+        written = segment(segmenter, path, os.path.join(args.output_dir, stem), args, shares)
+    except (InputError, offline_depth.DepthInputError) as error:
+        print(f'seg-ros: {error}', file=sys.stderr)
+        return False
+    for file_name in written:
+        print(f'wrote {file_name}')
+    if shares.counts.any():
+        print(f'class shares of {path} (% of pixels):')
+        print('\n'.join(shares.lines(segmenter.labels.names)))
+    return True
