@@ -42,8 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     segment = commands.add_parser(
         'segment', help='segment images, folders and videos', epilog=EXIT_STATUSES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        description='Segment images, folders of images and videos into overlays, colour masks '
-                    'and class maps (after a colcon build: ros2 run seg_ros seg-ros segment).')
+        description='Segment images, folders of images and videos into overlays, colour\n'
+                    'masks and class maps. After a colcon build: ros2 run seg_ros seg-ros ...')
     add_segment_arguments(segment)
     bag = commands.add_parser('bag', help='segment the image topics of a rosbag2 bag into a bag',
                               epilog=EXIT_STATUSES,

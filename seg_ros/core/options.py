@@ -75,11 +75,12 @@ MODEL_OPTIONS: tuple[ModelOption, ...] = (
                 "class colours, one 'R,G,B' a line (default: the *colors.txt beside the model)",
                 metavar='FILE'),
     ModelOption('input_width', '--width', int, 0,
-                "network input width (default: the model description's, else the size the "
-                "model declares, else 1024x512); alone, the height keeps the model's aspect",
+                "network input width (default: the model description's, the embedded ENet's "
+                '512x256, else the size the model declares, else 1024x512); alone, the height '
+                "keeps the model's aspect ratio",
                 describes=True, metavar='W'),
     ModelOption('input_height', '--height', int, 0,
-                "network input height; alone, the width keeps the model's aspect",
+                "network input height; alone, the width keeps the model's aspect ratio",
                 describes=True, metavar='H'),
     ModelOption('preset', '--preset', str, '',
                 'imagenet: x/255, RGB, ImageNet mean/std (torchvision, timm, HuggingFace); '
@@ -129,13 +130,13 @@ MODEL_OPTIONS: tuple[ModelOption, ...] = (
                 'Car Person, any case); instance models: the classes kept (default: all)',
                 many=True, metavar='CLASS'),
     ModelOption('score_threshold', '--score-threshold', float, 0.5,
-                'instance models: keep detections scoring above (default 0.5)'),
+                'instance models: keep detections scoring above (default 0.5)', metavar='SCORE'),
     ModelOption('nms_iou', '--nms-iou', float, 0.5,
-                'YOLO-seg: suppress overlaps of one class above this IoU (0.5)'),
+                'YOLO-seg: suppress overlaps of one class above this IoU (0.5)', metavar='IOU'),
     ModelOption('max_instances', '--max-instances', int, 100,
-                'at most this many instances a frame, best first (100)'),
+                'at most this many instances a frame, best first (100)', metavar='N'),
     ModelOption('min_instance_area', '--min-instance-area', int, 100,
-                'instance_classes: smallest component kept, in pixels (100)'),
+                'instance_classes: smallest component kept, in pixels (100)', metavar='PIXELS'),
 )
 MODEL_OPTIONS_BY_NAME: dict[str, ModelOption] = {option.name: option for option in MODEL_OPTIONS}
 #: The configuration fields that override the model description, by the description's key.
