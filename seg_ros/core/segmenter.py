@@ -20,6 +20,7 @@ from seg_ros.core.decode.semantic import (check_frame_outputs, confidence_to_fra
 from seg_ros.core.errors import ModelError
 from seg_ros.core.loading import open_model
 from seg_ros.core.model.labels import Labels, read_class_names
+from seg_ros.core.options import DESCRIPTION_OPTIONS
 from seg_ros.core.render.color import blend, color_lut, colorize, ENCODINGS
 from seg_ros.core.render.instances import draw_instances
 
@@ -29,9 +30,7 @@ MASK_RCNN_DEFAULT_CLASSES = 91
 
 
 # The model description fields a SegmenterConfig may set; '' / 0 / () leave them to the model.
-DESCRIPTION_FIELDS = ('task', 'input_width', 'input_height', 'input_layout', 'channel_order',
-                      'rescale_factor', 'image_mean', 'image_std', 'output_name', 'output_layout',
-                      'upsample', 'num_classes')
+DESCRIPTION_FIELDS = DESCRIPTION_OPTIONS
 
 
 @dataclass(frozen=True)
