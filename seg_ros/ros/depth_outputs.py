@@ -18,7 +18,6 @@ warned about with a throttle; the node's other outputs still go out. The geometr
 
 import array
 from collections import deque
-import re
 import threading
 import time
 
@@ -33,7 +32,9 @@ from seg_ros.core.geometry.grid import GridSpec, GroundProjection, points_occupa
     RigidTransform
 from seg_ros.core.geometry.points import labelled_points, LabelledPoints
 from seg_ros.ros.image_conversion import image_to_array, ImageConversionError
+from seg_ros.ros.node_parameters import class_ids, CLASS_LIST_VALUES, unknown_classes_reason
 from seg_ros.ros.runner import StartupError
+from seg_ros.ros.throttle import ThrottledWarnings
 
 try:  # nav_msgs: apt install ros-jazzy-nav-msgs (pip: ros-jazzy-nav-msgs)
     from nav_msgs.msg import OccupancyGrid
@@ -50,9 +51,6 @@ except ImportError as error:
     TransformException = Exception
     TF2_ERROR = str(error)
 
-WARN_THROTTLE_S = 5.0
-# What varies between two problems of one kind (sizes, stamps, quoted values): one throttle a kind.
-_DETAILS = re.compile(r"\d+|'[^']*'")
 # Depth images kept for pairing, newest last (a 30 Hz camera: about a quarter of a second).
 DEPTH_HISTORY = 8
 # How long a processed colour frame waits for a depth image with its stamp that is not there yet.
@@ -100,28 +98,6 @@ def occupancy_grid(header, frame_id: str, spec: GridSpec, cells: np.ndarray) -> 
     grid.info.origin.orientation.w = 1.0
     grid.data = array.array('b', cells.astype(np.int8).tobytes())
     return grid
-
-
-def class_ids(entries: list[str], class_names: tuple[str, ...]) -> tuple[np.ndarray, list[str]]:
-    """
-    Return the class ids named by ``entries`` (names, any case, or ids) and the unknown entries.
-
-    :param entries: e.g. ``['road', 'Sidewalk', '7']``.
-    :param class_names: the model's classes, by id.
-    """
-    by_name = {}
-    for class_id, name in enumerate(class_names):
-        by_name.setdefault(name.lower(), class_id)
-    ids, unknown = [], []
-    for entry in entries:
-        text = str(entry).strip()
-        if text.lower() in by_name:
-            ids.append(by_name[text.lower()])
-        elif text.isdigit() and int(text) < len(class_names):
-            ids.append(int(text))
-        else:
-            unknown.append(text)
-    return np.array(sorted(set(ids)), np.int64), unknown
 
 
 class DepthPairing:
@@ -173,16 +149,14 @@ class DepthOutputs:
         :param class_names: the model's classes, to check obstacle_classes and freespace_classes.
         :raises StartupError: naming a class the model does not have.
         """
-        for parameter in ('obstacle_classes', 'freespace_classes'):
-            _, unknown = class_ids(list(values[parameter] or ()), class_names)
-            if unknown:
-                raise StartupError(f'{parameter}: {", ".join(map(repr, unknown))} is not a class '
-                                   f'of the model (name or id); its classes are: '
-                                   f'{", ".join(class_names)}')
+        for parameter in CLASS_LIST_VALUES:
+            reason = unknown_classes_reason(parameter, values[parameter], class_names)
+            if reason:
+                raise StartupError(reason)
         self._node = node
         self._values = values
         self._camera_info = camera_info
-        self._logged: dict[str, float] = {}
+        self._warnings = ThrottledWarnings(node.get_logger().warning)
         self.counts = {'depth images received': 0, 'frames without paired depth': 0,
                        'depth images rejected': 0, 'depth frames without a valid point': 0,
                        'frames without camera_info': 0, 'frames without a transform': 0,
@@ -321,7 +295,7 @@ class DepthOutputs:
             spec = GridSpec(values['grid_resolution'], *values['grid_size'])
         except ValueError as error:  # a size the parameter checks let through: too many cells
             self.last_problem = f'~/freespace: {error}'
-            self._warn('grid', self.last_problem)
+            self._warnings.warn(self.last_problem, kind='grid')
             return
         pose = self._camera_pose(header)
         if pose is None:
@@ -383,17 +357,12 @@ class DepthOutputs:
                    class_names: tuple[str, ...]) -> tuple[np.ndarray, list[str]]:
         ids, unknown = class_ids(list(self._values[parameter] or ()), class_names)
         if unknown:
-            self._warn(parameter, f'{parameter}: {", ".join(map(repr, unknown))} not a class of '
-                                  f'the model (classes: {", ".join(class_names)}); ignored')
+            self._warnings.warn(f'{parameter}: {", ".join(map(repr, unknown))} not a class of '
+                                f'the model (classes: {", ".join(class_names)}); ignored',
+                                kind=parameter)
         return ids, unknown
 
     def _problem(self, counter: str, message: str) -> None:
         self.counts[counter] += 1
         self.last_problem = message
-        self._warn(_DETAILS.sub('', message), message)
-
-    def _warn(self, kind: str, message: str) -> None:
-        now = time.monotonic()
-        if now - self._logged.get(kind, -WARN_THROTTLE_S) >= WARN_THROTTLE_S:
-            self._logged[kind] = now
-            self._node.get_logger().warning(message)
+        self._warnings.warn(message)

@@ -102,5 +102,15 @@ class Intrinsics:
             raise ValueError(
                 f'an image of {width}x{height} is not the {self.width}x{self.height} camera at '
                 f'another resolution (scales {scale_x:.3f} and {scale_y:.3f} differ)')
+        return self.resized_to(width, height)
+
+    def resized_to(self, width: int, height: int) -> 'Intrinsics':
+        """
+        Return these intrinsics for the image resized to ``width`` x ``height``, any aspect.
+
+        Each axis scales by its own factor, as a network input of another aspect ratio than the
+        camera's stretches the image.
+        """
+        scale_x, scale_y = width / self.width, height / self.height
         return Intrinsics(self.fx * scale_x, self.fy * scale_y, self.cx * scale_x,
                           self.cy * scale_y, int(width), int(height))
