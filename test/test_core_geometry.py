@@ -17,7 +17,7 @@ from seg_ros.core.geometry.grid import (GridSpec, ground_hits, GroundProjection,
                                         points_occupancy, RigidTransform)
 from seg_ros.core.geometry.points import cloud_dtype, labelled_points, pack_rgb
 
-COLORS_RGB = np.array([[128, 64, 128], [0, 0, 142], [244, 35, 232], [70, 130, 180]], np.uint8)
+COLORS_RGB = scene.COLORS_RGB
 INTRINSICS = Intrinsics(scene.FX, scene.FY, scene.CX, scene.CY, scene.WIDTH, scene.HEIGHT)
 FREE = {scene.ROAD, scene.SIDEWALK}
 GRID = GridSpec(0.25, 8.0, 6.0)
