@@ -10,7 +10,9 @@ stamp) bins the points, transformed with the camera pose from tf2 at the image s
 depth topic each pixel's ray is intersected with the ground z = 0 instead (flat ground).
 
 Depth (``depth_topic``) and colour are paired by header stamp, exactly or within
-``depth_max_skew``; a frame without its depth gets no points and no grid from depth. Every fault
+``depth_max_skew``; the depth of a colour frame is held from the moment the frame is taken for
+segmentation, so a slow network cannot lose it to newer depth images; a frame without its depth
+gets no points and no grid from depth. Every fault
 (unpaired frame, bad depth, missing camera_info or transform) is counted in /diagnostics and
 warned about with a throttle; the node's other outputs still go out. The geometry itself is
 :mod:`seg_ros.core.geometry`.
@@ -101,17 +103,41 @@ def occupancy_grid(header, frame_id: str, spec: GridSpec, cells: np.ndarray) -> 
 
 
 class DepthPairing:
-    """The newest depth images, and the one whose stamp pairs with a colour frame's."""
+    """
+    The newest depth images, and the one whose stamp pairs with a colour frame's.
+
+    A colour frame is held for (:meth:`hold`) when the worker takes it: its depth image, here
+    already or arriving while the network runs, is kept aside, so that however long the network
+    takes, newer depth images cannot push it out of the history before :meth:`take`.
+    """
 
     def __init__(self, history: int = DEPTH_HISTORY) -> None:
         self._frames: deque = deque(maxlen=history)
         self._condition = threading.Condition()
+        self._wanted: tuple[int, int] | None = None  # (colour stamp, skew), ns
+        self._held: tuple[int, Image] | None = None
 
     def add(self, msg: Image) -> None:
         """Keep a depth image (called from the subscription)."""
+        entry = (stamp_ns(msg.header.stamp), msg)
         with self._condition:
-            self._frames.append((stamp_ns(msg.header.stamp), msg))
+            self._frames.append(entry)
+            if self._wanted is not None and self._held is None and \
+                    abs(entry[0] - self._wanted[0]) <= self._wanted[1]:
+                self._held = entry
             self._condition.notify_all()
+
+    def hold(self, colour_ns: int, max_skew_s: float) -> None:
+        """Keep the depth image of the colour frame now in hand, here already or still to come."""
+        skew_ns = int(round(max_skew_s * 1e9))
+        with self._condition:
+            self._wanted = (colour_ns, skew_ns)
+            self._held = self._nearest(colour_ns, skew_ns, self._frames)
+
+    @staticmethod
+    def _nearest(colour_ns: int, skew_ns: int, entries) -> tuple[int, Image] | None:
+        best = min(entries, default=None, key=lambda entry: abs(entry[0] - colour_ns))
+        return best if best is not None and abs(best[0] - colour_ns) <= skew_ns else None
 
     def take(self, colour_ns: int, max_skew_s: float, wait_s: float = DEPTH_WAIT_S):
         """
@@ -123,10 +149,12 @@ class DepthPairing:
         skew_ns = int(round(max_skew_s * 1e9))
         deadline = time.monotonic() + wait_s
         with self._condition:
+            held = [self._held] if self._held is not None and \
+                self._wanted == (colour_ns, skew_ns) else []
+            self._wanted = self._held = None
             while True:
-                best = min(self._frames, default=None,
-                           key=lambda entry: abs(entry[0] - colour_ns))
-                if best is not None and abs(best[0] - colour_ns) <= skew_ns:
+                best = self._nearest(colour_ns, skew_ns, [*held, *self._frames])
+                if best is not None:
                     return best[1]
                 newest = self._frames[-1][0] if self._frames else None
                 remaining = deadline - time.monotonic()
@@ -218,6 +246,11 @@ class DepthOutputs:
         grid = (self._grid_publisher is not None and bool(self._values['freespace_classes']) and
                 self._grid_publisher.get_subscription_count() > 0)
         return points, obstacles, grid
+
+    def frame_taken(self, header) -> None:
+        """Hold the depth image of a colour frame about to be segmented (see DepthPairing)."""
+        if self._depth_topic:
+            self._pairing.hold(stamp_ns(header.stamp), self._values['depth_max_skew'])
 
     def process(self, header, result, labels) -> None:
         """

@@ -207,6 +207,8 @@ class FramePipeline:
         if not selection.anything():
             counters.skipped_no_subscribers += 1
             return
+        if want_3d:
+            self.depth_outputs.frame_taken(header)
         encoding = values['color_encoding']
         image = (to_rgb8 if encoding == 'rgb8' else to_bgr8)(frame, frame_encoding)
         clock.lap('convert')
