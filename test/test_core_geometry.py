@@ -104,6 +104,11 @@ def test_a_depth_image_of_another_resolution_scales_the_intrinsics():
         colour.scaled_to(640, 360)
     with pytest.raises(ValueError, match='intrinsics are for 640x480'):
         labelled_points(depth, colour, np.zeros((480, 640), np.uint8), 1)
+    # An image resized to another aspect (a 1024x512 network input): each axis its own factor.
+    network = colour.resized_to(1024, 512)
+    assert (network.fx, network.fy, network.cx, network.cy) == pytest.approx(
+        (600.0 * 1024 / 640, 610.0 * 512 / 480, 320.0 * 1024 / 640, 240.0 * 512 / 480))
+    assert (network.width, network.height) == (1024, 512)
 
 
 def test_labels_from_a_class_map_of_another_size_are_sampled_at_pixel_centres():
