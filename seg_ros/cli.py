@@ -51,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_bag_arguments(bag)
     add_model_arguments(bag)
     convert = commands.add_parser('convert', help='convert the Torch7 ENet .net file to ONNX '
-                                                  '(needs torch, torchfile, onnx)',
+                                                  '(needs onnx, no torch)',
                                   description=CONVERT_DESCRIPTION)
     add_convert_arguments(convert)
     return parser
