@@ -275,7 +275,7 @@ class DepthOutputs:
         if self._depth_topic:
             self._pairing.hold(stamp_ns(header.stamp), self._values['depth_max_skew'])
 
-    def process(self, header, result, labels) -> None:
+    def process(self, header, result, labels, output_class_map=None) -> None:
         """
         Publish the 3-D outputs of one segmented frame that have subscribers.
 
@@ -285,18 +285,20 @@ class DepthOutputs:
         :param header: the colour image's header.
         :param result: its :class:`~seg_ros.core.segmenter.SegmentationResult` (with track ids).
         :param labels: the segmenter's :class:`~seg_ros.core.model.labels.Labels`.
+        :param output_class_map: ``~/class_map``'s pixels (at ``output_resolution``), the grid
+            of the organized cloud; None: the frame-size class map.
         """
         wanted = self._wanted()
         if not any(wanted):
             return
         try:
-            self._process(header, result, labels, *wanted)
+            self._process(header, result, labels, output_class_map, *wanted)
         except Exception as error:  # never let one frame's 3-D outputs stop the others
             self._problem('3-D output failures',
                           f'3-D outputs failed for this frame: {type(error).__name__}: {error}')
 
-    def _process(self, header, result, labels, want_points: bool, want_obstacles: bool,
-                 want_grid: bool, want_objects: bool) -> None:
+    def _process(self, header, result, labels, output_class_map, want_points: bool,
+                 want_obstacles: bool, want_grid: bool, want_objects: bool) -> None:
         info = self._camera_info()
         if info is None or not info.width or not info.height:
             self._problem('frames without camera_info',
@@ -320,8 +322,9 @@ class DepthOutputs:
                 points = self._points(metres, intrinsics, class_map, result.instance_map,
                                       labels.colors_rgb)
             if organized:
+                grid = class_map if output_class_map is None else output_class_map
                 self._points_publisher.publish(point_cloud(header, organized_points(
-                    metres, camera, class_map, result.instance_map, labels.colors_rgb)))
+                    metres, camera, grid, result.instance_map, labels.colors_rgb)))
             elif want_points:
                 self._points_publisher.publish(point_cloud(header, points.cloud(
                     labels.colors_rgb)))

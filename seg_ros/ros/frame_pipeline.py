@@ -235,7 +235,7 @@ class FramePipeline:
         if want_camera_info:
             self._publish_camera_info(header, frame_outputs.class_map.shape)
         if want_3d:
-            self.depth_outputs.process(header, result, segmenter.labels)
+            self.depth_outputs.process(header, result, segmenter.labels, frame_outputs.class_map)
         counters.published.tick()
         clock.lap('publish')
         counters.latency_ms.add(
