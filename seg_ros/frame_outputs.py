@@ -13,10 +13,9 @@ Each caller only turns the arrays into its own messages.
 from dataclasses import dataclass, field
 from typing import Iterator
 
-import cv2
 import numpy as np
 
-from seg_ros.core.decode.instances import Instances
+from seg_ros.core.decode.instances import equal_mask, Instances
 from seg_ros.core.geometry.objects import Objects3D
 from seg_ros.core.segmenter import SegmentationResult, Segmenter
 from seg_ros.output_topics import IMAGE_OUTPUTS
@@ -136,8 +135,7 @@ def assemble(result: SegmentationResult, selection: OutputSelection, *,
     pixels = {'class_map': (class_map, 'mono8'), 'color_mask': (result.color_mask, encoding),
               'overlay': (result.overlay, encoding)}
     images = {name: pixels[name] for name in IMAGE_NAMES if name in selection.images}
-    masks = {class_id: cv2.compare(class_map, class_id, cv2.CMP_EQ)  # 255 where equal, else 0
-             for class_id in selection.masks}
+    masks = {class_id: equal_mask(class_map, class_id) for class_id in selection.masks}
     with_instances = result.instances is not None
     confidence = result.confidence if model_resolution else result.confidence_full
     return FrameOutputs(

@@ -33,7 +33,7 @@ ROAD, CAR, SIDEWALK, SKY = scene.ROAD, scene.CAR, scene.SIDEWALK, scene.SKY
 PROTOTYPES_RGB = class_weights(4)[0] / 2
 FRAME = 'camera_optical_frame'
 MIN_OBJECT_POINTS = 6
-IMAGE_TOPICS = ('class_map', 'confidence', 'instance_map')
+IMAGE_TOPICS = ('class_map', 'confidence', 'instance_map', 'overlay')
 
 ros_context = pytest.fixture(scope='module')(rclpy_context(DOMAIN_ID))
 
@@ -178,7 +178,7 @@ def street(cars: list[tuple[int, int, int, int, float]], width: int = WIDTH,
 
 
 def pixels(msg) -> np.ndarray:
-    dtype = {'mono8': np.uint8, 'mono16': '<u2'}[msg.encoding]
+    dtype = {'mono8': np.uint8, 'mono16': '<u2'}[msg.encoding]  # the layout of each here
     assert msg.step == msg.width * np.dtype(dtype).itemsize
     return np.frombuffer(bytes(msg.data), dtype).reshape(msg.height, msg.width)
 
@@ -527,7 +527,7 @@ def test_depth_without_camera_info_loses_only_the_3d_outputs(probe, model_dir):
 
 
 def test_thousands_of_objects(probe, model_dir):
-    """2000 one-pixel cars: every instance tracked, every object out, nothing else lost."""
+    """2000 one-pixel cars: every instance tracked, drawn, its object out, nothing else lost."""
     namespace = '/crowd'
     width, height = 100, 80
     process = NodeProcess('segmentation_node', node_args(
@@ -544,7 +544,7 @@ def test_thousands_of_objects(probe, model_dir):
             stamp = (600, index * 100_000_000)
             found = camera.send(stamp, frame, depth, until=camera.outputs(
                 stamp, 'class_map', 'confidence', 'instances', 'instance_map', 'objects',
-                'points'), timeout=60)
+                'points', 'overlay'), timeout=60)
             assert found, process.output()
             detections = found['instances'].detections
             assert len(detections) == 2000 and len(found['objects'].detections) == 2000
