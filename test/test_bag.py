@@ -144,18 +144,19 @@ def frame_files(folder: Path, frames: list[np.ndarray]) -> tuple[list[Path], lis
 def check_outputs(rows, prefix: str, reference: Path, stems: list[str], frame_id: str,
                   indices: list[int]) -> None:
     """Compare every image output of a camera with ``seg-ros segment``'s files."""
-    for name in ('class_map', 'color_mask', 'overlay'):
+    for name in ('class_map', 'color_mask', 'overlay', 'confidence'):
         outputs = of_topic(rows, f'{prefix}/{name}')
         assert [timestamp for timestamp, _ in outputs] == [
             START_NS + index * STEP_NS + (1000 if frame_id == 'right' else 0)
             for index in indices]
-        suffix = {'class_map': 'classmap', 'color_mask': 'mask', 'overlay': 'overlay'}[name]
+        suffix = {'class_map': 'classmap', 'color_mask': 'mask', 'overlay': 'overlay',
+                  'confidence': 'confidence'}[name]
         for (timestamp, msg), index in zip(outputs, indices):
             assert msg.header.frame_id == frame_id
             assert (msg.header.stamp.sec, msg.header.stamp.nanosec) == (1000 + index, 123 + index)
             expected = cv2.imread(str(reference / f'{stems[index]}_{suffix}.png'),
                                   cv2.IMREAD_UNCHANGED)
-            assert msg.encoding == ('mono8' if name == 'class_map' else 'rgb8')
+            assert msg.encoding == ('mono8' if name in ('class_map', 'confidence') else 'rgb8')
             np.testing.assert_array_equal(pixels_of(msg), expected, err_msg=f'{prefix}/{name}')
 
 
@@ -238,8 +239,10 @@ def test_instances_match_seg_ros_segment(model, tmp_path):
     frames = [make_frame(96, 64, seed=index) for index in range(3)]
     write_bag(tmp_path / 'in', 'mcap', frames)
     options = ('--instance-classes', 'car', 'person', '--min-instance-area', '20')
+    # Unrelated random frames: ids 1..N each, as seg-ros segment numbers an image's instances
+    # (test_tracks_follow_objects_across_frames: the track ids).
     result = run_cli('bag', str(tmp_path / 'in'), str(tmp_path / 'out'), '--image-topic', RAW,
-                     '--model', model, *MODEL_OPTIONS, *options)
+                     '--model', model, *MODEL_OPTIONS, *options, '--no-tracking')
     assert result.returncode == 0, result.stderr
     _, rows = read_bag(tmp_path / 'out')
     reference = tmp_path / 'reference'
@@ -266,6 +269,53 @@ def test_instances_match_seg_ros_segment(model, tmp_path):
             assert detection.bbox.size_y == pytest.approx(y1 - y0, abs=0.01)
         found += len(expected)
     assert found, 'the test frames should hold car or person instances'
+
+
+def street_frames(count: int) -> list[np.ndarray]:
+    """Frames of road with two car-coloured boxes driving right and one appearing at frame 2."""
+    from models import class_weights
+    prototypes = (class_weights(len(CLASSES))[0] / 2).astype(np.uint8)
+    frames = []
+    for index in range(count):
+        classes = np.zeros((48, 64), np.uint8)                      # road
+        classes[5:15, 4 + 3 * index:14 + 3 * index] = 1             # car
+        classes[30:40, 20 + 2 * index:34 + 2 * index] = 1           # car
+        if index >= 2:
+            classes[20:26, 50:58] = 2                                # person
+        frames.append(np.ascontiguousarray(prototypes[classes][:, :, ::-1]))
+    return frames
+
+
+def test_tracks_follow_objects_across_frames(model, tmp_path):
+    """Track ids, one tracker a camera: each object keeps its id, a new one gets a new id."""
+    frames = street_frames(4)
+    write_bag(tmp_path / 'in', 'mcap', frames)
+    options = ('--instance-classes', 'car', 'person', '--min-instance-area', '20')
+    result = run_cli('bag', str(tmp_path / 'in'), str(tmp_path / 'out'), '--image-topic', RAW,
+                     '--image-topic', PACKED, '--model', model, *MODEL_OPTIONS, *options)
+    assert result.returncode == 0, result.stderr
+    _, rows = read_bag(tmp_path / 'out')
+    reference = tmp_path / 'reference'
+    raw_files, _ = frame_files(tmp_path / 'frames', frames)
+    segment_reference(model, reference, raw_files, *options)
+    for prefix in ('/left/segmentation', '/right/segmentation'):
+        maps = [pixels_of(msg) for _, msg in of_topic(rows, f'{prefix}/instance_map')]
+        arrays = [msg for _, msg in of_topic(rows, f'{prefix}/instances')]
+        assert len(maps) == len(arrays) == 4
+        at = [(10, 9), (35, 27), (23, 54)]        # (row, column) inside each object
+        ids = [[int(instance_map[r, c + 3 * i if k == 0 else c + 2 * i if k == 1 else c])
+                for k, (r, c) in enumerate(at[:2 + (i >= 2)])]
+               for i, instance_map in enumerate(maps)]
+        # Each camera its own tracker: ids from 1 on each; the new object gets the next one.
+        assert ids[0] == ids[1] and sorted(ids[0]) == [1, 2], (prefix, ids)
+        assert ids[2] == ids[3] == ids[0] + [3], (prefix, ids)
+        for index, (instance_map, array) in enumerate(zip(maps, arrays)):
+            assert sorted(d.id for d in array.detections) == [
+                str(i) for i in sorted(set(np.unique(instance_map).tolist()) - {0})]
+            if prefix.startswith('/left'):  # the same pixels as seg-ros segment's instances
+                expected = cv2.imread(str(reference / f'left{index}_instances.png'),
+                                      cv2.IMREAD_UNCHANGED)
+                np.testing.assert_array_equal(instance_map > 0, expected > 0)
 
 
 def test_bad_topics_existing_output_and_not_a_bag(model, tmp_path):

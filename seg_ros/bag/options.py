@@ -2,8 +2,10 @@
 
 import argparse
 
-#: What ``--outputs`` may name: the node's image outputs and its instance outputs.
-OUTPUT_NAMES = ('class_map', 'color_mask', 'overlay', 'instances', 'instance_map')
+from seg_ros.core.track.settings import TRACK_OPTIONS
+
+#: What ``--outputs`` may name: the node's image outputs, confidence and instance outputs.
+OUTPUT_NAMES = ('class_map', 'color_mask', 'overlay', 'confidence', 'instances', 'instance_map')
 STORAGES = ('mcap', 'sqlite3')
 TRANSPORTS = ('raw', 'compressed', 'both')
 
@@ -69,3 +71,34 @@ def add_bag_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--color-encoding', default='rgb8', choices=('rgb8', 'bgr8'),
                         help='encoding of the colour mask and overlay (default: %(default)s)')
     parser.add_argument('--quiet', action='store_true', help='no progress')
+    add_track_arguments(parser.add_argument_group(
+        'instance tracks (the node parameter of the same name; one tracker an image topic)'))
+
+
+def add_track_arguments(group) -> None:
+    """Add the tracking options, one flag a :data:`TRACK_OPTIONS` entry."""
+    for option in TRACK_OPTIONS:
+        help_text = f'{option.help_text} [{option.name}]'
+        if isinstance(option.default, bool):
+            group.add_argument(option.flag, dest=option.name, action='store_false',
+                               help=f'instance ids 1..N afresh every frame, not track ids that '
+                                    f'last across frames [{option.name} false]')
+            continue
+        kind = type(option.default)
+        group.add_argument(option.flag, dest=option.name, type=bounded(kind, option.minimum,
+                                                                        option.maximum),
+                           default=option.default, metavar='N' if kind is int else 'X',
+                           help=f'{help_text} (default {option.default})')
+
+
+def bounded(kind: type, minimum: float, maximum: float):
+    """Return an argparse type: ``kind`` within [minimum, maximum]."""
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f'{text!r} is not a number') from None
+        if not minimum <= value <= maximum:
+            raise argparse.ArgumentTypeError(f'{value} is outside [{minimum}, {maximum}]')
+        return value
+    return parse

@@ -4,9 +4,10 @@
 OUTPUT holds every input message unchanged (same bytes, same bag time) and, for each selected
 frame, the outputs the node publishes, under ``--prefix`` (default ``/<camera
 namespace>/segmentation``): ``class_map``, ``color_mask``, ``overlay`` (each as
-``<topic>/compressed`` with ``--transport``), ``mask/<class>``, ``instance_map`` and
-``instances`` where the model gives instances, each with the input frame's header and the input
-message's bag time, and ``labels`` / ``label_info`` once, before the first output.
+``<topic>/compressed`` with ``--transport``), ``confidence`` where the model has a confidence
+map, ``mask/<class>``, ``instance_map`` and ``instances`` where the model gives instances (their
+ids track ids, one tracker an image topic, as the node's), each with the input frame's header
+and the input message's bag time, and ``labels`` / ``label_info`` once, before the first output.
 
 Frames go through the backend one by one and none is dropped: no backend of seg_ros takes a
 batch (each opens its network at a static input shape of batch 1). The bag is written under a
@@ -28,9 +29,11 @@ from rosbags.rosbag2 import StoragePlugin, Writer, WriterError
 from seg_ros.bag import messages
 from seg_ros.bag.reading import BagError, BagSource, open_bag, Topic
 from seg_ros.core.segmenter import Segmenter
+from seg_ros.core.track.settings import TrackSettings
 from seg_ros.frame_outputs import assemble, OutputSelection, segment
-from seg_ros.offline.model_options import make_segmenter, print_model
-from seg_ros.output_topics import class_mask_indices, IMAGE_OUTPUTS
+from seg_ros.frame_tracks import FrameTracks
+from seg_ros.offline.model_options import flag_text, make_segmenter, print_model
+from seg_ros.output_topics import class_mask_indices, CONFIDENCE, IMAGE_OUTPUTS
 from seg_ros.ros import compressed
 from seg_ros.ros.image_conversion import (image_to_array, ImageConversionError, NODE_ENCODINGS,
                                           to_bgr8, to_rgb8)
@@ -68,6 +71,7 @@ class Camera:
     topic: str
     compressed: bool
     prefix: str
+    tracks: FrameTracks = field(default_factory=lambda: FrameTracks(TrackSettings()))
     seen: int = 0
     segmented: int = 0
     labels_written: bool = False
@@ -213,7 +217,8 @@ class BagSegmenter:
             raw=images if args.transport in ('raw', 'both') else frozenset(),
             compressed=images if args.transport in ('compressed', 'both') else frozenset(),
             masks=tuple(self.masks), instance_map='instance_map' in self.outputs,
-            instances='instances' in self.outputs, class_map=True)
+            instances='instances' in self.outputs, class_map=True,
+            confidence=CONFIDENCE in self.outputs and segmenter.makes_confidence)
         self.convert = to_rgb8 if args.color_encoding == 'rgb8' else to_bgr8
 
     def frame(self, camera: Camera, msgtype: str, data: bytes):
@@ -251,6 +256,7 @@ class BagSegmenter:
                              encoding=encoding, alpha=self.args.alpha)
         except ValueError as error:
             raise FrameError(f'cannot be segmented: {error}') from None
+        result = camera.tracks.identify(result, header.stamp.sec + header.stamp.nanosec * 1e-9)
         outputs = assemble(result, selection, model_resolution=False, encoding=encoding)
         for name, (pixels, pixel_encoding) in outputs.images.items():
             topic = f'{camera.prefix}/{name}'
@@ -262,6 +268,9 @@ class BagSegmenter:
                                                jpeg_quality=self.args.jpeg_quality)
                 bag.write(f'{topic}/compressed', messages.COMPRESSED_IMAGE,
                           messages.compressed_image(text, data, header), timestamp)
+        if outputs.confidence is not None:
+            bag.write(f'{camera.prefix}/{CONFIDENCE}', messages.IMAGE,
+                      messages.image(outputs.confidence, 'mono8', header), timestamp)
         for class_id, mask in outputs.masks.items():
             bag.write(camera.prefix + self.masks[class_id][1:], messages.IMAGE,
                       messages.image(mask, 'mono8', header), timestamp)
@@ -303,7 +312,9 @@ def cameras_of(source: BagSource, args: argparse.Namespace) -> dict[str, Camera]
         if clash:
             raise BagCommandError(f'the bag already has topics under {prefix}/ ({clash[0]}): '
                                   'give another --prefix')
-    return {name: Camera(name, by_name[name].msgtype == messages.COMPRESSED_IMAGE, prefix)
+    tracks = TrackSettings.from_values(vars(args))
+    return {name: Camera(name, by_name[name].msgtype == messages.COMPRESSED_IMAGE, prefix,
+                         FrameTracks(tracks))
             for name, prefix in zip(topics, prefixes)}
 
 
@@ -346,6 +357,7 @@ def run_bag(args: argparse.Namespace) -> int:
     if source.salvaged:
         print(f'seg-ros bag: warning: {source.path} is damaged ({source.salvaged}); reading it '
               'record by record up to where it breaks', file=sys.stderr)
+    args.confidence = CONFIDENCE in args.outputs  # a class-id model gets the graph's output
     try:
         segmenter = make_segmenter(args)
         frames = BagSegmenter(segmenter, args)
@@ -353,6 +365,8 @@ def run_bag(args: argparse.Namespace) -> int:
         print(f'seg-ros bag: {error}', file=sys.stderr)
         return 2
     print_model(segmenter)
+    if args.confidence and segmenter.confidence_reason:
+        print(f'no {CONFIDENCE} topic: {flag_text(segmenter.confidence_reason)}')
     try:
         bag = OutputBag(output, args.storage)
     except (OSError, WriterError) as error:
@@ -410,6 +424,10 @@ def report(source: BagSource, cameras: dict[str, Camera], bag: OutputBag, failur
     """Print what was written and what failed; return the exit status."""
     for camera in cameras.values():
         print(f'{camera.topic}: {camera.segmented} frames segmented into {camera.prefix}/')
+        if camera.tracks.failures:
+            print(f'seg-ros bag: {camera.topic}: the tracker failed on {camera.tracks.failures} '
+                  f'frames (they kept their own instance ids), last: '
+                  f'{camera.tracks.last_failure}', file=sys.stderr)
     print(f'wrote {output} ({bag.written} messages)')
     status = 0
     if failures:
