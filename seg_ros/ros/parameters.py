@@ -352,7 +352,7 @@ DEPTH_PARAMETERS: tuple[ParamSpec, ...] = (
               'is invalid, is_dense false; cloud_stride then does not apply to ~/points.'),
     ParamSpec('min_object_points', 10,
               'Valid depth points an instance needs for its entry in ~/objects.',
-              minimum=1, maximum=10_000_000),
+              minimum=1, maximum=100_000),
     ParamSpec('obstacle_classes', [],
               'Classes (names, any case, or ids) of ~/obstacle_points, e.g. '
               "['car', 'person']. []: ~/obstacle_points is not published.", item_type=str,
