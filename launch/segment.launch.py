@@ -140,7 +140,7 @@ def generate_launch_description():
                         'value.'),
         DeclareLaunchArgument(
             'cloud_organized', default_value='',
-            description='true: ~/points organized and pixel-aligned with ~/class_map (Nav2\'s '
+            description="true: ~/points organized and pixel-aligned with ~/class_map (Nav2's "
                         "semantic segmentation layer); '' keeps the params file value (false)."),
         DeclareLaunchArgument(
             'min_object_points', default_value='',

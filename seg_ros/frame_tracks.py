@@ -79,7 +79,7 @@ class FrameTracks:
 
     @property
     def live(self) -> int:
-        """Return the number of tracks alive (identified or not)."""
+        """Return how many tracks are alive, identified or not."""
         return len(self._tracker)
 
     def identify(self, result: SegmentationResult, stamp_s: float | None) -> SegmentationResult:

@@ -1,5 +1,5 @@
 """
-Nav2's semantic segmentation layer takes seg_ros's topics as they are: its contract, on real topics.
+Nav2's semantic segmentation layer takes seg_ros's topics as they are: its contract, for real.
 
 What the layer (ros-navigation/semantic_segmentation_layer, read from its source) relies on, per
 observation source: it subscribes to the class mask, the confidence and the cloud with the

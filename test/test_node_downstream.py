@@ -1,6 +1,7 @@
 """
-What downstream autonomy takes from the real node over real topics: confidence, the organized
-cloud, object tracks and objects in 3-D, and bad input that must lose nothing else.
+What downstream autonomy takes from the real node: confidence, organized cloud, tracks, objects.
+
+Over real topics, and bad input that must lose nothing else.
 
 The node runs the tiny 4-class model (``road``, ``car``, ``sidewalk``, ``sky``: each pixel the
 class of the prototype colour nearest to it) on streets painted in the prototype colours, so the
@@ -19,7 +20,7 @@ import pytest
 
 import depth_scene as scene
 from models import class_weights, make_frame, make_scores_model, reference_scores
-from ros_env import module_domain, rclpy_context, vision_msgs_available
+from ros_env import module_domain, rclpy_context
 from ros_harness import NodeProcess, ParameterCaller, Probe, wait_until
 
 pytest.importorskip('vision_msgs', reason='~/instances and ~/objects are vision_msgs messages: '
@@ -121,6 +122,7 @@ class Camera:
 
 
 def image_message(frame_bgr: np.ndarray, stamp: tuple[int, int]):
+    """Return a bgr8 Image of the frame."""
     from sensor_msgs.msg import Image
     height, width = frame_bgr.shape[:2]
     msg = Image(height=height, width=width, encoding='bgr8', step=width * 3,
@@ -131,7 +133,7 @@ def image_message(frame_bgr: np.ndarray, stamp: tuple[int, int]):
 
 
 def depth_message(metres: np.ndarray, stamp: tuple[int, int]):
-    """A 32FC1 depth image (NaN where there is none), little-endian rows."""
+    """Return a 32FC1 depth image (NaN where there is none), little-endian rows."""
     from sensor_msgs.msg import Image
     height, width = metres.shape
     msg = Image(height=height, width=width, encoding='32FC1', step=width * 4, is_bigendian=0,
@@ -142,7 +144,7 @@ def depth_message(metres: np.ndarray, stamp: tuple[int, int]):
 
 
 def camera_info(width: int = WIDTH, height: int = HEIGHT):
-    """The scene's camera at ``width`` x ``height`` (the scene's intrinsics scaled)."""
+    """Return the scene's camera at ``width`` x ``height`` (the scene's intrinsics scaled)."""
     from sensor_msgs.msg import CameraInfo
     scale_x, scale_y = width / WIDTH, height / HEIGHT
     info = CameraInfo(width=width, height=height, distortion_model='plumb_bob')
@@ -178,7 +180,7 @@ def street(cars: list[tuple[int, int, int, int, float]], width: int = WIDTH,
 
 
 def pixels(msg) -> np.ndarray:
-    dtype = {'mono8': np.uint8, 'mono16': '<u2'}[msg.encoding]  # the layout of each here
+    dtype = {'mono8': np.uint8, 'mono16': '<u2'}[msg.encoding]
     assert msg.step == msg.width * np.dtype(dtype).itemsize
     return np.frombuffer(bytes(msg.data), dtype).reshape(msg.height, msg.width)
 
@@ -195,14 +197,14 @@ def cloud(msg) -> np.ndarray:
 
 
 def reference_confidence(frame_bgr: np.ndarray, width: int, height: int) -> np.ndarray:
-    """round(255 * softmax of the winning class) of the model's scores, float64."""
+    """Return round(255 * softmax of the winning class) of the model's scores, float64."""
     scores = reference_scores(frame_bgr, 4, width=width, height=height, scale=1 / 255)
     exponentials = np.exp(scores - scores.max(axis=0))
     return np.rint(255 * exponentials.max(axis=0) / exponentials.sum(axis=0)).astype(int)
 
 
 def assert_confidence_close(found: np.ndarray, expected: np.ndarray) -> None:
-    """Equal but for float32 rounding: a few pixels one level off, none more."""
+    """Assert equal but for float32 rounding: a few pixels one level off, none more."""
     difference = np.abs(found.astype(int) - expected)
     assert difference.max() <= 1 and (difference > 0).mean() < 0.01
 
@@ -239,7 +241,8 @@ def parameters(probe, node):
 # ---- confidence ---------------------------------------------------------------------------------
 def test_confidence_is_the_softmax_with_the_class_maps_header_and_size(camera, node, parameters):
     frame = make_frame(WIDTH, HEIGHT, seed=5)
-    found = camera.send((10, 5), frame, until=camera.outputs((10, 5), 'class_map', 'confidence'))
+    until = camera.outputs((10, 5), 'class_map', 'confidence')
+    found = camera.send((10, 5), frame, until=until)
     assert found, node.output()
     class_map, confidence = found['class_map'], found['confidence']
     assert confidence.encoding == 'mono8' and confidence.header == class_map.header
@@ -252,8 +255,8 @@ def test_confidence_is_the_softmax_with_the_class_maps_header_and_size(camera, n
     assert parameters.set_values(output_resolution='model')[0].successful
     try:
         large = make_frame(2 * WIDTH, 2 * HEIGHT, seed=6)
-        found = camera.send((11, 0), large, until=camera.outputs((11, 0), 'class_map',
-                                                                'confidence'))
+        until = camera.outputs((11, 0), 'class_map', 'confidence')
+        found = camera.send((11, 0), large, until=until)
         assert found, node.output()
         assert (found['confidence'].width, found['confidence'].height) == (WIDTH, HEIGHT)
         assert (found['class_map'].width, found['class_map'].height) == (WIDTH, HEIGHT)
@@ -266,7 +269,7 @@ def test_confidence_is_the_softmax_with_the_class_maps_header_and_size(camera, n
 # ---- the organized cloud ------------------------------------------------------------------------
 def reference_organized(classes: np.ndarray, depth: np.ndarray, info_size: tuple[int, int],
                         width: int, height: int) -> dict:
-    """The cloud a (height, width) class map gives, pixel by pixel (depth at pixel centres)."""
+    """Return the cloud a (height, width) class map gives, pixel by pixel (depth at centres)."""
     scale_x, scale_y = width / WIDTH, height / HEIGHT
     fx, fy = scene.FX * scale_x, scene.FY * scale_y
     cx, cy = scene.CX * scale_x, scene.CY * scale_y
@@ -276,8 +279,9 @@ def reference_organized(classes: np.ndarray, depth: np.ndarray, info_size: tuple
             z = float(depth[int((r + 0.5) * depth.shape[0] / height),
                             int((c + 0.5) * depth.shape[1] / width)])
             if math.isfinite(z):
-                out['x'][r, c], out['y'][r, c], out['z'][r, c] = ((c - cx) * z / fx,
-                                                                   (r - cy) * z / fy, z)
+                out['x'][r, c] = (c - cx) * z / fx
+                out['y'][r, c] = (r - cy) * z / fy
+                out['z'][r, c] = z
     return out
 
 
@@ -333,7 +337,7 @@ def test_organized_points_are_the_class_maps_pixels_back_projected(camera, node,
 
 # ---- objects in 3-D -----------------------------------------------------------------------------
 def reference_objects(classes: np.ndarray, depth: np.ndarray, instance_map: np.ndarray) -> dict:
-    """Each instance's median x y z and 5th-95th percentile extent, from its valid pixels."""
+    """Return each instance's median x y z and 5th-95th percentile extent, from its pixels."""
     found = {}
     for instance in sorted(set(np.unique(instance_map).tolist()) - {0}):
         rows, columns = np.nonzero(instance_map == instance)
@@ -376,7 +380,8 @@ def test_objects_are_each_instances_median_and_extent(camera, node):
                                     detection.bbox.size.z], size, rtol=1e-5, atol=1e-5)
         assert detection.bbox.center.orientation.w == 1.0
         hypothesis = detection.results[0].hypothesis
-        assert hypothesis.class_id == str(CAR) == by_id[detection.id].results[0].hypothesis.class_id
+        instance = by_id[detection.id].results[0].hypothesis
+        assert hypothesis.class_id == str(CAR) == instance.class_id
         assert hypothesis.score == pytest.approx(1.0)
         assert detection.results[0].pose.pose.position == position
 
@@ -425,8 +430,7 @@ def moving_cars(frames: int) -> list:
     return result
 
 
-def test_each_car_keeps_its_id_and_a_new_car_gets_a_new_one_on_its_first_frame(camera, node,
-                                                                              parameters):
+def test_each_car_keeps_its_id_and_a_new_car_gets_a_new_one_at_once(camera, node, parameters):
     assert parameters.set_values(tracking=True)[0].successful   # the tracks start afresh
     ids = drive(camera, node, moving_cars(6), 100)
     first, second = ids[0]
@@ -448,8 +452,7 @@ def test_each_car_keeps_its_id_and_a_new_car_gets_a_new_one_on_its_first_frame(c
     assert diagnostics and diagnostics['tracker failures (frame kept its own ids)'] == '0'
 
 
-def test_tracking_off_numbers_each_frame_and_a_change_starts_the_tracks_afresh(camera, node,
-                                                                           parameters):
+def test_tracking_off_numbers_each_frame_and_a_change_restarts_tracks(camera, node, parameters):
     assert parameters.set_values(tracking=False)[0].successful
     try:
         ids = drive(camera, node, moving_cars(2), 200)

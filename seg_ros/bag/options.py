@@ -85,8 +85,8 @@ def add_track_arguments(group) -> None:
                                     f'last across frames [{option.name} false]')
             continue
         kind = type(option.default)
-        group.add_argument(option.flag, dest=option.name, type=bounded(kind, option.minimum,
-                                                                        option.maximum),
+        parse = bounded(kind, option.minimum, option.maximum)
+        group.add_argument(option.flag, dest=option.name, type=parse,
                            default=option.default, metavar='N' if kind is int else 'X',
                            help=f'{help_text} (default {option.default})')
 

@@ -126,7 +126,7 @@ MODEL_OPTIONS: tuple[ModelOption, ...] = (
                 'fast: OpenVINO may use bf16/f16 (faster, slightly different masks)',
                 choices=PRECISIONS),
     ModelOption('confidence', '', bool, False,
-                "class-id models (the argmax inside the network): add the probability behind "
+                'class-id models (the argmax inside the network): add the probability behind '
                 'the argmax as a network output, computed every frame, so a confidence map can '
                 'be made (OpenVINO); models with scores make one without it'),
     ModelOption('instance_classes', '--instance-classes', str, (),

@@ -249,7 +249,7 @@ class DepthOutputs:
         values['depth topic'] = self._depth_topic or '(none: ground-plane rays)'
         values['freespace grid'] = self.grid_off_reason or (
             'on' if self._values['freespace_classes'] else 'off (freespace_classes is [])')
-        values['points'] = 'organized, the class map\'s grid' if self._values['cloud_organized'] \
+        values['points'] = "organized, the class map's grid" if self._values['cloud_organized'] \
             else f'every {self._values["cloud_stride"]} pixels, valid depth only'
         values['last 3-D output problem'] = self.last_problem or 'none'
         return values

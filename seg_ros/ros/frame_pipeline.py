@@ -2,15 +2,15 @@
 One camera's frames through the node: the newest-frame slot, the worker and encoder threads.
 
 The subscription callbacks only hand the serialised frame to a
-:class:`~seg_ros.core.latest_frame.LatestFrameSlot` (a frame still waiting is replaced and
-counted as dropped); the worker thread takes the newest, deserialises and checks it, runs the
-segmenter for the outputs that have subscribers (:mod:`seg_ros.frame_outputs`), gives the
-frame's instances their track ids (:class:`~seg_ros.frame_tracks.FrameTracks`, one camera's
-tracker) and publishes them with the frame's header; the encoder thread compresses the ``/compressed`` outputs beside
-it, so encoding adds no time to the next frame. In a hub of several cameras
-(:mod:`seg_ros.ros.multi_camera`) the hub's workers call :meth:`FramePipeline.handle_frame`
-instead of a worker of the pipeline's own. Every count and time is kept in
-:class:`FrameCounters`, read by :mod:`seg_ros.ros.diagnostics`.
+:class:`~seg_ros.core.latest_frame.LatestFrameSlot` (a frame still waiting is replaced and counted
+as dropped); the worker thread takes the newest, deserialises and checks it, runs the segmenter for
+the outputs that have subscribers (:mod:`seg_ros.frame_outputs`), gives the frame's instances their
+track ids (:class:`~seg_ros.frame_tracks.FrameTracks`, one camera's tracker) and publishes them
+with the frame's header; the encoder thread compresses the ``/compressed`` outputs beside it, so
+encoding adds no time to the next frame. In a hub of several cameras
+(:mod:`seg_ros.ros.multi_camera`) the hub's workers call :meth:`FramePipeline.handle_frame` instead
+of a worker of the pipeline's own. Every count and time is kept in :class:`FrameCounters`, read by
+:mod:`seg_ros.ros.diagnostics`.
 """
 
 import threading

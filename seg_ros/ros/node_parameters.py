@@ -3,8 +3,8 @@ The segmentation node's parameter values: the segmenter they make, and what a ch
 
 :data:`NODE_TABLE` is the node's table (:mod:`seg_ros.ros.parameters`); :func:`plan_change`
 turns a checked runtime change into a :class:`ChangePlan` (a rebuilt network, new instance
-settings, new class masks, new track settings), refusing it with the reason when the plan cannot be made; the node
-applies the plan once the values are set.
+settings, new class masks, new track settings), refusing it with the reason when the plan
+cannot be made; the node applies the plan once the values are set.
 """
 
 from dataclasses import dataclass, field

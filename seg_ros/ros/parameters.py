@@ -346,7 +346,7 @@ DEPTH_PARAMETERS: tuple[ParamSpec, ...] = (
               'One point (and one ground ray) every cloud_stride columns and rows.',
               minimum=1, maximum=64),
     ParamSpec('cloud_organized', False,
-              '~/points organized and pixel-aligned with ~/class_map (what Nav2\'s semantic '
+              "~/points organized and pixel-aligned with ~/class_map (what Nav2's semantic "
               'segmentation layer reads): height x width of the class map, point (r, c) from '
               'class-map pixel (c, r) with the depth sampled there, x y z NaN where the depth '
               'is invalid, is_dense false; cloud_stride then does not apply to ~/points.'),

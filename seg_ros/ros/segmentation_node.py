@@ -9,7 +9,8 @@ model has a confidence map) and ``/diagnostics``, and with instances (an instanc
 ``instance_classes``) ``~/instance_map`` (mono16) and ``~/instances``
 (vision_msgs/Detection2DArray, where vision_msgs is installed), their ids track ids
 (:mod:`seg_ros.frame_tracks`); with depth or ``freespace_classes``, ``~/points``,
-``~/obstacle_points``, ``~/objects`` and ``~/freespace`` (:mod:`seg_ros.ros.depth_outputs`). Parameters: :mod:`seg_ros.ros.parameters`.
+``~/obstacle_points``, ``~/objects`` and ``~/freespace`` (:mod:`seg_ros.ros.depth_outputs`).
+Parameters: :mod:`seg_ros.ros.parameters`.
 
 The node only wires things up (:class:`SegmentationWiring`): its parameters
 (:mod:`seg_ros.ros.parameter_table`, :mod:`seg_ros.ros.node_parameters`), its output
