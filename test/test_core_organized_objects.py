@@ -210,7 +210,7 @@ def test_instance_points_are_each_instance_pixels_back_projected(scale):
     """Every depth pixel whose centre lies on an instance (a map ``scale`` times the depth's)."""
     metres = depth_to_metres(scene.encoded_depth('32FC1'), scene.DEPTH_RANGE, '32FC1')
     instances = np.repeat(np.repeat(scene_instances(), scale, axis=0), scale, axis=1)
-    instances[0, :3 * scale] = 11                     # an instance on the frame's edge, sky
+    instances[:scale, :3 * scale] = 11                   # an instance on the frame's edge, sky
     xyz, owners = instance_points(metres, INTRINSICS, instances)
     expected_xyz, expected_owners = [], []
     for v in range(scene.HEIGHT):
