@@ -6,7 +6,8 @@ bag: those asked for); :func:`segment` runs the segmenter for exactly what they 
 :func:`assemble` returns their arrays: the image outputs of
 :data:`~seg_ros.output_topics.IMAGE_OUTPUTS` with their encodings, the class masks, the instance
 map, the instances and the confidence map. :func:`detection_boxes` gives each instance's fields
-of ``~/instances``.
+of ``~/instances``; with depth, :func:`frame_points` the array of ``~/points`` and
+:func:`frame_objects` the objects of ``~/objects`` (:func:`object_boxes`: their fields).
 Each caller only turns the arrays into its own messages.
 """
 
@@ -16,7 +17,9 @@ from typing import Iterator
 import numpy as np
 
 from seg_ros.core.decode.instances import equal_mask, Instances
-from seg_ros.core.geometry.objects import Objects3D
+from seg_ros.core.geometry.camera import Intrinsics
+from seg_ros.core.geometry.objects import instance_points, Objects3D, objects_3d
+from seg_ros.core.geometry.points import labelled_points, organized_points
 from seg_ros.core.segmenter import SegmentationResult, Segmenter
 from seg_ros.output_topics import IMAGE_OUTPUTS
 
@@ -161,3 +164,49 @@ def object_boxes(objects: Objects3D) -> Iterator[ObjectBox]:
             objects.center.tolist(), objects.size.tolist()):
         yield ObjectBox(str(instance_id), str(class_id), float(score), tuple(center),
                         tuple(size))
+
+
+def frame_points(metres: np.ndarray, camera: Intrinsics, result: SegmentationResult,
+                 colors_rgb: np.ndarray, *, stride: int, organized: bool,
+                 output_class_map: np.ndarray | None = None) -> np.ndarray:
+    """
+    Return the PointCloud2 array of ``~/points`` for a segmented frame and its depth.
+
+    :param metres: (H, W) float32 depth registered to the frame, NaN where invalid.
+    :param camera: the colour camera's intrinsics (its CameraInfo), at any of its resolutions.
+    :param result: the frame's result (its instance map holds the track ids).
+    :param colors_rgb: the class colours.
+    :param stride: the unorganised cloud's ``cloud_stride``.
+    :param organized: the organized cloud on ``output_class_map``'s grid (else the frame-size
+        class map's), NaN where no depth; else the valid points of the stride grid.
+    :param output_class_map: ``~/class_map``'s pixels, or None.
+    :return: 1-D (unorganised) or (h, w) (organized) :func:`~.points.cloud_dtype` records.
+    :raises ValueError: depth of another camera (another aspect ratio).
+    """
+    class_map = result.class_map_full if result.class_map_full is not None else result.class_map
+    if organized:
+        grid = class_map if output_class_map is None else output_class_map
+        return organized_points(metres, camera, grid, result.instance_map, colors_rgb)
+    intrinsics = camera.scaled_to(metres.shape[1], metres.shape[0])
+    return labelled_points(metres, intrinsics, class_map, stride, result.instance_map,
+                           colors_rgb).cloud(colors_rgb)
+
+
+def frame_objects(metres: np.ndarray, camera: Intrinsics, result: SegmentationResult,
+                  min_object_points: int) -> Objects3D:
+    """
+    Return the objects of ``~/objects``: each instance with enough valid depth points in 3-D.
+
+    Every depth pixel an instance covers (:func:`~.objects.instance_points`), their median and
+    5th-95th percentile extent (:func:`~.objects.objects_3d`); none without instances.
+
+    :param camera: the colour camera's intrinsics, scaled here to the depth image.
+    :raises ValueError: depth of another camera (another aspect ratio).
+    """
+    instances = result.instances
+    if instances is None or result.instance_map is None:
+        return objects_3d(np.zeros((0, 3), np.float32), np.zeros(0, np.uint16), [], [], [], 1)
+    intrinsics = camera.scaled_to(metres.shape[1], metres.shape[0])
+    xyz, owners = instance_points(metres, intrinsics, result.instance_map)
+    return objects_3d(xyz, owners, instances.ids, instances.class_id, instances.score,
+                      min_object_points)

@@ -111,7 +111,8 @@ def of_topic(rows, topic: str) -> list[tuple[int, object]]:
 
 
 TOPIC_TYPES = {'compressed': messages.COMPRESSED_IMAGE, 'label_info': messages.LABEL_INFO,
-               'labels': messages.STRING, 'instances': messages.DETECTION_2D_ARRAY}
+               'labels': messages.STRING, 'instances': messages.DETECTION_2D_ARRAY,
+               'points': messages.POINT_CLOUD2, 'objects': messages.DETECTION_3D_ARRAY}
 
 
 def pixels_of(msg) -> np.ndarray:
@@ -512,3 +513,90 @@ def test_one_storage_file_or_a_folder_without_metadata_is_a_bag(model, tmp_path,
     assert result.returncode == 0, result.stderr
     assert 'damaged' not in result.stderr
     assert read_bag(tmp_path / 'out1')[1] == read_bag(tmp_path / 'out2')[1]
+
+
+def test_depth_gives_points_and_objects_as_the_node(model, tmp_path):
+    """--depth-topic: each frame's points and objects from its depth, paired by stamp."""
+    frames = street_frames(4)
+    fx, fy, cx, cy = 50.0, 52.0, 32.0, 22.0
+    depths = []
+    for index in range(4):
+        depth = np.full((48, 64), 6.0 + index, np.float32)        # the road
+        depth[5:15, :] = 2.0 + 0.1 * np.arange(64)[None, :]       # the first car's rows
+        depth[30:40, :] = 3.0
+        depth[0:2, :] = np.nan                                    # no depth at the top
+        depths.append(depth)
+    store = messages.typestore()
+    info = store.types[messages.CAMERA_INFO](
+        header=header(0, 'cam'), height=48, width=64, distortion_model='plumb_bob',
+        d=np.zeros(5), k=np.array([fx, 0, cx, 0, fy, cy, 0, 0, 1], np.float64),
+        r=np.eye(3).reshape(-1), p=np.zeros(12), binning_x=0, binning_y=0,
+        roi=store.types['sensor_msgs/msg/RegionOfInterest'](
+            x_offset=0, y_offset=0, height=0, width=0, do_rectify=False))
+    with Writer(tmp_path / 'in', version=9, storage_plugin=StoragePlugin.MCAP) as writer:
+        image = writer.add_connection('/cam/image_raw', messages.IMAGE, typestore=store)
+        depth_topic = writer.add_connection('/cam/depth', messages.IMAGE, typestore=store)
+        info_topic = writer.add_connection('/cam/camera_info', messages.CAMERA_INFO,
+                                           typestore=store)
+        for index, frame in enumerate(frames):
+            timestamp = START_NS + index * STEP_NS
+            depth_data = messages.serialize(messages.image(depths[index], '32FC1',
+                                                           header(index, 'cam')), messages.IMAGE)
+            if index == 2:   # the depth before its frame
+                writer.write(depth_topic, timestamp - 500, depth_data)
+            writer.write(info_topic, timestamp, messages.serialize(info, messages.CAMERA_INFO))
+            writer.write(image, timestamp + 100, messages.serialize(
+                messages.image(frame, 'bgr8', header(index, 'cam')), messages.IMAGE))
+            if index in (0, 3):   # after its frame; frame 1 has none
+                writer.write(depth_topic, timestamp + 200, depth_data)
+    options = ('--image-topic', '/cam/image_raw', '--depth-topic', '/cam/depth',
+               '--instance-classes', 'car', 'person', '--min-instance-area', '20',
+               '--cloud-organized')
+    result = run_cli('bag', str(tmp_path / 'in'), str(tmp_path / 'out'), '--model', model,
+                     *MODEL_OPTIONS, *options)
+    assert result.returncode == 0, result.stderr
+    assert 'frames without points and objects: 1 (no depth image on /cam/depth' in \
+        result.stdout
+    _, rows = read_bag(tmp_path / 'out')
+    clouds = of_topic(rows, '/cam/segmentation/points')
+    objects = of_topic(rows, '/cam/segmentation/objects')
+    maps = {msg.header.stamp.sec - 1000: pixels_of(msg)
+            for _, msg in of_topic(rows, '/cam/segmentation/instance_map')}
+    class_maps = {msg.header.stamp.sec - 1000: pixels_of(msg)
+                  for _, msg in of_topic(rows, '/cam/segmentation/class_map')}
+    assert [msg.header.stamp.sec - 1000 for _, msg in clouds] == [0, 2, 3]
+    assert [msg.header.stamp.sec - 1000 for _, msg in objects] == [0, 2, 3]
+    v, u = np.mgrid[0:48, 0:64]
+    for (_, cloud), (_, found) in zip(clouds, objects):
+        index = cloud.header.stamp.sec - 1000
+        z = depths[index].astype(np.float64)
+        assert (cloud.height, cloud.width) == (48, 64) and not cloud.is_dense
+        points = np.frombuffer(cloud.data.tobytes(), np.dtype({
+            'names': ['x', 'y', 'z', 'label', 'instance'], 'formats': ['<f4'] * 3 + ['<u2'] * 2,
+            'offsets': [0, 4, 8, 16, 18], 'itemsize': 20})).reshape(48, 64)
+        np.testing.assert_allclose(points['z'], z, rtol=1e-6)
+        np.testing.assert_allclose(points['x'], (u - cx) * z / fx, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(points['y'], (v - cy) * z / fy, rtol=1e-5, atol=1e-6)
+        assert np.array_equal(points['label'], class_maps[index])
+        assert np.array_equal(points['instance'], maps[index])
+        instance_map = maps[index]
+        expected = {}
+        for instance in sorted(set(np.unique(instance_map).tolist()) - {0}):
+            pixels = (instance_map == instance) & np.isfinite(z)
+            xyz = np.stack([((u - cx) * z / fx)[pixels], ((v - cy) * z / fy)[pixels],
+                            z[pixels]], axis=1)
+            expected[str(instance)] = (np.median(xyz, axis=0), np.percentile(xyz, 95, axis=0) -
+                                       np.percentile(xyz, 5, axis=0))
+        assert sorted(d.id for d in found.detections) == sorted(expected) and expected
+        for detection in found.detections:
+            center, size = expected[detection.id]
+            position = detection.bbox.center.position
+            np.testing.assert_allclose([position.x, position.y, position.z], center, rtol=1e-5)
+            np.testing.assert_allclose([detection.bbox.size.x, detection.bbox.size.y,
+                                        detection.bbox.size.z], size, rtol=1e-5, atol=1e-6)
+    # A depth topic of another type is refused before the model loads.
+    result = run_cli('bag', str(tmp_path / 'in'), str(tmp_path / 'bad'), '--model', model,
+                     *MODEL_OPTIONS, '--image-topic', '/cam/image_raw', '--depth-topic',
+                     '/cam/camera_info')
+    assert result.returncode == 2
+    assert '--depth-topic /cam/camera_info: it is sensor_msgs/msg/CameraInfo' in result.stderr

@@ -4,8 +4,10 @@ import argparse
 
 from seg_ros.core.track.settings import TRACK_OPTIONS
 
-#: What ``--outputs`` may name: the node's image outputs, confidence and instance outputs.
-OUTPUT_NAMES = ('class_map', 'color_mask', 'overlay', 'confidence', 'instances', 'instance_map')
+#: What ``--outputs`` may name: the node's image outputs, confidence, instance outputs and, with
+#: ``--depth-topic``, its labelled points and objects.
+OUTPUT_NAMES = ('class_map', 'color_mask', 'overlay', 'confidence', 'instances', 'instance_map',
+                'points', 'objects')
 STORAGES = ('mcap', 'sqlite3')
 TRANSPORTS = ('raw', 'compressed', 'both')
 
@@ -73,6 +75,33 @@ def add_bag_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--quiet', action='store_true', help='no progress')
     add_track_arguments(parser.add_argument_group(
         'instance tracks (the node parameter of the same name; one tracker an image topic)'))
+    add_depth_arguments(parser.add_argument_group(
+        'depth: points and objects (the node parameter of the same name)'))
+
+
+def add_depth_arguments(group) -> None:
+    """Add the depth topics and the options of the node's ~/points and ~/objects."""
+    group.add_argument('--depth-topic', action='append', default=[], metavar='TOPIC',
+                       help='depth image registered to the colour camera (16UC1 mm, 32FC1 m), '
+                            'one per --image-topic in order: writes points and objects '
+                            '[depth_topic]')
+    group.add_argument('--camera-info-topic', action='append', default=[], metavar='TOPIC',
+                       help="the colour camera's CameraInfo, one per --depth-topic (default: "
+                            'camera_info beside the image topic)')
+    group.add_argument('--depth-range', type=float, nargs=2, default=(0.1, 20.0),
+                       metavar=('MIN', 'MAX'), help='valid depth, metres (default 0.1 20) '
+                                                    '[depth_range]')
+    group.add_argument('--depth-max-skew', type=seconds, default=0.0, metavar='S',
+                       help='largest stamp difference of a frame and its depth (default 0: '
+                            'equal) [depth_max_skew]')
+    group.add_argument('--cloud-stride', type=positive_int, default=2, metavar='N',
+                       help='one point every N columns and rows (default 2) [cloud_stride]')
+    group.add_argument('--cloud-organized', action='store_true',
+                       help="points organized on the class map's pixels, NaN where no depth "
+                            '[cloud_organized]')
+    group.add_argument('--min-object-points', type=positive_int, default=10, metavar='N',
+                       help='valid depth points an instance needs for an object (default 10) '
+                            '[min_object_points]')
 
 
 def add_track_arguments(group) -> None:

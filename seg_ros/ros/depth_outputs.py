@@ -38,8 +38,8 @@ from seg_ros.core.geometry.camera import Intrinsics
 from seg_ros.core.geometry.depth import DEPTH_ENCODINGS, depth_to_metres
 from seg_ros.core.geometry.grid import GridSpec, GroundProjection, points_occupancy, \
     RigidTransform
-from seg_ros.core.geometry.objects import instance_points, objects_3d
-from seg_ros.core.geometry.points import labelled_points, LabelledPoints, organized_points
+from seg_ros.core.geometry.points import labelled_points, LabelledPoints
+from seg_ros.frame_outputs import frame_objects, frame_points
 from seg_ros.ros import messages
 from seg_ros.ros.image_conversion import image_to_array, ImageConversionError
 from seg_ros.ros.node_parameters import class_ids, CLASS_LIST_VALUES, unknown_classes_reason
@@ -322,9 +322,9 @@ class DepthOutputs:
                 points = self._points(metres, intrinsics, class_map, result.instance_map,
                                       labels.colors_rgb)
             if organized:
-                grid = class_map if output_class_map is None else output_class_map
-                self._points_publisher.publish(point_cloud(header, organized_points(
-                    metres, camera, grid, result.instance_map, labels.colors_rgb)))
+                self._points_publisher.publish(point_cloud(header, frame_points(
+                    metres, camera, result, labels.colors_rgb, stride=1, organized=True,
+                    output_class_map=output_class_map)))
             elif want_points:
                 self._points_publisher.publish(point_cloud(header, points.cloud(
                     labels.colors_rgb)))
@@ -334,7 +334,8 @@ class DepthOutputs:
                 self._obstacles_publisher.publish(point_cloud(header, obstacles.cloud(
                     labels.colors_rgb)))
             if want_objects:
-                self._publish_objects(header, metres, intrinsics, result)
+                self._objects_publisher.publish(messages.objects(frame_objects(
+                    metres, camera, result, self._values['min_object_points']), header))
         if want_grid:
             self._publish_grid(header, camera, class_map, points, labels.names)
 
@@ -369,19 +370,6 @@ class DepthOutputs:
                 colors_rgb) -> LabelledPoints:
         return labelled_points(metres, intrinsics, class_map, self._values['cloud_stride'],
                                instance_map, colors_rgb)
-
-    def _publish_objects(self, header, metres: np.ndarray, intrinsics: Intrinsics,
-                         result) -> None:
-        """Publish each instance with enough valid depth points as a Detection3D."""
-        instances = result.instances
-        if instances is None or result.instance_map is None:
-            found = objects_3d(np.zeros((0, 3), np.float32), np.zeros(0, np.uint16),
-                               np.zeros(0), np.zeros(0), np.zeros(0), 1)
-        else:
-            xyz, owners = instance_points(metres, intrinsics, result.instance_map)
-            found = objects_3d(xyz, owners, instances.ids, instances.class_id, instances.score,
-                               self._values['min_object_points'])
-        self._objects_publisher.publish(messages.objects(found, header))
 
     def _publish_grid(self, header, camera: Intrinsics, class_map, points, class_names) -> None:
         values = self._values
