@@ -130,8 +130,12 @@ def main() -> None:
                         help="ultralytics_yolo_seg.py's --output folder")
     parser.add_argument('--json', default='', help='also write every figure here')
     parser.add_argument('--frames', action='store_true', help='a row per frame too')
+    parser.add_argument('--exports', nargs='*', default=[],
+                        help='only these exports (names without .onnx; default: all)')
     arguments = parser.parse_args()
-    exports = sorted(glob.glob(os.path.join(arguments.reference, '*.onnx')))
+    exports = sorted(path for path in glob.glob(os.path.join(arguments.reference, '*.onnx'))
+                     if not arguments.exports
+                     or os.path.splitext(os.path.basename(path))[0] in arguments.exports)
     if not exports:
         sys.exit(f'no exports in {arguments.reference}: run ultralytics_yolo_seg.py first')
     frames_dir = os.path.join(arguments.reference, 'frames')
