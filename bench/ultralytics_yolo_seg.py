@@ -46,8 +46,10 @@ EXPORTS = {
     'yolo11n-seg-480x640': ('yolo11n-seg.yaml', (480, 640), 6),
     'yolo11m-seg-640': ('yolo11m-seg.yaml', (640, 640), 7),
 }
-# Of every anchor of the frames, the share that scores above 0.5.
+# Of the anchors of the median frame, the share that scores above 0.5.
 DETECTING_SHARE = 0.01
+# The spread (standard deviation) of the anchors' best class logits over all frames.
+LOGIT_SPREAD = 1.5
 SCIKIT_IMAGE_PHOTOS = ('astronaut.png', 'chelsea.png', 'coffee.png', 'motorcycle_left.png',
                        'rocket.jpg', 'camera.png')
 
@@ -84,28 +86,53 @@ def frames(images_dir: str) -> dict[str, np.ndarray]:
 
 def calibrate(network: torch.nn.Module, batch: torch.Tensor) -> None:
     """
-    Batch-norm statistics measured on ``batch``; class biases for detections on most frames.
+    Batch-norm statistics measured on ``batch``; class logits spread and shifted to detect.
 
-    The biases are set so that on the median frame :data:`DETECTING_SHARE` of the anchors score
-    above 0.5 (random weights respond to some photos far more than to others: frames with
-    none and frames with thousands of candidates remain).
+    The class heads' last convolutions are scaled so that the best class logit of an anchor
+    varies with a spread of :data:`LOGIT_SPREAD` over all frames (random weights otherwise give
+    logits in the tens: scores of exactly 1.0 in float32, whose order is a tie), then shifted
+    so that on the median frame :data:`DETECTING_SHARE` of the anchors score above 0.5 (random
+    weights respond to some photos far more than to others: frames with none and frames with
+    thousands of candidates remain).
     """
     for module in network.modules():
         if isinstance(module, torch.nn.BatchNorm2d):
             module.momentum = None  # a cumulative average: the statistics of these frames
             module.reset_running_stats()
+    head = network.model[-1]
+    last_convs = [branch[-1] for branch in head.cv3]
     with torch.no_grad():
         network.train()
         for image in batch:
             network(image[None])
         network.eval()
-        head = network.model[-1]
-        quantiles = torch.stack([
-            torch.quantile(network(image[None])[0][0][0, 4:4 + head.nc].amax(0),
-                           1 - DETECTING_SHARE) for image in batch])
-        threshold_logit = torch.logit(quantiles.median())
-        for branch in head.cv3:
-            branch[-1].bias -= float(threshold_logit)
+        best = best_class_logits(network, last_convs, batch)
+        scale = LOGIT_SPREAD / float(torch.cat(best).std())
+        for conv in last_convs:
+            conv.weight *= scale
+            conv.bias *= scale
+        best = best_class_logits(network, last_convs, batch)
+        threshold = torch.stack([torch.quantile(logits, 1 - DETECTING_SHARE)
+                                 for logits in best]).median()
+        for conv in last_convs:
+            conv.bias -= float(threshold)
+
+
+def best_class_logits(network: torch.nn.Module, last_convs: list,
+                      batch: torch.Tensor) -> list[torch.Tensor]:
+    """Return, per frame, every anchor's best class logit (before the sigmoid)."""
+    found = []
+    hooks = [conv.register_forward_hook(
+        lambda module, inputs, output: found.append(output.amax(1).flatten()))
+        for conv in last_convs]
+    per_frame = []
+    for image in batch:
+        found.clear()
+        network(image[None])
+        per_frame.append(torch.cat(found))
+    for hook in hooks:
+        hook.remove()
+    return per_frame
 
 
 def build_export(name: str, frame_list: list[np.ndarray], output_dir: str) -> str:
@@ -134,7 +161,8 @@ def use_torchvision_or_ultralytics_nms() -> str:
     ``torchvision.ops.nms``. A torchvision whose compiled operators do not load (PyPI's CUDA build
     beside a CPU-only torch) fails on import; then a stand-in ``torchvision`` module is put in
     its place whose ``ops.nms`` is ultralytics' ``TorchNMS.nms`` (its own NMS "that matches
-    torchvision behavior exactly", the one it uses where torchvision is absent).
+    torchvision behavior exactly", the one it uses where torchvision is absent), given the
+    candidates in torchvision's order (equal scores: lower index first).
     """
     try:
         import torchvision
@@ -144,12 +172,21 @@ def use_torchvision_or_ultralytics_nms() -> str:
         pass
     import types
     from ultralytics.utils.nms import TorchNMS
+
+    def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float) -> torch.Tensor:
+        # torchvision visits equal scores in index order (a stable sort); TorchNMS's argsort
+        # is not stable: it is given the ranks of that order as its scores.
+        order = torch.sort(scores, stable=True, descending=True).indices
+        ranks = torch.empty_like(scores)
+        ranks[order] = torch.arange(len(scores), 0, -1, dtype=scores.dtype)
+        return TorchNMS.nms(boxes, ranks, iou_threshold)
+
     for name in [name for name in sys.modules if name.split('.')[0] == 'torchvision']:
         del sys.modules[name]
     stand_in = types.ModuleType('torchvision')
-    stand_in.ops = types.SimpleNamespace(nms=TorchNMS.nms)
+    stand_in.ops = types.SimpleNamespace(nms=nms)
     sys.modules['torchvision'] = stand_in
-    return 'ultralytics TorchNMS.nms'
+    return 'ultralytics TorchNMS.nms, equal scores in index order as torchvision'
 
 
 def predict(onnx_path: str, frame_list: dict[str, np.ndarray], output_dir: str) -> dict:

@@ -214,7 +214,9 @@ def letterbox_blob(frame: np.ndarray, encoding: str, letterbox: Letterbox) -> np
     if image.ndim == 2:
         image = cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
         encoding = 'rgb8'
-    return cv2.dnn.blobFromImage(image, 1.0 / 255.0, swapRB=encoding != 'rgb8')
+    blob = cv2.dnn.blobFromImage(image, 1.0, swapRB=encoding != 'rgb8')
+    blob /= 255  # divided in float32, bit for bit ultralytics' input
+    return blob
 
 
 # --------------------------------------------------------------------------------------------
