@@ -14,8 +14,8 @@ outputs it had. For each export and frame, two comparisons:
 A seg_ros detection matches an ultralytics one of the same class with box IoU >= 0.9 (greedy,
 best IoU first). Per export: ultralytics' detections, seg_ros's, matched (% of ultralytics'),
 extra (seg_ros's unmatched), the share of matched masks with IoU >= 0.9, the median and the
-lowest mask IoU; plus whether seg_ros's network input equals ultralytics' (largest difference)
-and the largest difference of the raw outputs.
+lowest mask IoU, the mask pixels that differ in all; plus whether seg_ros's network input equals
+ultralytics' (largest difference) and the largest difference of the raw outputs.
 
 Usage::
 
@@ -70,13 +70,14 @@ def match(reference: dict, instances) -> dict:
         pairs.append((first, second))
         ious[first, :] = 0
         ious[:, second] = 0
-    mask_ious = []
+    mask_ious, differing = [], 0
     for first, second in pairs:
         expected, got = reference['masks'][first], instances.masks[second]
         union = np.logical_or(expected, got).sum()
         mask_ious.append(float(np.logical_and(expected, got).sum() / union) if union else 1.0)
+        differing += int((expected != got).sum())
     return {'reference': len(reference['xyxy']), 'seg_ros': len(instances.xyxy),
-            'matched': len(pairs), 'mask_ious': mask_ious}
+            'matched': len(pairs), 'mask_ious': mask_ious, 'differing': differing}
 
 
 def compare_export(onnx_path: str, answers_dir: str, frames_dir: str) -> dict:
@@ -118,6 +119,7 @@ def summary(figures: dict, which: str) -> dict:
     return {'reference': reference, 'seg_ros': sum(row['seg_ros'] for row in rows),
             'matched': matched, 'matched %': 100.0 * matched / max(reference, 1),
             'extra': sum(row['seg_ros'] - row['matched'] for row in rows),
+            'differing': sum(row['differing'] for row in rows),
             'masks >= 0.9 %': 100.0 * float((ious >= GOOD_MASK_IOU).mean()) if len(ious) else
             float('nan'),
             'median IoU': float(np.median(ious)) if len(ious) else float('nan'),
@@ -141,8 +143,9 @@ def main() -> None:
     frames_dir = os.path.join(arguments.reference, 'frames')
     every = {}
     print('| export | comparison | ultralytics | seg_ros | matched | matched % | extra | '
-          'masks IoU >= 0.9 | median IoU | lowest IoU | input diff | output diff |')
-    print('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|')
+          'masks IoU >= 0.9 | median IoU | lowest IoU | pixels differing | input diff | '
+          'output diff |')
+    print('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|')
     for onnx_path in exports:
         name = os.path.splitext(os.path.basename(onnx_path))[0]
         figures = compare_export(onnx_path, os.path.join(arguments.reference, name), frames_dir)
@@ -157,7 +160,8 @@ def main() -> None:
             print(f"| {label} | {which} | {total['reference']} | {total['seg_ros']} | "
                   f"{total['matched']} | {total['matched %']:.1f} % | {total['extra']} | "
                   f"{total['masks >= 0.9 %']:.1f} % | {total['median IoU']:.3f} | "
-                  f"{total['lowest IoU']:.3f} | {input_diff:.1e} | {output_diff:.1e} |",
+                  f"{total['lowest IoU']:.3f} | {total['differing']} | {input_diff:.1e} | "
+                  f'{output_diff:.1e} |',
                   flush=True)
     if arguments.json:
         with open(arguments.json, 'w') as handle:
