@@ -6,7 +6,8 @@ has it (``pip install ultralytics`` there, with ``YOLO_OFFLINE=1``); seg_ros and
 import it, and nothing imports this file. It downloads no weights: each export is built from
 ultralytics' own model yaml (``yolov8n-seg.yaml``, ``yolo11s-seg.yaml``, ...) with random
 weights, made to detect and segment real photos (batch-norm statistics measured on the frames,
-class biases set so that 1 % of the anchors of the median frame score above 0.5), exported with
+class logits spread moderately (no saturated, tied scores) and shifted so that 1 % of the
+anchors of the median frame score above 0.5), exported with
 ultralytics' exporter to ONNX (kept: delete it to build it again), and run through ultralytics'
 predictor (``conf=0.5, iou=0.5, max_det=100, retina_masks=True``) on every frame.
 
