@@ -43,13 +43,15 @@ setup(
         'tools': ['torch==2.13.0', 'onnx', 'torchfile'],
         # seg-ros bag: reading and writing rosbag2 bags without ROS.
         'bag': ['rosbags>=0.10'],
+        # seg-ros fleet: many bags on Ray (this machine's cores, or a cluster); tested with 2.60.
+        'fleet': ['rosbags>=0.10', 'ray'],
         # torchvision pinned to torch 2.13's release (a newer one replaces torch); with
         # transformers and onnxscript (torch's dynamo exporter) they build the model-family
         # test exports: nothing is downloaded, weights are random.
         'test': ['pytest', 'hypothesis', 'flake8', 'flake8-quotes', 'flake8-import-order',
                  'flake8-builtins', 'flake8-comprehensions', 'flake8-docstrings', 'pep257',
                  'pydocstyle', 'onnx', 'xmlschema', 'torchvision==0.28.0', 'transformers',
-                 'onnxscript', 'pyyaml', 'rosbags>=0.10', 'Pillow'],
+                 'onnxscript', 'pyyaml', 'rosbags>=0.10', 'Pillow', 'ray'],
     },
     zip_safe=True,
     maintainer='seg_ros developers',

@@ -30,6 +30,7 @@ from seg_ros.core.errors import FrameError, ModelError
 from seg_ros.core.model.description import (CHANNEL_ORDERS, INPUT_LAYOUTS, OUTPUT_LAYOUTS, PRESETS,
                                             TASKS, UPSAMPLING)
 from seg_ros.core.render.legend import with_legend
+from seg_ros.fleet.options import add_fleet_arguments
 from seg_ros.core.segmenter import Segmenter, SegmenterConfig
 from seg_ros.paths import default_label_paths, embedded_model_path
 
@@ -57,6 +58,10 @@ def build_parser() -> argparse.ArgumentParser:
     bag = commands.add_parser('bag', help='segment the image topics of a rosbag2 bag into a bag')
     add_bag_arguments(bag)
     add_model_arguments(bag)
+    fleet = commands.add_parser('fleet', help='segment many bags on Ray, each into the bag '
+                                'that seg-ros bag writes for it')
+    add_fleet_arguments(fleet)
+    add_model_arguments(fleet)
     commands.add_parser('convert', add_help=False,
                         help='convert the Torch7 ENet .net file to ONNX (needs torch)')
     return parser
@@ -319,6 +324,14 @@ def main(argv: list[str] | None = None) -> int:
         from seg_ros.tools.torch7 import main as convert_main
         return convert_main(argv[1:])
     args = build_parser().parse_args(argv)
+    if args.command == 'fleet':
+        try:
+            from seg_ros.fleet.run import run_fleet
+        except ImportError as error:  # rosbags is an optional dependency
+            print(f'seg-ros fleet needs the rosbags package ({error}): pip install rosbags',
+                  file=sys.stderr)
+            return 2
+        return run_fleet(args)
     if args.command == 'bag':
         try:
             from seg_ros.bag.segment_bag import run_bag
