@@ -29,10 +29,10 @@ import subprocess
 import tempfile
 import time
 
+from bag_bench import make_frames, SHARED, write_inputs
 import numpy as np
 from rosbags.rosbag2 import Reader
 
-from bag_bench import make_frames, SHARED, write_inputs
 from seg_ros.core.backends.base import cpu_threads
 from seg_ros.paths import executable_path
 
@@ -146,14 +146,15 @@ def main() -> None:
         print(f'fleet: {total / worker_s:.2f} frames/s a worker of {report["threads"]} '
               f'thread(s) on its chunks, {1000 * worker_s / total:.0f} ms of a worker a frame; '
               f'start-up and merging: {fleet - worker_s / report["workers"]:.1f} s of the '
-              'wall time beyond the workers\' share')
+              "wall time beyond the workers' share")
         if arguments.check:
             last = arguments.rounds - 1
             for bag in bags:
                 same = messages_of(folder / f'fleet{last}' / bag.name) == messages_of(
                     folder / f'sequential{last}' / bag.name)
-                print(f'{bag.name}: the fleet\'s output {"equals" if same else "DIFFERS FROM"} '
-                      "seg-ros bag's, message by message")
+                verdict = 'equals' if same else 'DIFFERS FROM'
+                print(f"{bag.name}: the fleet's output {verdict} seg-ros bag's, message by "
+                      'message')
 
 
 if __name__ == '__main__':

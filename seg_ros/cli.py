@@ -30,8 +30,8 @@ from seg_ros.core.errors import FrameError, ModelError
 from seg_ros.core.model.description import (CHANNEL_ORDERS, INPUT_LAYOUTS, OUTPUT_LAYOUTS, PRESETS,
                                             TASKS, UPSAMPLING)
 from seg_ros.core.render.legend import with_legend
-from seg_ros.fleet.options import add_fleet_arguments
 from seg_ros.core.segmenter import Segmenter, SegmenterConfig
+from seg_ros.fleet.options import add_fleet_arguments
 from seg_ros.paths import default_label_paths, embedded_model_path
 
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp', '.ppm', '.pgm')

@@ -27,11 +27,11 @@ from seg_ros.paths import executable_path
 pytest.importorskip('rosbags', reason='seg-ros fleet needs rosbags (pip install rosbags)')
 ray = pytest.importorskip('ray', reason="seg-ros fleet needs Ray (pip install -e '.[fleet]')")
 from rosbags.rosbag2 import Reader, Writer  # noqa: E402,I100
+from test_bag import CLASSES, COLORS, header, PACKED, RAW, write_bag  # noqa: E402
 
 from seg_ros.bag import messages  # noqa: E402,I100
 from seg_ros.fleet import parts  # noqa: E402
 from seg_ros.fleet.inputs import find_bags, FleetInputError  # noqa: E402
-from test_bag import CLASSES, COLORS, header, PACKED, RAW, write_bag  # noqa: E402
 
 SEG_ROS = executable_path('seg-ros')
 TINY_OPTIONS = ('--width', '64', '--height', '48', '--backend', 'opencv')
@@ -41,8 +41,12 @@ ENET_OPTIONS = ('--width', '512', '--height', '256')
 
 
 def fleet_env() -> dict[str, str]:
-    """Return the environment of a command: this process's now (the module's Ray sets its
-    token authentication mode there), no usage report, no RAY_ADDRESS."""
+    """
+    Return the environment of a command: this process's as it is now, without usage report.
+
+    The module's Ray sets its token authentication mode in this process's environment, which
+    a command needs to join it; RAY_ADDRESS is left out.
+    """
     env = {**os.environ, 'RAY_USAGE_STATS_ENABLED': '0'}
     env.pop('RAY_ADDRESS', None)
     return env
@@ -313,8 +317,8 @@ def chatter_bag(path: Path) -> None:
         writer.write(chatter, 1, messages.serialize(messages.string('hello'), messages.STRING))
 
 
-def test_a_corrupt_bag_and_a_missing_topic_fail_while_the_others_complete(model, ray_address,
-                                                                         tmp_path):
+def test_a_corrupt_bag_and_a_missing_topic_fail_while_the_others_complete(
+        model, ray_address, tmp_path):
     drives = tmp_path / 'drives'
     write_bag(drives / 'good', 'mcap', [make_frame(64, 48, seed=index) for index in range(3)])
     write_bag(drives / 'second', 'sqlite3', [make_frame(64, 48)])

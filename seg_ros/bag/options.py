@@ -43,7 +43,7 @@ def add_bag_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_bag_options(parser: argparse.ArgumentParser) -> None:
-    """Add the topic, selection and output options of ``seg-ros bag`` (also ``seg-ros fleet``'s)."""
+    """Add the topic, selection and output options of ``seg-ros bag`` (``seg-ros fleet``'s too)."""
     parser.add_argument('--image-topic', action='append', required=True, metavar='TOPIC',
                         help='sensor_msgs/Image or CompressedImage topic to segment; repeat for '
                              'more cameras')

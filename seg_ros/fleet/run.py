@@ -385,6 +385,7 @@ def start_ray(ray, args: argparse.Namespace) -> tuple[bool, int, str]:
         ray.init(address=args.address, namespace=NAMESPACE, logging_level=logging.WARNING)
         return True, int(ray.cluster_resources().get('CPU', 0)), f'Ray cluster {args.address}'
     os.environ.setdefault('RAY_USAGE_STATS_ENABLED', '0')  # no usage report from a local run
+    os.environ.setdefault('RAY_AUTH_MODE', 'token')  # Ray's default for a local one, said quietly
     cpus = args.num_cpus or cpu_threads()
     # 'local': a Ray of this run's own, even where `ray start` runs one on this machine.
     ray.init(address='local', num_cpus=cpus, include_dashboard=False, namespace=NAMESPACE,

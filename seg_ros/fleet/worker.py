@@ -27,7 +27,7 @@ ChunkFrame = tuple[str, str, int, int, int, int]
 
 
 class Recorder:
-    """Takes ``BagSegmenter.write_outputs``' messages in place of a bag: their CDR bytes, in order."""
+    """In place of a bag for ``BagSegmenter.write_outputs``: keeps its messages' CDR bytes."""
 
     def __init__(self) -> None:
         """Start with no message."""
