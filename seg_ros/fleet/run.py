@@ -393,9 +393,8 @@ def start_ray(ray, args: argparse.Namespace) -> tuple[bool, int, str]:
     return True, cpus, 'Ray on this machine'
 
 
-def start_workers(ray, args: argparse.Namespace, cpus: int) -> list:
-    """Create the actors (``--workers`` of ``--threads`` CPUs each), restarted when they die."""
-    workers = args.workers or max(1, cpus // args.threads)
+def start_workers(ray, args: argparse.Namespace, workers: int) -> list:
+    """Create the actors (``--threads`` CPUs each), restarted when they die."""
     actor_class = ray.remote(FrameWorker)
     run_id = uuid.uuid4().hex[:8]
     return [actor_class.options(
@@ -488,21 +487,26 @@ def segment(ray, args: argparse.Namespace, jobs: list[BagJob], run: dict) -> tup
     """Start Ray and the workers, segment the pending bags; return (status, frames segmented)."""
     started_ray, actors, fleet = False, [], None
     try:
-        started_ray, cpus, where = start_ray(ray, args)
+        try:
+            started_ray, cpus, where = start_ray(ray, args)
+        except (ConnectionError, RuntimeError, ValueError) as error:
+            print(f'seg-ros fleet: Ray did not start: {short_ray_error(error)}', file=sys.stderr)
+            return 2, 0
         workers = args.workers or max(1, cpus // args.threads)
         if workers * args.threads > cpus and not args.address:
             print(f'seg-ros fleet: {workers} workers of {args.threads} threads need '
                   f'{workers * args.threads} CPUs; Ray has {cpus}', file=sys.stderr)
             return 2, 0
-        actors = start_workers(ray, args, cpus)
+        print(f'starting {workers} workers x {args.threads} threads on {where} ({cpus} CPUs)',
+              flush=True)
+        actors = start_workers(ray, args, workers)
         ready = ray.get([actor.ready.remote() for actor in actors])
         errors = sorted({error for _, error in ready if error})
         if errors:
             print(f'seg-ros fleet: {errors[0]}', file=sys.stderr)
             return 2, 0
         run.update(ray=where, cpus=cpus, workers=len(actors), model=ready[0][0])
-        print(f'model: {ready[0][0]}\n{len(actors)} workers x {args.threads} threads on {where} '
-              f'({cpus} CPUs)', flush=True)
+        print(f'model: {ready[0][0]}', flush=True)
         fleet = Fleet(ray, actors, jobs, args)
         fleet.run()
         return 0, fleet.new_frames
