@@ -180,7 +180,7 @@ def test_outputs_equal_seg_ros_bag_message_by_message(model, tmp_path):
                             capture_output=True, text=True, timeout=300, env=fleet_env())
     assert 'Traceback' not in result.stderr
     assert result.returncode == 1, result.stdout + result.stderr  # the two broken frames
-    assert 'starting 2 workers x 1 threads on Ray on this machine (2 CPUs)' in result.stdout
+    assert 'starting 2 workers x 1 thread on Ray on this machine (2 CPUs)' in result.stdout
     assert f'a: 14 frames -> {outdir / "a"}' in result.stdout
     assert '2 frames skipped' in result.stdout
     assert 'fleet: 24/24 frames' in result.stdout and 'frames/s' in result.stdout

@@ -385,7 +385,10 @@ def start_ray(ray, args: argparse.Namespace) -> tuple[bool, int, str]:
         ray.init(address=args.address, namespace=NAMESPACE, logging_level=logging.WARNING)
         return True, int(ray.cluster_resources().get('CPU', 0)), f'Ray cluster {args.address}'
     os.environ.setdefault('RAY_USAGE_STATS_ENABLED', '0')  # no usage report from a local run
-    os.environ.setdefault('RAY_AUTH_MODE', 'token')  # Ray's default for a local one, said quietly
+    # Ray turns token authentication on for a Ray of its own and says so on every start: the
+    # default we keep, without the line (RAY_AUTH_MODE must not be set after Ray's import).
+    logging.getLogger('ray._private.authentication.authentication_token_setup').setLevel(
+        logging.ERROR)
     cpus = args.num_cpus or cpu_threads()
     # 'local': a Ray of this run's own, even where `ray start` runs one on this machine.
     ray.init(address='local', num_cpus=cpus, include_dashboard=False, namespace=NAMESPACE,
@@ -497,8 +500,8 @@ def segment(ray, args: argparse.Namespace, jobs: list[BagJob], run: dict) -> tup
             print(f'seg-ros fleet: {workers} workers of {args.threads} threads need '
                   f'{workers * args.threads} CPUs; Ray has {cpus}', file=sys.stderr)
             return 2, 0
-        print(f'starting {workers} workers x {args.threads} threads on {where} ({cpus} CPUs)',
-              flush=True)
+        print(f'starting {workers} workers x {args.threads} thread'
+              f'{"s" if args.threads > 1 else ""} on {where} ({cpus} CPUs)', flush=True)
         actors = start_workers(ray, args, workers)
         ready = ray.get([actor.ready.remote() for actor in actors])
         errors = sorted({error for _, error in ready if error})
