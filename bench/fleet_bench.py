@@ -12,7 +12,8 @@ fresh process, model loading and Ray's start-up included):
 
 It prints both wall times, their ratio (goal: the fleet no slower), the fleet's frames/s a
 worker (``fleet.json``: a chunk's frames over the worker's time on it) and the cost of a frame in
-worker-seconds, from which docs/offline.md works out what a cluster does. ``--check`` compares
+worker-seconds and the driver's CPU a frame, from which docs/offline.md works out what a
+cluster does. ``--check`` compares
 every output of the fleet with ``seg-ros bag``'s, message by message.
 
 Usage: ``.venv/bin/python bench/fleet_bench.py [--bags 4] [--frames 60] [--num-cpus 2]
@@ -147,6 +148,9 @@ def main() -> None:
               f'thread(s) on its chunks, {1000 * worker_s / total:.0f} ms of a worker a frame; '
               f'start-up and merging: {fleet - worker_s / report["workers"]:.1f} s of the '
               "wall time beyond the workers' share")
+        if 'driver_cpu_s' in report:
+            print(f'driver: {1000 * report["driver_cpu_s"] / total:.0f} ms of CPU a frame '
+                  '(reading the bags, chunk files, writing the output bags, Ray calls)')
         if arguments.check:
             last = arguments.rounds - 1
             for bag in bags:

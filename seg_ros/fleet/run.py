@@ -470,7 +470,7 @@ def run_fleet(args: argparse.Namespace) -> int:
     wall_s = time.monotonic() - started
     run.update(wall_s=round(wall_s, 3), frames_segmented=new_frames,
                fps=round(new_frames / wall_s, 3) if wall_s > 0 else None,
-               interrupted=status == 130)
+               driver_cpu_s=round(time.process_time(), 3), interrupted=status == 130)
     print('\n'.join(summary_table(jobs, wall_s, new_frames)))
     print(f'summary: {write_report(output_dir, jobs, run)}')
     if status:
