@@ -30,8 +30,10 @@ from rosbags.rosbag2 import Reader, Writer  # noqa: E402,I100
 from test_bag import CLASSES, COLORS, header, PACKED, RAW, write_bag  # noqa: E402
 
 from seg_ros.bag import messages  # noqa: E402,I100
+from seg_ros.cli import build_parser  # noqa: E402
 from seg_ros.fleet import parts  # noqa: E402
 from seg_ros.fleet.inputs import find_bags, FleetInputError  # noqa: E402
+from seg_ros.fleet.run import BagJob, plan_of  # noqa: E402
 
 SEG_ROS = executable_path('seg-ros')
 TINY_OPTIONS = ('--width', '64', '--height', '48', '--backend', 'opencv')
@@ -158,6 +160,23 @@ def test_a_chunk_file_is_whole_or_not_there(tmp_path):
     # Other options: the chunks are of no use.
     assert parts.prepare(folder, {**plan, 'options': {'every': 2}}) == {}
     assert sorted(p.name for p in folder.iterdir()) == ['plan.json']
+
+
+def test_the_plan_of_chunks_holds_the_input_the_options_and_the_model_file(model, tmp_path):
+    write_bag(tmp_path / 'drive', 'mcap', [make_frame(32, 24)])
+    bag, = find_bags([str(tmp_path / 'drive')], str(tmp_path / 'out'))
+
+    def plan(*options: str) -> dict:
+        return plan_of(BagJob(bag), build_parser().parse_args(
+            ['fleet', str(bag.path), '-o', 'out', '--image-topic', RAW, '--model', model,
+             *options]))
+
+    first = plan()
+    assert first == plan('--workers', '3', '--threads', '2', '--quiet', '--overwrite')
+    assert first != plan('--every', '2') and first != plan('--chunk-frames', '3')
+    stat = os.stat(model)
+    os.utime(model, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # retrained in place
+    assert plan() != first
 
 
 def test_outputs_equal_seg_ros_bag_message_by_message(model, tmp_path):

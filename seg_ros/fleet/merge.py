@@ -12,7 +12,7 @@ import argparse
 from dataclasses import dataclass, field
 from pathlib import Path
 import threading
-from typing import Iterator
+from typing import Callable, Iterator
 
 from seg_ros.bag.reading import open_bag
 from seg_ros.bag.segment_bag import cameras_of, OutputBag, selected_frames
@@ -37,26 +37,30 @@ class MergeResult:
     stopped: str = ''
 
 
-def chunk_outputs(folder: Path, chunks: int) -> Iterator[tuple[FrameOutputs, memoryview]]:
-    """Yield every frame of chunks 0 .. ``chunks`` - 1 with the bytes of its records."""
-    for number in range(chunks):
+def chunk_outputs(folder: Path, chunk_ready: Callable[[int], bool]
+                  ) -> Iterator[tuple[FrameOutputs, memoryview]]:
+    """Yield every frame of chunks 0, 1, ... with the bytes of its records, each once ready."""
+    number = 0
+    while chunk_ready(number):
         frames, data = read_chunk(chunk_path(folder, number))
         for frame in frames:
             yield frame, data
+        number += 1
 
 
-def merge_bag(path: Path, output: Path, folder: Path, chunks: int, args: argparse.Namespace,
-              stop: threading.Event) -> MergeResult:
+def merge_bag(path: Path, output: Path, folder: Path, chunk_ready: Callable[[int], bool],
+              args: argparse.Namespace, stop: threading.Event) -> MergeResult:
     """
     Write the output bag of ``path`` from its input and its chunk files; name it when complete.
 
+    :param chunk_ready: waits until chunk N is in its file; False where there is no chunk N.
     :raises MergeError: a chunk does not match the bag's frames.
-    :raises Stopped: ``stop`` was set (the unfinished bag is removed).
+    :raises Stopped: ``stop`` was set, or by ``chunk_ready`` (the unfinished bag is removed).
     """
     source = open_bag(path)
     cameras = cameras_of(source, args)
     bag = OutputBag(output, args.storage)
-    outputs = chunk_outputs(folder, chunks)
+    outputs = chunk_outputs(folder, chunk_ready)
     failures: list[str] = []
     try:
         for topic, timestamp, data, camera, index in selected_frames(source, cameras, args):

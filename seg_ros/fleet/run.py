@@ -61,7 +61,7 @@ class BagJob:
     """One bag of the fleet and what happened to it."""
 
     bag: FleetBag
-    status: str = 'pending'  # pending, segmenting, merging, done, kept, failed
+    status: str = 'pending'  # pending, segmenting, done, kept, failed, interrupted
     expected: int = 0  # frames to segment, as the bag's metadata gives them (0: not known)
     frames: int = 0  # frames to segment, counted while reading
     read: bool = False  # every chunk cut
@@ -101,14 +101,26 @@ class Chunk:
     data: np.ndarray
 
 
+def file_stamps(paths: list[Path]) -> list[list]:
+    """Return each file's path, size and modification time."""
+    return [[str(path), path.stat().st_size, path.stat().st_mtime_ns] for path in paths]
+
+
 def plan_of(job: BagJob, args: argparse.Namespace) -> dict:
-    """Return what a bag's chunks depend on: its files and the options that shape outputs."""
+    """
+    Return what a bag's chunks depend on.
+
+    That is the bag's files, the options that shape outputs and the files they name (a model
+    retrained in place starts the chunks over).
+    """
     path = job.bag.path.resolve()
     files = [path] if path.is_file() else sorted(p for p in path.iterdir() if p.is_file())
     options = {key: value for key, value in sorted(vars(args).items()) if key not in RUN_ONLY}
+    named = [Path(value).resolve() for value in (args.model, args.config, args.classes,
+                                                 args.colors) if value and Path(value).is_file()]
     return json.loads(json.dumps({
-        'input': str(path), 'files': [[p.name, p.stat().st_size, p.stat().st_mtime_ns]
-                                      for p in files], 'options': options}, default=str))
+        'input': str(path), 'files': file_stamps(files), 'options': options,
+        'option_files': file_stamps(named)}, default=str))
 
 
 def chunk_data(pieces: list) -> tuple[list, np.ndarray]:
@@ -136,6 +148,7 @@ class Fleet:
         self.stop = threading.Event()
         self.to_merge: queue.Queue = queue.Queue()
         self.merged: queue.Queue = queue.Queue()
+        self.changed = threading.Condition()  # a chunk finished, a bag read or failed
         self.merger = threading.Thread(target=self._merge_work, name='merge', daemon=True)
         self.started = time.monotonic()
         self.new_frames = 0
@@ -151,11 +164,14 @@ class Fleet:
             try:
                 source = open_bag(job.bag.path)
                 cameras = cameras_of(source, self.args)
+                if self.args.overwrite:  # everything again, from the chunks on
+                    shutil.rmtree(job.bag.parts, ignore_errors=True)
                 kept = parts.prepare(job.bag.parts, plan_of(job, self.args))
             except (BagError, BagCommandError, OSError) as error:
                 self._fail(job, str(error))
                 continue
             job.status = 'segmenting'
+            self.to_merge.put(job)  # its bag is written as its chunks come, in order
             topics = {topic: (camera.compressed, camera.prefix)
                       for topic, camera in cameras.items()}
             batch: list = []
@@ -175,17 +191,20 @@ class Fleet:
                     yield from self._chunk(job, topics, batch, kept)
             finally:
                 source.close()
-            job.read = True
             if source.stopped:
                 job.error = source.stopped
-            self._merge_when_complete(job)
+            with self.changed:
+                job.read = True
+                self.changed.notify_all()
 
     def _chunk(self, job: BagJob, topics: dict, batch: list, kept: dict[int, int]):
         number = job.chunks
         job.chunks += 1
         if kept.get(number) == len(batch):
-            job.finished.add(number)
             job.kept_frames += len(batch)
+            with self.changed:
+                job.finished.add(number)
+                self.changed.notify_all()
             return
         places, data = chunk_data([frame[4] for frame in batch])
         frames = [(topic, msgtype, index, timestamp, offset, size)
@@ -221,35 +240,52 @@ class Fleet:
                                 f'{chunk.frames[0][0]}): {short_ray_error(error)}')
                 continue
             parts.write_chunk(parts.chunk_path(job.bag.parts, chunk.number), frames, data)
-            job.finished.add(chunk.number)
             job.new_frames += len(frames)
             job.worker_s += seconds
             self.new_frames += len(frames)
-            self._merge_when_complete(job)
+            with self.changed:
+                job.finished.add(chunk.number)
+                self.changed.notify_all()
 
     # ---- output bags ----------------------------------------------------------------------
-    def _merge_when_complete(self, job: BagJob) -> None:
-        if job.status == 'segmenting' and job.read and len(job.finished) == job.chunks:
-            job.status = 'merging'
-            self.to_merge.put(job)
+    def _chunk_ready(self, job: BagJob, number: int) -> bool:
+        """
+        Wait until chunk ``number`` of a bag is in its file (the merge thread).
+
+        :return: False where the bag has no such chunk.
+        :raises Stopped: the run is interrupted, or the bag failed.
+        """
+        with self.changed:
+            while True:
+                if self.stop.is_set() or job.status == 'failed':
+                    raise Stopped()
+                if number in job.finished:
+                    return True
+                if job.read and number >= job.chunks:
+                    return False
+                self.changed.wait(timeout=1.0)
 
     def _merge_work(self) -> None:
-        """Write the output bags, one after the other (the merge thread)."""
+        """Write the output bags in turn, each as its chunks come (the merge thread)."""
         while True:
             job = self.to_merge.get()
             if job is None:
                 return
             try:
-                result = merge_bag(job.bag.path, job.bag.output, job.bag.parts, job.chunks,
+                result = merge_bag(job.bag.path, job.bag.output, job.bag.parts,
+                                   lambda number, job=job: self._chunk_ready(job, number),
                                    self.args, self.stop)
                 shutil.rmtree(job.bag.parts, ignore_errors=True)
                 self.merged.put((job, result, ''))
             except Stopped:
-                self.merged.put((job, None, 'interrupted'))
-                return
+                if self.stop.is_set():
+                    return
+                self.merged.put((job, None, ''))  # the bag failed: said where it failed
             except (MergeError, BagError, BagCommandError, OSError, WriterError,
                     ValueError) as error:
                 self.merged.put((job, None, f'{job.bag.output}: cannot be written: {error}'))
+            except Exception as error:  # noqa: BLE001 - the bag fails, the run goes on
+                self.merged.put((job, None, f'{job.bag.output}: cannot be written: {error!r}'))
 
     def _finish_merges(self) -> None:
         while True:
@@ -258,7 +294,8 @@ class Fleet:
             except queue.Empty:
                 return
             if result is None:
-                self._fail(job, error)
+                if error:
+                    self._fail(job, error)
                 continue
             job.status = 'done'
             job.messages = result.messages
@@ -271,8 +308,10 @@ class Fleet:
     def _fail(self, job: BagJob, reason: str) -> None:
         if job.status in ('failed', 'done'):
             return
-        job.status = 'failed'
-        job.error = reason
+        with self.changed:
+            job.status = 'failed'
+            job.error = reason
+            self.changed.notify_all()
         print(f'seg-ros fleet: {job.bag.name}: failed: {reason}', file=sys.stderr, flush=True)
 
     # ---- progress -------------------------------------------------------------------------
@@ -306,23 +345,33 @@ class Fleet:
         print(f'  {self.progress_text()}', file=sys.stderr, flush=True)
 
     # ---- the run --------------------------------------------------------------------------
-    def run(self) -> None:
-        """Segment and write every pending bag; raise KeyboardInterrupt on Ctrl-C."""
+    def run(self, release_workers) -> None:
+        """
+        Segment and write every pending bag; raise KeyboardInterrupt on Ctrl-C.
+
+        :param release_workers: called once the last chunk is segmented, while the last bags
+            are still being written.
+        """
         self.merger.start()
         try:
             while True:
                 self._dispatch()
                 self._finish_merges()
-                merging = any(job.status == 'merging' for job in self.jobs)
-                if not self.in_flight and not self.reading and not merging:
-                    break
+                if not self.in_flight and not self.reading:
+                    if release_workers is not None:
+                        release_workers()
+                        release_workers = None
+                    if not any(job.status == 'segmenting' for job in self.jobs):
+                        break
                 if self.in_flight:
                     self._collect(timeout=0.5)
                 else:
                     time.sleep(0.05)
                 self._progress()
         except BaseException:
-            self.stop.set()
+            with self.changed:
+                self.stop.set()
+                self.changed.notify_all()
             raise
         finally:
             self.to_merge.put(None)
@@ -511,18 +560,29 @@ def segment(ray, args: argparse.Namespace, jobs: list[BagJob], run: dict) -> tup
         run.update(ray=where, cpus=cpus, workers=len(actors), model=ready[0][0])
         print(f'model: {ready[0][0]}', flush=True)
         fleet = Fleet(ray, actors, jobs, args)
-        fleet.run()
+
+        def release_workers() -> None:  # Ray stops while the last bags are written
+            nonlocal actors, started_ray
+            stop_ray(ray, started_ray, actors)
+            actors, started_ray = [], False
+
+        fleet.run(release_workers)
         return 0, fleet.new_frames
     except KeyboardInterrupt:
         for job in jobs:
-            if job.status in ('pending', 'segmenting', 'merging'):
+            if job.status in ('pending', 'segmenting'):
                 job.status = 'interrupted'
         print('seg-ros fleet: interrupted; finished chunks are kept: the same command again '
               'does only what is missing', file=sys.stderr)
         return 130, fleet.new_frames if fleet else 0
     finally:
-        if started_ray:
-            ray.shutdown()
-        else:
-            for actor in actors:
-                ray.kill(actor)
+        stop_ray(ray, started_ray, actors)
+
+
+def stop_ray(ray, started_ray: bool, actors: list) -> None:
+    """Stop the Ray this run started, or end its workers on a Ray it joined."""
+    if started_ray:
+        ray.shutdown()
+    elif ray.is_initialized():
+        for actor in actors:
+            ray.kill(actor)
