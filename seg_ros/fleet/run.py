@@ -98,7 +98,7 @@ class Chunk:
     number: int
     cameras: dict
     frames: list
-    data: np.ndarray
+    data: list  # each frame's bytes as an array (Ray passes arrays without copying them again)
 
 
 def file_stamps(paths: list[Path]) -> list[list]:
@@ -123,15 +123,6 @@ def plan_of(job: BagJob, args: argparse.Namespace) -> dict:
         'option_files': file_stamps(named)}, default=str))
 
 
-def chunk_data(pieces: list) -> tuple[list, np.ndarray]:
-    """Return each frame's (offset, size) in, and the one array of, the frames' bytes."""
-    places, offset = [], 0
-    for piece in pieces:
-        places.append((offset, len(piece)))
-        offset += len(piece)
-    return places, np.frombuffer(b''.join(pieces), np.uint8)
-
-
 class Fleet:
     """The driver: reads bags into chunks, keeps workers busy, writes chunks and bags."""
 
@@ -142,6 +133,7 @@ class Fleet:
         self.jobs = jobs
         self.args = args
         self.in_flight: dict = {}  # object ref: (actor number, chunk)
+        self.node = ray.get_runtime_context().get_node_id()  # workers here write chunk files
         self.load = [0] * len(actors)
         self.reader = self._chunks()
         self.reading = True
@@ -206,10 +198,8 @@ class Fleet:
                 job.finished.add(number)
                 self.changed.notify_all()
             return
-        places, data = chunk_data([frame[4] for frame in batch])
-        frames = [(topic, msgtype, index, timestamp, offset, size)
-                  for (topic, msgtype, index, timestamp, _), (offset, size) in zip(batch, places)]
-        yield Chunk(job, number, topics, frames, data)
+        yield Chunk(job, number, topics, [frame[:4] for frame in batch],
+                    [np.frombuffer(frame[4], np.uint8) for frame in batch])
 
     # ---- workers --------------------------------------------------------------------------
     def _dispatch(self) -> None:
@@ -222,7 +212,9 @@ class Fleet:
             if chunk is None:
                 self.reading = False
                 return
-            ref = self.actors[actor].segment.remote(chunk.cameras, chunk.frames, chunk.data)
+            path = parts.chunk_path(chunk.job.bag.parts, chunk.number).resolve()
+            ref = self.actors[actor].segment.remote(chunk.cameras, chunk.frames, chunk.data,
+                                                    str(path), self.node)
             self.in_flight[ref] = (actor, chunk)
             self.load[actor] += 1
 
@@ -234,15 +226,16 @@ class Fleet:
             self.load[actor] -= 1
             job = chunk.job
             try:
-                frames, data, seconds = self.ray.get(ref)
+                count, frames, data, seconds = self.ray.get(ref)
             except self.ray.exceptions.RayError as error:
                 self._fail(job, f'chunk {chunk.number} (frames from {chunk.frames[0][2]} of '
                                 f'{chunk.frames[0][0]}): {short_ray_error(error)}')
                 continue
-            parts.write_chunk(parts.chunk_path(job.bag.parts, chunk.number), frames, data)
-            job.new_frames += len(frames)
+            if frames is not None:  # a worker on another machine: the outputs came back
+                parts.write_chunk(parts.chunk_path(job.bag.parts, chunk.number), frames, data)
+            job.new_frames += count
             job.worker_s += seconds
-            self.new_frames += len(frames)
+            self.new_frames += count
             with self.changed:
                 job.finished.add(chunk.number)
                 self.changed.notify_all()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from pathlib import Path
 import time
 
 import cv2
@@ -19,11 +20,10 @@ import numpy as np
 from seg_ros.bag import messages
 from seg_ros.bag.segment_bag import Camera, FrameError, make_bag_segmenter
 from seg_ros.core.backends.base import THREADS_VARIABLE
-from seg_ros.fleet.parts import FrameOutputs, Record
+from seg_ros.fleet.parts import FrameOutputs, Record, write_chunk
 
-#: A chunk's frame as a worker gets it: camera topic, message type, frame index, bag time, and
-#: where its CDR bytes lie in the chunk's data (offset, size).
-ChunkFrame = tuple[str, str, int, int, int, int]
+#: A chunk's frame as a worker gets it: camera topic, message type, frame index, bag time.
+ChunkFrame = tuple[str, str, int, int]
 
 
 class Recorder:
@@ -76,16 +76,19 @@ class FrameWorker:
         return f'{segmenter.config.model_path} ({segmenter.backend.describe()})', ''
 
     def segment(self, cameras: dict[str, tuple[bool, str]], frames: list[ChunkFrame],
-                data: np.ndarray) -> tuple[list[FrameOutputs], np.ndarray, float]:
+                data: list[np.ndarray], chunk_file: str = '', driver_node: str = ''
+                ) -> tuple[int, list[FrameOutputs] | None, np.ndarray | None, float]:
         """
         Segment a chunk's frames as ``seg-ros bag`` does.
 
         :param cameras: camera topic: (compressed, output prefix).
         :param frames: the chunk's frames, in bag order.
-        :param data: their CDR bytes, one after the other.
-        :return: each frame's outputs (the label topics with a camera's first usable frame of
-            the chunk: the run keeps those of the bag's first), their bytes, and the seconds the
-            chunk took.
+        :param data: each frame's CDR bytes.
+        :param chunk_file: where the run keeps the chunk; written here where this worker runs
+            on ``driver_node`` (same file system), else the outputs go back to the driver.
+        :return: the frames, each frame's outputs (the label topics with a camera's first
+            usable frame of the chunk: the run keeps those of the bag's first) and their bytes
+            (both None where the chunk file was written here), and the seconds it took.
         """
         if self.frames is None:
             raise RuntimeError(f'the model did not load: {self.error}')
@@ -94,13 +97,25 @@ class FrameWorker:
                          for topic, (compressed, prefix) in cameras.items()}
         recorder = Recorder()
         outputs = []
-        for topic, msgtype, index, timestamp, offset, size in frames:
+        for (topic, msgtype, index, timestamp), frame_data in zip(frames, data):
             camera = chunk_cameras[topic]
             failure = ''
             try:
-                msg, image = self.frames.frame(camera, msgtype, data[offset:offset + size])
+                msg, image = self.frames.frame(camera, msgtype, frame_data)
                 self.frames.write_outputs(recorder, camera, msg, image, timestamp)
             except FrameError as error:
                 failure = str(error)
             outputs.append(FrameOutputs(topic, index, timestamp, failure, recorder.take()))
-        return outputs, recorder.data(), time.perf_counter() - started
+        if chunk_file and driver_node and driver_node == node_id():
+            write_chunk(Path(chunk_file), outputs, recorder.data())
+            return len(outputs), None, None, time.perf_counter() - started
+        return len(outputs), outputs, recorder.data(), time.perf_counter() - started
+
+
+def node_id() -> str:
+    """Return the Ray node this process runs on ('' outside Ray)."""
+    try:
+        import ray
+        return ray.get_runtime_context().get_node_id()
+    except Exception:  # noqa: BLE001 - no Ray here, or not connected
+        return ''
