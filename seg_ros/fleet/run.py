@@ -4,11 +4,12 @@
 Each output is the bag ``seg-ros bag`` writes for its input with the same options. This process
 (the driver) reads the bags and cuts the frames to segment into chunks of ``--chunk-frames``;
 Ray actors (:class:`seg_ros.fleet.worker.FrameWorker`, the model loaded once a worker) segment
-the chunks, two queued on each so that none waits for the driver; the driver keeps each
-finished chunk in a file (:mod:`seg_ros.fleet.parts`) and, once a bag's chunks are all there,
-writes its output bag in a thread (:mod:`seg_ros.fleet.merge`) under a temporary name, renamed
-when complete. Only the driver reads bags and writes outputs: the workers of a cluster need the
-package and the model, not the bags.
+the chunks, two queued on each so that none waits for the driver, and keep each finished chunk
+in a file (:mod:`seg_ros.fleet.parts`; a worker on another machine sends it back and the driver
+writes it); a thread of the driver writes each output bag from its input and its chunks as they
+come (:mod:`seg_ros.fleet.merge`), under a temporary name, renamed when complete. Only the
+driver reads bags and writes output bags: the workers of a cluster need the package and the
+model, not the bags.
 
 Resuming: a bag whose output exists is kept (unless ``--overwrite``), a chunk whose file exists
 is not segmented again. A worker that dies is restarted by Ray, and its chunks are run again
