@@ -51,7 +51,11 @@ setup(
         'test': ['pytest', 'hypothesis', 'flake8', 'flake8-quotes', 'flake8-import-order',
                  'flake8-builtins', 'flake8-comprehensions', 'flake8-docstrings', 'pep257',
                  'pydocstyle', 'onnx', 'xmlschema', 'torchvision==0.28.0', 'transformers',
-                 'onnxscript', 'pyyaml', 'rosbags>=0.10', 'Pillow', 'ray'],
+                 'onnxscript', 'pyyaml', 'rosbags>=0.10', 'Pillow',
+                 # The reference of seg_ros.core.track (NumPy >= 2, SciPy; never the runtime).
+                 'trackers==2.6.0',
+                 # seg-ros fleet's tests run a local Ray.
+                 'ray'],
     },
     zip_safe=True,
     maintainer='seg_ros developers',

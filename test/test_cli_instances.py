@@ -82,6 +82,6 @@ def test_instance_classes_of_the_embedded_model_and_bad_values(tmp_path):
     assert min(areas) >= 500 and areas == sorted(areas, reverse=True)
     refused = run_cli('segment', str(image), '-o', str(tmp_path / 'bad'), '--instance-classes',
                       'Spaceship', '--quiet')
-    assert refused.returncode == 2 and "instance_classes ['Spaceship']" in refused.stderr
+    assert refused.returncode == 2 and "--instance-classes ['Spaceship']" in refused.stderr
     plain = run_cli('segment', str(image), '-o', str(tmp_path / 'plain'), '--quiet')
     assert plain.returncode == 0 and not (tmp_path / 'plain' / 'street_instances.json').exists()

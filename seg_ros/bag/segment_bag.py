@@ -29,8 +29,8 @@ from rosbags.rosbag2 import StoragePlugin, Writer, WriterError
 
 from seg_ros.bag import messages
 from seg_ros.bag.reading import BagError, BagSource, open_bag, Topic
-from seg_ros.cli import make_segmenter, print_model
 from seg_ros.core.segmenter import Segmenter
+from seg_ros.offline.model_options import make_segmenter, print_model
 from seg_ros.output_topics import class_mask_indices, IMAGE_OUTPUTS
 from seg_ros.ros import compressed
 from seg_ros.ros.image_conversion import (image_to_array, ImageConversionError, NODE_ENCODINGS,

@@ -13,10 +13,10 @@ from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescri
 
 from seg_ros.core.model.description import (CHANNEL_ORDERS, INPUT_LAYOUTS, OUTPUT_LAYOUTS, PRESETS,
                                             TASKS, UPSAMPLING)
+# The model's parameters are seg_ros.core.options.MODEL_OPTIONS (names, types, defaults,
+# choices), which the CLI's flags come from too; test/test_options.py checks they agree.
+from seg_ros.core.options import BACKENDS, PRECISIONS, TARGETS
 
-BACKENDS = ('auto', 'opencv', 'onnxruntime', 'openvino')
-TARGETS = ('auto', 'cuda', 'cpu')
-PRECISIONS = ('f32', 'fast')
 COLOR_ENCODINGS = ('rgb8', 'bgr8')
 OUTPUT_RESOLUTIONS = ('input', 'model')
 INPUT_QOS_PROFILES = ('sensor_data', 'reliable')

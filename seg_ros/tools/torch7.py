@@ -50,6 +50,7 @@ import torch.nn.functional as F
 import torchfile
 
 from seg_ros.core.backends import open_backend
+from seg_ros.offline.convert_options import build_convert_parser
 from seg_ros.tools.enet import pad_channels
 from seg_ros.tools.export import export_onnx
 from seg_ros.tools.unpool import max_unpool2x2
@@ -378,49 +379,13 @@ def convert_torch7(net_path: str, onnx_path: str, width: int = 1024, height: int
     }
 
 
-def parse_scale(text: str) -> float:
-    """Parse a scale given as a number or a fraction such as ``1/255``."""
-    numerator, _, denominator = text.partition('/')
-    try:
-        return float(numerator) / float(denominator or 1)
-    except (ValueError, ZeroDivisionError) as error:
-        raise argparse.ArgumentTypeError(f'bad scale {text!r}') from error
-
-
-def parse_mean(text: str) -> tuple[float, float, float]:
-    """Parse a mean given as three comma-separated numbers."""
-    try:
-        values = tuple(float(v) for v in text.split(','))
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(f'bad mean {text!r}') from error
-    if len(values) != 3:
-        raise argparse.ArgumentTypeError(f'mean needs 3 values, got {text!r}')
-    return values
-
-
 def main(argv: list[str] | None = None) -> int:
     """Command line: convert a Torch7 network to ONNX; prints the summary."""
-    parser = argparse.ArgumentParser(
-        prog='seg-ros convert',
-        description='Convert a Torch7 segmentation network (e.g. ENet enet-model.net) to ONNX.')
-    parser.add_argument('net', help='Torch7 .net/.t7 file')
-    parser.add_argument('-o', '--output', required=True, help='ONNX file to write')
-    parser.add_argument('--width', type=int, default=1024, help='default input width')
-    parser.add_argument('--height', type=int, default=512, help='default input height')
-    parser.add_argument('--scores-only', action='store_true',
-                        help='write float NCHW -> scores instead of uint8 BGR -> class map')
-    parser.add_argument('--bgr', action='store_true',
-                        help='the network takes BGR (default: RGB, channels swapped)')
-    parser.add_argument('--scale', type=parse_scale, default=1 / 255,
-                        help='pixel scale, after the mean (default 1/255)')
-    parser.add_argument('--mean', type=parse_mean, default=(0.0, 0.0, 0.0),
-                        help='per-channel mean, network order, pixel units (default 0,0,0)')
-    parser.add_argument('--check', nargs='+', metavar='IMAGE', default=[],
-                        help='then segment these images with the original (cv2.dnn) and the '
-                             'converted model and print the share of pixels that agree')
-    parser.add_argument('--min-agreement', type=float, default=99.9, metavar='PERCENT',
-                        help='with --check: exit with status 1 below this (default 99.9)')
-    args = parser.parse_args(argv)
+    return convert_command(build_convert_parser().parse_args(argv))
+
+
+def convert_command(args: argparse.Namespace) -> int:
+    """Convert as ``seg-ros convert`` was asked (flags: :mod:`seg_ros.offline.convert_options`)."""
     try:
         summary = convert_torch7(args.net, args.output, args.width, args.height,
                                  fused=not args.scores_only, swap_rb=not args.bgr,

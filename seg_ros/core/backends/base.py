@@ -107,7 +107,22 @@ class Backend(ABC):
         :param encoding: channel order of a 3-channel frame, ``'bgr8'`` or ``'rgb8'``.
         :return: (input height, input width) uint8 class map.
         """
-        from seg_ros.core.decode.semantic import check_frame_outputs, decode
+        return self._infer(frame, encoding, False)[0]
+
+    def infer_with_confidence(self, frame: np.ndarray, encoding: str = 'bgr8'
+                              ) -> tuple[np.ndarray, np.ndarray | None]:
+        """
+        Segment one frame; return :meth:`infer`'s class map and its confidence map (or None).
+
+        See :func:`seg_ros.core.decode.semantic.decode_with_confidence`; None for a class-id
+        output without the confidence output :meth:`add_confidence_output` adds.
+        """
+        return self._infer(frame, encoding, True)
+
+    def _infer(self, frame: np.ndarray, encoding: str,
+               confidence: bool) -> tuple[np.ndarray, np.ndarray | None]:
+        from seg_ros.core.decode.semantic import (check_frame_outputs, decode,
+                                                  decode_with_confidence)
         started = time.perf_counter()
         network_input = self.prepare(frame, encoding)
         prepared = time.perf_counter()
@@ -115,11 +130,27 @@ class Backend(ABC):
         ran = time.perf_counter()
         name = self.description.output_name
         check_frame_outputs({name: outputs[name]}, self.output_shapes)
-        class_map = decode(outputs, self.description)
+        if confidence:
+            class_map, confidence_map = decode_with_confidence(outputs, self.description)
+        else:
+            class_map, confidence_map = decode(outputs, self.description), None
         self.last_stages = {'prepare': (prepared - started) * 1e3,
                             'network': (ran - prepared) * 1e3,
                             'decode': (time.perf_counter() - ran) * 1e3}
-        return class_map
+        return class_map, confidence_map
+
+    def add_confidence_output(self) -> str:
+        """
+        Make a class-id model also output the probability behind its in-graph argmax.
+
+        Only a runtime that can rewrite the graph it compiles can (OpenVINO); the others say
+        why not.
+
+        :return: '' when the output was added, else why it cannot be.
+        """
+        return (f'{self.name} runs the model as exported: it cannot expose the scores behind '
+                'its in-graph argmax (OpenVINO can: backend openvino or auto with openvino '
+                'installed; or export the scores)')
 
     def run_error(self, runtime: str, error: Exception) -> ModelError:
         """Return the ModelError for a network that loaded but fails to run."""
