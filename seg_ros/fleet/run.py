@@ -117,8 +117,9 @@ def plan_of(job: BagJob, args: argparse.Namespace) -> dict:
     path = job.bag.path.resolve()
     files = [path] if path.is_file() else sorted(p for p in path.iterdir() if p.is_file())
     options = {key: value for key, value in sorted(vars(args).items()) if key not in RUN_ONLY}
-    named = [Path(value).resolve() for value in (args.model, args.config, args.classes,
-                                                 args.colors) if value and Path(value).is_file()]
+    named = [Path(value).resolve() for value in (
+        getattr(args, name, '') for name in ('model_path', 'config_path', 'classes_path',
+                                             'colors_path')) if value and Path(value).is_file()]
     return json.loads(json.dumps({
         'input': str(path), 'files': file_stamps(files), 'options': options,
         'option_files': file_stamps(named)}, default=str))
