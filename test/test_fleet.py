@@ -366,6 +366,23 @@ def test_a_corrupt_bag_and_a_missing_topic_fail_while_the_others_complete(
                                *options)
 
 
+def test_bad_options_and_inputs_are_one_line_before_ray_starts(model, tmp_path):
+    write_bag(tmp_path / 'in', 'mcap', [make_frame(64, 48)])
+    base = ('fleet', str(tmp_path / 'in'), '-o', str(tmp_path / 'out'), '--image-topic', RAW)
+    for options, message in (
+            (('--model', str(tmp_path / 'nosuch.onnx')), 'nosuch.onnx: no such file'),
+            (('--model', model, '--start', '2', '--end', '1'), '--end 1.0 is not after'),
+            (('--model', model, '--workers', '3', '--num-cpus', '2'),
+             '3 workers of 1 threads need 3 CPUs')):
+        result = run_cli(*base, *options)
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.count('\n') == 1 and message in result.stderr, result.stderr
+        assert 'starting' not in result.stdout  # Ray was not started
+    result = run_cli('fleet', str(tmp_path / 'missing'), '-o', str(tmp_path / 'out'),
+                     '--image-topic', RAW)
+    assert result.returncode == 2 and 'missing: no such bag or folder' in result.stderr
+
+
 def test_without_ray_one_line_says_how_to_install_it(tmp_path):
     write_bag(tmp_path / 'in', 'mcap', [make_frame(64, 48)])
     script = (

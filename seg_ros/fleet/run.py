@@ -44,6 +44,7 @@ from seg_ros.fleet import parts
 from seg_ros.fleet.inputs import find_bags, FleetBag, FleetInputError
 from seg_ros.fleet.merge import merge_bag, MergeError, Stopped
 from seg_ros.fleet.worker import FrameWorker
+from seg_ros.offline.model_options import check_model_arguments
 
 RAY_MISSING = ("seg-ros fleet needs Ray: pip install 'ray>=2.10' (or, in the source tree, "
                "pip install -e '.[fleet]')")
@@ -487,6 +488,11 @@ def run_fleet(args: argparse.Namespace) -> int:
         print(f'seg-ros fleet: --end {args.end} is not after --start {args.start}',
               file=sys.stderr)
         return 2
+    # Here where the workers run here too (a cluster's workers check their own files).
+    problem = '' if args.address else check_model_arguments(args)
+    if problem:
+        print(f'seg-ros fleet: {problem}', file=sys.stderr)
+        return 2
     try:
         bags = find_bags(args.inputs, args.output_dir)
         output_dir = Path(args.output_dir)
@@ -511,6 +517,8 @@ def run_fleet(args: argparse.Namespace) -> int:
             status, new_frames = segment(ray, args, jobs, run)
     finally:
         signal.signal(signal.SIGTERM, previous_term)
+    if status == 2:  # nothing done: a bad option, a model that does not load, no Ray
+        return status
     wall_s = time.monotonic() - started
     run.update(wall_s=round(wall_s, 3), frames_segmented=new_frames,
                fps=round(new_frames / wall_s, 3) if wall_s > 0 else None,
@@ -534,16 +542,18 @@ def segment(ray, args: argparse.Namespace, jobs: list[BagJob], run: dict) -> tup
     """Start Ray and the workers, segment the pending bags; return (status, frames segmented)."""
     started_ray, actors, fleet = False, [], None
     try:
+        local_cpus = args.num_cpus or cpu_threads()
+        if args.workers * args.threads > local_cpus and not args.address:
+            print(f'seg-ros fleet: {args.workers} workers of {args.threads} threads need '
+                  f'{args.workers * args.threads} CPUs; --num-cpus is {local_cpus}',
+                  file=sys.stderr)
+            return 2, 0
         try:
             started_ray, cpus, where = start_ray(ray, args)
         except (ConnectionError, RuntimeError, ValueError) as error:
             print(f'seg-ros fleet: Ray did not start: {short_ray_error(error)}', file=sys.stderr)
             return 2, 0
         workers = args.workers or max(1, cpus // args.threads)
-        if workers * args.threads > cpus and not args.address:
-            print(f'seg-ros fleet: {workers} workers of {args.threads} threads need '
-                  f'{workers * args.threads} CPUs; Ray has {cpus}', file=sys.stderr)
-            return 2, 0
         print(f'starting {workers} workers x {args.threads} thread'
               f'{"s" if args.threads > 1 else ""} on {where} ({cpus} CPUs)', flush=True)
         actors = start_workers(ray, args, workers)
