@@ -39,7 +39,8 @@ setup(
         'openvino': ['openvino', 'onnx'],
         # HuggingFace-described models (a preprocessor_config.json): resized as HF does, by PIL.
         'hf': ['Pillow'],
-        # Offline tools: training the embedded model, converting Torch7 ENet to ONNX.
+        # Offline tools: training the embedded model (torch); torchfile reads Torch7 files for the
+        # tests' independent reference of the converter (seg-ros convert itself needs only onnx).
         'tools': ['torch==2.13.0', 'onnx', 'torchfile'],
         # seg-ros bag: reading and writing rosbag2 bags without ROS.
         'bag': ['rosbags>=0.10'],

@@ -57,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_fleet_arguments(fleet)
     add_model_arguments(fleet)
     convert = commands.add_parser('convert', help='convert the Torch7 ENet .net file to ONNX '
-                                                  '(needs torch, torchfile, onnx)',
+                                                  '(needs onnx, no torch)',
                                   description=CONVERT_DESCRIPTION)
     add_convert_arguments(convert)
     return parser

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from instance_models import make_yolo_seg_model, reference_yolo_seg
+from instance_scenes import FRAME_H, FRAME_W, yolo_constants, YOLO_H, YOLO_W
 from seg_ros.data import synthetic
 from seg_ros.paths import executable_path
-from test_core_instance_decoders import FRAME_H, FRAME_W, yolo_constants, YOLO_H, YOLO_W
 
 # Beside the venv's Python, or in the colcon install's lib/seg_ros (colcon test).
 SEG_ROS = executable_path('seg-ros')

@@ -24,12 +24,12 @@ import sys
 import time
 from typing import Iterator
 
-import cv2
 from rosbags.rosbag2 import StoragePlugin, Writer, WriterError
 
 from seg_ros.bag import messages
 from seg_ros.bag.reading import BagError, BagSource, open_bag, Topic
 from seg_ros.core.segmenter import Segmenter
+from seg_ros.frame_outputs import assemble, OutputSelection, segment
 from seg_ros.offline.model_options import make_segmenter, print_model
 from seg_ros.output_topics import class_mask_indices, IMAGE_OUTPUTS
 from seg_ros.ros import compressed
@@ -214,6 +214,13 @@ class BagSegmenter:
         self.outputs = set(args.outputs)
         self.image_outputs = [name for name in _CODECS if name in self.outputs]
         self.masks = class_mask_indices(list(args.class_masks), segmenter.labels.names)
+        # What the node makes for a subscriber of every output asked for (at input size).
+        images = frozenset(self.image_outputs)
+        self.selection = OutputSelection(
+            raw=images if args.transport in ('raw', 'both') else frozenset(),
+            compressed=images if args.transport in ('compressed', 'both') else frozenset(),
+            masks=tuple(self.masks), instance_map='instance_map' in self.outputs,
+            instances='instances' in self.outputs, class_map=True)
         self.convert = to_rgb8 if args.color_encoding == 'rgb8' else to_bgr8
 
     def frame(self, camera: Camera, msgtype: str, data: bytes):
@@ -245,40 +252,32 @@ class BagSegmenter:
             bag.write(f'{camera.prefix}/label_info', messages.LABEL_INFO,
                       messages.label_info(labels.names, header), timestamp, latched=True)
             camera.labels_written = True
+        selection = self.selection
         try:
-            result = self.segmenter.run(
-                image, class_map=True, color_mask='color_mask' in self.outputs,
-                overlay='overlay' in self.outputs, full_resolution=True, encoding=encoding,
-                alpha=self.args.alpha)
+            result = segment(self.segmenter, image, selection, model_resolution=False,
+                             encoding=encoding, alpha=self.args.alpha)
         except ValueError as error:
             raise FrameError(f'cannot be segmented: {error}') from None
-        images = {'class_map': (result.class_map_full, 'mono8'),
-                  'color_mask': (result.color_mask, encoding),
-                  'overlay': (result.overlay, encoding)}
-        raw = self.args.transport in ('raw', 'both')
-        packed = self.args.transport in ('compressed', 'both')
-        for name in self.image_outputs:
-            pixels, pixel_encoding = images[name]
+        outputs = assemble(result, selection, model_resolution=False, encoding=encoding)
+        for name, (pixels, pixel_encoding) in outputs.images.items():
             topic = f'{camera.prefix}/{name}'
-            if raw:
+            if name in selection.raw:
                 bag.write(topic, messages.IMAGE, messages.image(pixels, pixel_encoding, header),
                           timestamp)
-            if packed:
+            if name in selection.compressed:
                 text, data = compressed.encode(pixels, pixel_encoding, _CODECS[name],
                                                jpeg_quality=self.args.jpeg_quality)
                 bag.write(f'{topic}/compressed', messages.COMPRESSED_IMAGE,
                           messages.compressed_image(text, data, header), timestamp)
-        for class_id, relative in self.masks.items():
-            mask = cv2.compare(result.class_map_full, class_id, cv2.CMP_EQ)
-            bag.write(camera.prefix + relative[1:], messages.IMAGE,
+        for class_id, mask in outputs.masks.items():
+            bag.write(camera.prefix + self.masks[class_id][1:], messages.IMAGE,
                       messages.image(mask, 'mono8', header), timestamp)
-        if result.instances is not None:
-            if 'instance_map' in self.outputs:
-                bag.write(f'{camera.prefix}/instance_map', messages.IMAGE,
-                          messages.image(result.instance_map, 'mono16', header), timestamp)
-            if 'instances' in self.outputs:
-                bag.write(f'{camera.prefix}/instances', messages.DETECTION_2D_ARRAY,
-                          messages.detections(result.instances, header), timestamp)
+        if outputs.instance_map is not None:
+            bag.write(f'{camera.prefix}/instance_map', messages.IMAGE,
+                      messages.image(outputs.instance_map, 'mono16', header), timestamp)
+        if outputs.instances is not None:
+            bag.write(f'{camera.prefix}/instances', messages.DETECTION_2D_ARRAY,
+                      messages.detections(outputs.instances, header), timestamp)
 
 
 def make_bag_segmenter(args: argparse.Namespace) -> BagSegmenter:

@@ -119,7 +119,14 @@ class SegmentationResult:
 
 
 class Segmenter:
-    """A loaded model with its labels. Not thread-safe: one ``run`` at a time."""
+    """
+    A loaded model with its labels.
+
+    :meth:`run` may be called from several threads at once (the workers of a multi-camera hub
+    share one segmenter): it keeps nothing of a call on the instance, and its backend's
+    :meth:`~seg_ros.core.backends.base.Backend.forward` takes calls from several threads.
+    ``instance_settings`` may be replaced while frames run: each call reads it once.
+    """
 
     def __init__(self, config: SegmenterConfig) -> None:
         """
@@ -300,6 +307,7 @@ class Segmenter:
         want_confidence = (self.config.confidence if confidence is None else confidence) \
             and self.makes_confidence
         model_confidence = full_confidence = None
+        settings = self.instance_settings  # read once: a runtime change may replace it
         if self.backend.description.postprocess == 'logits':
             # HuggingFace's post-processing: the scores at frame size, then the argmax; the
             # model-size map is read from that.
@@ -322,14 +330,14 @@ class Segmenter:
             else:
                 model_map = self.backend.infer(frame, output_encoding)
             inferred = time.perf_counter()
-            need_full_map = overlay or self.makes_instances or (
+            need_full_map = overlay or settings is not None or (
                 full_resolution and (class_map or color_mask))
             full_map = resize_class_map(model_map, width, height) if need_full_map else None
             if model_confidence is not None and full_resolution and class_map:
                 full_confidence = resize_class_map(model_confidence, width, height)
         instances = instance_map = None
-        if self.makes_instances:
-            instances = instances_from_class_map(full_map, self.instance_settings)
+        if settings is not None:
+            instances = instances_from_class_map(full_map, settings)
             instance_map = instances.instance_map()
         lut = self._luts[output_encoding]
         mask = _color_mask(color_mask, full_map, model_map, full_resolution, lut)

@@ -1,7 +1,7 @@
 """
-``seg-ros convert``'s flags, parsed without torch (the conversion: :mod:`.convert`).
+``seg-ros convert``'s flags, parsed without onnx (the conversion: :mod:`.convert`).
 
-``seg-ros convert --help`` works everywhere; the converter's packages are needed only to run it.
+``seg-ros convert --help`` works everywhere; onnx is needed only to run the conversion.
 """
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ from __future__ import annotations
 import argparse
 
 #: Where the converter's packages come from (the package's ``tools`` extra).
-INSTALL_HINT = ("pip install torch torchfile onnx (or pip install -e '.[tools]' in a source "
-                'checkout); the node and seg-ros segment need none of them to run a .net '
-                '(docs/models.md)')
+INSTALL_HINT = ('apt install python3-onnx (rosdep key python3-onnx) or pip install onnx; the '
+                'node and seg-ros segment need it only to run a .net on ONNX Runtime or '
+                'OpenVINO (docs/models.md)')
 
 
 def parse_scale(text: str) -> float:
@@ -63,4 +63,4 @@ def build_convert_parser(prog: str = 'seg-ros convert') -> argparse.ArgumentPars
 
 
 CONVERT_DESCRIPTION = ('Convert a Torch7 segmentation network (e.g. ENet enet-model.net) to '
-                       f'ONNX. Needs torch, torchfile and onnx: {INSTALL_HINT}.')
+                       f'ONNX (no torch needed). Needs onnx: {INSTALL_HINT}.')

@@ -27,7 +27,11 @@ from seg_ros.core.model.preprocess import prepare_input
 
 class Backend(ABC):
     """
-    One loaded network at one input shape. Not thread-safe: one ``forward`` at a time.
+    One loaded network at one input shape.
+
+    :meth:`forward` and :meth:`infer` may be called from several threads at once: each backend
+    runs the calls side by side or one at a time (see :meth:`forward`), ``last_stages`` is the
+    calling thread's.
 
     :ivar name: ``'opencv'``, ``'onnxruntime'`` or ``'openvino'``.
     :ivar info: what the model file says.

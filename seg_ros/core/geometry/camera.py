@@ -102,8 +102,7 @@ class Intrinsics:
             raise ValueError(
                 f'an image of {width}x{height} is not the {self.width}x{self.height} camera at '
                 f'another resolution (scales {scale_x:.3f} and {scale_y:.3f} differ)')
-        return Intrinsics(self.fx * scale_x, self.fy * scale_y, self.cx * scale_x,
-                          self.cy * scale_y, int(width), int(height))
+        return self.resized_to(width, height)
 
     def resized_to(self, width: int, height: int) -> 'Intrinsics':
         """

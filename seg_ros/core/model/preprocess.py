@@ -2,8 +2,9 @@
 Frames to network inputs, as a :class:`ModelDescription` says.
 
 ``(pixel * rescale_factor - image_mean) / image_std`` per channel, computed as
-``(pixel - mean_px) * factor`` with ``mean_px = image_mean / rescale_factor`` and
-``factor = rescale_factor / image_std`` (one subtraction and one multiplication in float32),
+``(pixel - mean_px) / divisor`` with ``mean_px = image_mean / rescale_factor`` and
+``divisor = image_std / rescale_factor`` (one subtraction and one division in float32: for a
+0-1 input ``pixel / 255``, bit for bit what ultralytics and torchvision feed their networks),
 after resizing the frame to the input size and putting its channels in the network's order.
 
 The resize is ``cv2.resize`` bilinear (``resize: opencv``, no antialiasing) or Pillow's
@@ -91,7 +92,10 @@ def prepare_input(frame: np.ndarray, encoding: str, description: ModelDescriptio
     rescale = description.rescale_factor
     blob = image.astype(np.float32)
     blob -= np.array([m / rescale for m in mean], np.float32)
-    blob *= np.array([rescale / s for s in std], np.float32)
+    # Divided, not multiplied by the inverse: x / 255 in float32 is what ultralytics
+    # (``div_(255)``) and torchvision (``ToTensor``) feed the network; x * float32(1 / 255)
+    # differs in the last bit for most pixels, and that moves the network's outputs.
+    blob /= np.array([s / rescale for s in std], np.float32)
     if description.input_layout == 'NHWC':
         return blob[np.newaxis]
     planes = np.ascontiguousarray(blob.transpose(2, 0, 1))
