@@ -22,6 +22,7 @@ from pathlib import Path
 import shutil
 import sys
 import time
+from typing import Iterator
 
 from rosbags.rosbag2 import StoragePlugin, Writer, WriterError
 
@@ -164,13 +165,19 @@ class OutputBag:
     def write(self, topic: str, msgtype: str, message, timestamp: int,
               latched: bool = False) -> None:
         """Serialise and write one output message."""
+        self.write_serialized(topic, msgtype, messages.serialize(message, msgtype), timestamp,
+                              latched)
+
+    def write_serialized(self, topic: str, msgtype: str, data, timestamp: int,
+                         latched: bool = False) -> None:
+        """Write one output message already serialised to CDR (``seg-ros fleet``'s parts)."""
         connection = self.connections.get(topic)
         if connection is None:
             connection = self.connections[topic] = self.writer.add_connection(
                 topic, msgtype, typestore=messages.typestore(),
                 offered_qos_profiles=list(messages.LATCHED_QOS if latched else
                                           messages.OUTPUT_QOS))
-        self.writer.write(connection, timestamp, messages.serialize(message, msgtype))
+        self.writer.write(connection, timestamp, data)
         self.written += 1
 
     def finish(self, overwrite: bool) -> None:
@@ -271,6 +278,15 @@ class BagSegmenter:
         if outputs.instances is not None:
             bag.write(f'{camera.prefix}/instances', messages.DETECTION_2D_ARRAY,
                       messages.detections(outputs.instances, header), timestamp)
+
+
+def make_bag_segmenter(args: argparse.Namespace) -> BagSegmenter:
+    """
+    Load the model of the command's options; return what turns frames into output messages.
+
+    :raises ValueError: a model option is wrong (``ModelError`` names it).
+    """
+    return BagSegmenter(make_segmenter(args), args)
 
 
 def cameras_of(source: BagSource, args: argparse.Namespace) -> dict[str, Camera]:
@@ -403,6 +419,34 @@ def copy_and_segment(source: BagSource, cameras: dict[str, Camera], frames: BagS
         except FrameError as error:
             failures.append(f'{camera.topic} frame {index} (bag time {timestamp} ns): {error}')
         progress.tick()
+
+
+def selected_frames(source: BagSource, cameras: dict[str, Camera], args: argparse.Namespace
+                    ) -> Iterator[tuple[Topic, int, bytes, Camera | None, int]]:
+    """
+    Yield every input message as (topic, bag time, bytes, camera, frame index), in bag order.
+
+    ``camera`` is the camera to segment the message for, or None: not an image topic, or a frame
+    outside ``--start`` / ``--end`` or between two ``--every``; ``frame index`` counts the
+    camera's frames inside the time window (as ``copy_and_segment`` numbers them), -1 where
+    ``camera`` is None.
+    """
+    first_ns = source.start_ns
+    for topic, timestamp, data in source.messages():
+        if first_ns is None:
+            first_ns = timestamp
+        camera = cameras.get(topic.topic)
+        index = -1
+        if camera is not None:
+            offset_s = (timestamp - first_ns) / 1e9
+            if offset_s < args.start or (args.end is not None and offset_s > args.end):
+                camera = None
+            else:
+                index = camera.seen
+                camera.seen += 1
+                if index % args.every:
+                    camera, index = None, -1
+        yield topic, timestamp, data, camera, index
 
 
 def report(source: BagSource, cameras: dict[str, Camera], bag: OutputBag, failures: list[str],
