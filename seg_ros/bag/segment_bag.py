@@ -396,21 +396,9 @@ def run_bag(args: argparse.Namespace) -> int:
 def copy_and_segment(source: BagSource, cameras: dict[str, Camera], frames: BagSegmenter,
                      bag: OutputBag, progress: Progress, failures: list[str]) -> None:
     """Copy every message; segment the selected frames."""
-    args = frames.args
-    first_ns = source.start_ns
-    for topic, timestamp, data in source.messages():
+    for topic, timestamp, data, camera, index in selected_frames(source, cameras, frames.args):
         bag.pass_through(topic, timestamp, data)
-        if first_ns is None:
-            first_ns = timestamp
-        camera = cameras.get(topic.topic)
         if camera is None:
-            continue
-        offset_s = (timestamp - first_ns) / 1e9
-        if offset_s < args.start or (args.end is not None and offset_s > args.end):
-            continue
-        index = camera.seen
-        camera.seen += 1
-        if index % args.every:
             continue
         try:
             msg, image = frames.frame(camera, topic.msgtype, data)
@@ -428,8 +416,8 @@ def selected_frames(source: BagSource, cameras: dict[str, Camera], args: argpars
 
     ``camera`` is the camera to segment the message for, or None: not an image topic, or a frame
     outside ``--start`` / ``--end`` or between two ``--every``; ``frame index`` counts the
-    camera's frames inside the time window (as ``copy_and_segment`` numbers them), -1 where
-    ``camera`` is None.
+    camera's frames inside the time window (``copy_and_segment`` and ``seg-ros fleet`` both
+    number them so), -1 where ``camera`` is None.
     """
     first_ns = source.start_ns
     for topic, timestamp, data in source.messages():
