@@ -20,8 +20,9 @@ node is rewritten as:
 - ``CRD`` mode: one grouped ConvTranspose (``group`` = output channels, weight
   ``(C * b * b, 1, b, b)``), each group reading its own ``b * b`` consecutive channels.
 
-The output keeps the DepthToSpace output's name; no other node, initializer or attribute
-changes, so the network's weights stay bit-identical. H and W stay dynamic (ConvTranspose
+The kernels are Constant nodes, as torch's exporter writes them. The output keeps the
+DepthToSpace output's name; no other node, initializer or attribute changes, so the network's
+weights stay bit-identical. H and W stay dynamic (ConvTranspose
 with stride ``b`` and kernel ``b`` gives ``b`` times the input size, no shape is computed).
 
 API::
@@ -95,9 +96,11 @@ class _Rewriter:
         self.names.add(name)
         return name
 
-    def initializer(self, base: str, array: np.ndarray) -> str:
+    def constant(self, nodes: list[onnx.NodeProto], base: str, array: np.ndarray) -> str:
+        """Append a Constant node holding ``array`` to ``nodes`` (as torch's export writes)."""
         name = self.fresh(base)
-        self.graph.initializer.append(numpy_helper.from_array(array, name))
+        nodes.append(helper.make_node('Constant', [], [name], name=name,
+                                      value=numpy_helper.from_array(array, name)))
         return name
 
     def static_channels(self, tensor: str) -> int | None:
@@ -128,11 +131,12 @@ class _Rewriter:
 
     def slices(self, tensor: str, channels: int, block: int, prefix: str) -> list[
             onnx.NodeProto]:
-        nodes = []
-        axes = self.initializer(f'{prefix}/axes', np.array([1], np.int64))
+        nodes: list[onnx.NodeProto] = []
+        axes = self.constant(nodes, f'{prefix}/axes', np.array([1], np.int64))
         for k in range(block * block):
-            starts = self.initializer(f'{prefix}/start{k}', np.array([k * channels], np.int64))
-            ends = self.initializer(f'{prefix}/end{k}', np.array([(k + 1) * channels], np.int64))
+            starts = self.constant(nodes, f'{prefix}/start{k}', np.array([k * channels], np.int64))
+            ends = self.constant(nodes, f'{prefix}/end{k}',
+                                 np.array([(k + 1) * channels], np.int64))
             output = self.fresh(f'{prefix}/block{k}')
             nodes.append(helper.make_node('Slice', [tensor, starts, ends, axes], [output],
                                           name=output))
@@ -150,10 +154,10 @@ class _Rewriter:
         else:
             channels = self.channels(node.input[0], node) // (block * block)
             nodes = self.slices(node.input[0], channels, block, prefix)
-            blocks = [slice_node.output[0] for slice_node in nodes]
+            blocks = [each.output[0] for each in nodes if each.op_type == 'Slice']
         placed = []
         for k, (tensor, kernel) in enumerate(zip(blocks, one_hot_kernels(channels, block))):
-            weight = self.initializer(f'{prefix}/one_hot{k}', kernel)
+            weight = self.constant(nodes, f'{prefix}/one_hot{k}', kernel)
             output = self.fresh(f'{prefix}/place{k}')
             nodes.append(helper.make_node('ConvTranspose', [tensor, weight], [output],
                                           name=output, group=channels,
@@ -170,10 +174,12 @@ class _Rewriter:
     def crd(self, node: onnx.NodeProto, block: int) -> list[onnx.NodeProto]:
         prefix = node.name or self.fresh('DepthToSpace')
         channels = self.channels(node.input[0], node) // (block * block)
-        weight = self.initializer(f'{prefix}/one_hot', crd_kernel(channels, block))
-        return [helper.make_node('ConvTranspose', [node.input[0], weight], node.output,
-                                 name=self.fresh(f'{prefix}/place'), group=channels,
-                                 kernel_shape=[block, block], strides=[block, block])]
+        nodes: list[onnx.NodeProto] = []
+        weight = self.constant(nodes, f'{prefix}/one_hot', crd_kernel(channels, block))
+        nodes.append(helper.make_node('ConvTranspose', [node.input[0], weight], node.output,
+                                      name=self.fresh(f'{prefix}/place'), group=channels,
+                                      kernel_shape=[block, block], strides=[block, block]))
+        return nodes
 
 
 def replace_depth_to_space(model: onnx.ModelProto) -> int:
