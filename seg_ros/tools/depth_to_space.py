@@ -234,9 +234,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         model = onnx.load(args.model)
+    except Exception as error:  # OSError, or protobuf's DecodeError for what is not ONNX
+        print(f'{args.model}: not a readable ONNX file: {error}', file=sys.stderr)
+        return 2
+    try:
         count = replace_depth_to_space(model)
         onnx.checker.check_model(model)
-    except (OSError, ValueError, onnx.checker.ValidationError) as error:
+    except (ValueError, onnx.checker.ValidationError) as error:
         print(f'{args.model}: {error}', file=sys.stderr)
         return 2
     output = args.output or args.model
