@@ -162,7 +162,7 @@ def main(argv: list[str]) -> int:
     python = make_venv(venv)
     pip_install(python, [*ros_wheels, *pip_keys, *test_tools], expected['numpy'])
     subprocess.run([str(python), '-m', 'pip', 'install', '-q', '--disable-pip-version-check',
-                    '--no-deps', '-e', str(REPO_ROOT)], check=True)
+                    '--no-deps', '--use-pep517', '-e', str(REPO_ROOT)], check=True)
     print(check(python, expected))
     return 0
 
