@@ -4,10 +4,10 @@ The faster runtimes on a robot under PEP 668: the venv of docs/robot.md, for rea
 A robot's system Python refuses ``pip install`` (PEP 668), so ONNX Runtime and OpenVINO go into a
 venv made with ``/usr/bin/python3 -m venv --system-site-packages`` (it still sees apt's OpenCV,
 NumPy, Pillow and PyYAML), and ``python -m colcon build`` runs with that venv's Python so that the
-scripts it installs, which ``ros2 run`` and ``ros2 launch`` start, run in it. Here the venv gets
-the ROS 2 wheels too (a robot has them from apt under /opt/ros, visible through
-``source /opt/ros/jazzy/setup.bash``), ONNX Runtime, OpenVINO and colcon; the ``ros2`` command
-line is ``../shared/ros2-extra``'s. Checked: the installed executables' interpreter is the venv's,
+scripts it installs, which ``ros2 run`` and ``ros2 launch`` start, run in it. Here the venv
+gets the ROS 2 wheels too (a robot has them from apt under /opt/ros, visible through ``source
+/opt/ros/jazzy/setup.bash``), ONNX Runtime, OpenVINO, onnx and colcon; the ``ros2`` command line
+is ``../shared/ros2-extra``'s. Checked: the installed executables' interpreter is the venv's,
 the venv's OpenCV and NumPy are apt's, and the node started by ``ros2 run`` and by ``ros2 launch``
 says on /diagnostics that it runs OpenVINO. Skipped, with the reason, where the system Python has
 no apt OpenCV (``make robot-test`` installs it) or ``../shared/ros2-extra`` is absent.
@@ -28,7 +28,8 @@ from ros_env import module_domain, rclpy_context
 from ros_harness import descendants, LoggedProcess, Probe, wait_until
 
 DOMAIN_ID = module_domain(47)
-FAST_RUNTIMES = ('onnxruntime', 'openvino')
+# What docs/robot.md installs in the venv: the faster runtimes and onnx (the .net conversion).
+VENV_PACKAGES = ('onnxruntime', 'openvino', 'onnx')
 # colcon comes from apt on a robot (python3-colcon-common-extensions); here from pip.
 BUILD_TOOLS = ('colcon-common-extensions',)
 START_TIMEOUT_S = 120.0
@@ -54,7 +55,7 @@ def prefix():
 @pytest.fixture(scope='module')
 def venv(apt_versions) -> Path:
     """Return the robot venv with the faster runtimes, built once a machine (locked)."""
-    requirements = [*robot_stack.makefile_list('ROS_PACKAGES'), *FAST_RUNTIMES, *BUILD_TOOLS]
+    requirements = [*robot_stack.makefile_list('ROS_PACKAGES'), *VENV_PACKAGES, *BUILD_TOOLS]
     key = hashlib.sha256(json.dumps([requirements, apt_versions]).encode()).hexdigest()[:12]
     path = Path.home() / '.cache' / 'seg_ros' / f'robot-venv-{key}'
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -64,7 +65,7 @@ def venv(apt_versions) -> Path:
         if not stamp.is_file():
             python = robot_stack.make_venv(path)
             (path / 'COLCON_IGNORE').touch()
-            blocked = tuple(name for name in robot_stack.BLOCKED if name not in FAST_RUNTIMES)
+            blocked = tuple(name for name in robot_stack.BLOCKED if name not in VENV_PACKAGES)
             done = robot_stack.pip_install(python, requirements, apt_versions['numpy'], blocked,
                                            capture_output=True, text=True, check=False)
             assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
