@@ -18,7 +18,7 @@ TEST_STAMP := $(VENV)/.seg_ros-test
 
 venv: $(RUNTIME_STAMP)
 
-$(RUNTIME_STAMP): setup.py package.xml
+$(RUNTIME_STAMP): setup.py package.xml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install $(ROS_PACKAGES) $(RUNTIME_PIP)
 	$(PIP) install --no-deps -e .
