@@ -53,9 +53,12 @@ $(ROBOT_STAMP): setup.py package.xml Makefile test/robot_stack.py
 	/usr/bin/python3 test/robot_stack.py $(ROBOT_VENV)
 	touch $@
 
+# test_ros2_launch.py builds and runs in ros2-extra's own Python and test_lint.py reads files: both
+# give here what they give in make test, so they are left to it (5 of the 11 minutes measured).
 robot-test: $(ROBOT_STAMP)
 	$(ROBOT_VENV)/bin/python test/ros2_extra.py --link-venv
-	$(ROBOT_VENV)/bin/python -m pytest test -rs
+	$(ROBOT_VENV)/bin/python -m pytest test -rs --ignore=test/test_ros2_launch.py \
+		--ignore=test/test_lint.py
 
 # The whole suite as a robot's CI runs it: colcon build and colcon test of a copy of this checkout
 # in a fresh workspace, against ../shared/ros2-extra; 0 failures and 0 errors or it fails.

@@ -18,6 +18,7 @@ import hashlib
 import json
 import os
 from pathlib import Path
+import signal
 import subprocess
 
 import pytest
@@ -33,6 +34,7 @@ VENV_PACKAGES = ('onnxruntime', 'openvino', 'onnx')
 # colcon comes from apt on a robot (python3-colcon-common-extensions); here from pip.
 BUILD_TOOLS = ('colcon-common-extensions',)
 START_TIMEOUT_S = 120.0
+STOP_TIMEOUT_S = 15.0
 NETWORK = ('input_width:=128', 'input_height:=64')
 
 ros_context = pytest.fixture(scope='module')(rclpy_context(DOMAIN_ID))
@@ -121,6 +123,43 @@ def diagnostics_of(probe: Probe, messages: list, node_name: str) -> dict[str, st
     return values
 
 
+def venv_nodes(pid: int, venv: Path) -> list[int]:
+    """Return the processes below ``pid`` that run segmentation_node in the venv's Python."""
+    python = str(venv / 'bin' / 'python')
+    return [child for child in descendants(pid)
+            if command_line(child)[:1] == [python]
+            and any('segmentation_node' in part for part in command_line(child)[1:2])]
+
+
+def command_line(pid: int) -> list[str]:
+    try:
+        with open(f'/proc/{pid}/cmdline', 'rb') as cmdline:
+            return [part.decode() for part in cmdline.read().split(b'\0') if part]
+    except OSError:
+        return []
+
+
+def interrupt(process: LoggedProcess, watched: list[int]) -> list[int]:
+    """
+    Ctrl-C as a terminal sends it, to the whole process group; then kill what is left.
+
+    :return: the ``watched`` processes still running when Ctrl-C had had its time.
+    """
+    try:
+        os.killpg(process.process.pid, signal.SIGINT)
+        process.wait(timeout=STOP_TIMEOUT_S)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        pass
+    left = wait_until(lambda: [pid for pid in watched if os.path.exists(f'/proc/{pid}')] or None,
+                      STOP_TIMEOUT_S) or []
+    try:
+        os.killpg(process.process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    process.close()
+    return left
+
+
 @pytest.mark.parametrize('how', ['ros2 run', 'ros2 launch'])
 def test_the_node_runs_openvino_from_the_venv(how, ros_context, prefix, venv, workspace):
     environment = venv_environment(prefix, venv, workspace)
@@ -135,22 +174,17 @@ def test_the_node_runs_openvino_from_the_venv(how, ros_context, prefix, venv, wo
     probe = Probe(ros_context, f'probe_{namespace}')
     messages = probe.record_diagnostics()
     process = LoggedProcess(command, environment)
+    nodes: list[int] = []
     try:
+        # The node's process runs the venv's interpreter, as the installed script's first line
+        # says; its diagnostics, not those of any other node, are read below.
+        nodes = wait_until(lambda: venv_nodes(process.process.pid, venv), START_TIMEOUT_S,
+                           0.2) or []
+        assert nodes, process.output()[-3000:]
         values = diagnostics_of(probe, messages, f'/{namespace}/segmentation')
-        commands = [command_line(pid) for pid in descendants(process.process.pid)]
     finally:
-        process.stop()
+        left = interrupt(process, nodes)
         probe.close()
-    assert values['backend'] == 'openvino', (values, process.output()[-3000:])
+    assert values['backend'] == 'openvino', values
     assert values['inference'].startswith('openvino '), values
-    # The node's process runs the venv's interpreter, as the installed script's first line says.
-    nodes = [line for line in commands if any('segmentation_node' in part for part in line[1:2])]
-    assert nodes and all(line[0] == str(venv / 'bin' / 'python') for line in nodes), commands
-
-
-def command_line(pid: int) -> list[str]:
-    try:
-        with open(f'/proc/{pid}/cmdline', 'rb') as cmdline:
-            return [part.decode() for part in cmdline.read().split(b'\0') if part]
-    except OSError:
-        return []
+    assert not left, f'{how}: the node was still running after Ctrl-C'
