@@ -44,11 +44,12 @@ SEED = 7100
 
 
 # ---- worker: NumPy and one runtime only --------------------------------------------------------
-def load(runtime: str, path: str):
-    """Return ``forward(blob) -> scores`` of ``path`` on ``runtime``."""
+def load(runtime: str, path: str, threads: int):
+    """Return ``forward(blob) -> scores`` of ``path`` on ``runtime`` with ``threads`` threads."""
     if runtime == 'opencv':
         import cv2
 
+        cv2.setNumThreads(threads)
         nets = {}
 
         def forward(blob):
@@ -63,13 +64,15 @@ def load(runtime: str, path: str):
     if runtime == 'onnxruntime':
         import onnxruntime
 
-        session = onnxruntime.InferenceSession(path, providers=['CPUExecutionProvider'])
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads
+        session = onnxruntime.InferenceSession(path, options, providers=['CPUExecutionProvider'])
         name = session.get_inputs()[0].name
         return lambda blob: session.run(None, {name: blob})[0]
     import openvino
 
     core = openvino.Core()
-    core.set_property('CPU', {'INFERENCE_PRECISION_HINT': 'f32'})
+    core.set_property('CPU', {'INFERENCE_PRECISION_HINT': 'f32', 'INFERENCE_NUM_THREADS': threads})
     model = core.read_model(path)
     compiled = {}
 
@@ -103,7 +106,7 @@ def run_worker(request: dict) -> dict:
     forwards = {}
     for form, path in request['models'].items():
         try:
-            forwards[form] = load(runtime, path)
+            forwards[form] = load(runtime, path, request['threads'])
         except Exception as error:  # every runtime raises its own types
             result['forms'][form] = {'error': short_error(error)}
     outputs = {form: {} for form in forwards}
@@ -248,6 +251,9 @@ def main() -> int:
     parser.add_argument('--frames', type=int, default=40, help='synthetic scenes per size')
     parser.add_argument('--sizes', default='256x128,512x256,1024x512')
     parser.add_argument('--rounds', type=int, default=3, help='timed forwards per input')
+    parser.add_argument('--threads', type=int, default=1,
+                        help='inference threads of every runtime (1: least disturbed by other '
+                             'processes on a shared machine)')
     parser.add_argument('--images', default=IMAGES)
     args = parser.parse_args()
     sizes = [tuple(int(v) for v in size.split('x')) for size in args.sizes.split(',')]
@@ -262,13 +268,14 @@ def main() -> int:
         for runtime, python in jobs:
             print(f'running {runtime} in {python} ...', file=sys.stderr)
             result = spawn(python, {'inputs': inputs, 'runtime': runtime, 'models': models,
-                                    'rounds': args.rounds})
+                                    'rounds': args.rounds, 'threads': args.threads})
             result['label'] = f'{runtime} {result["version"]}'
             pythons[result['label']] = python
             results.append(result)
         print(f'{len(blobs)} inputs: {args.frames} synthetic scenes and '
               f'{len(blobs) // len(sizes) - args.frames} photos at each of {args.sizes}; '
-              f'median of {args.rounds} timed forwards an input\n')
+              f'median of {args.rounds} timed forwards an input, {args.threads} inference '
+              f'thread(s)\n')
         report(results, list(blobs), pythons)
     return 0
 
