@@ -39,17 +39,24 @@ setup(
         'openvino': ['openvino', 'onnx'],
         # HuggingFace-described models (a preprocessor_config.json): resized as HF does, by PIL.
         'hf': ['Pillow'],
-        # Offline tools: training the embedded model, converting Torch7 ENet to ONNX.
+        # Offline tools: training the embedded model (torch); torchfile reads Torch7 files for the
+        # tests' independent reference of the converter (seg-ros convert itself needs only onnx).
         'tools': ['torch==2.13.0', 'onnx', 'torchfile'],
         # seg-ros bag: reading and writing rosbag2 bags without ROS.
         'bag': ['rosbags>=0.10'],
+        # seg-ros fleet: many bags on Ray (this machine's cores, or a cluster); tested with 2.60.
+        'fleet': ['rosbags>=0.10', 'ray'],
         # torchvision pinned to torch 2.13's release (a newer one replaces torch); with
         # transformers and onnxscript (torch's dynamo exporter) they build the model-family
         # test exports: nothing is downloaded, weights are random.
         'test': ['pytest', 'hypothesis', 'flake8', 'flake8-quotes', 'flake8-import-order',
                  'flake8-builtins', 'flake8-comprehensions', 'flake8-docstrings', 'pep257',
                  'pydocstyle', 'onnx', 'xmlschema', 'torchvision==0.28.0', 'transformers',
-                 'onnxscript', 'pyyaml', 'rosbags>=0.10', 'Pillow'],
+                 'onnxscript', 'pyyaml', 'rosbags>=0.10', 'Pillow',
+                 # The reference of seg_ros.core.track (NumPy >= 2, SciPy; never the runtime).
+                 'trackers==2.6.0',
+                 # seg-ros fleet's tests run a local Ray.
+                 'ray'],
     },
     zip_safe=True,
     maintainer='seg_ros developers',

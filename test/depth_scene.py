@@ -20,6 +20,7 @@ BOX_COLUMNS = (24, 40)          # [first, last) columns of the box's front face
 SIDEWALK_COLUMNS = 12           # ground left of this column is sidewalk
 ROAD, CAR, SIDEWALK, SKY = 0, 1, 2, 3
 CLASS_NAMES = ['road', 'car', 'sidewalk', 'sky']
+COLORS_RGB = np.array([[128, 64, 128], [0, 0, 142], [244, 35, 232], [70, 130, 180]], np.uint8)
 DEPTH_RANGE = (0.3, 10.0)
 # base_link -> camera_optical_frame: the camera at (0.2, 0, 1), optical z along base x.
 CAMERA_TRANSLATION = (0.2, 0.0, CAMERA_HEIGHT)

@@ -116,6 +116,12 @@ def make_scores_model(path: str | os.PathLike, num_classes: int = 4, *, width: i
     return _save(model, path)
 
 
+# The labelled tiny model the node tests run (make_labelled_model): its classes, colours, size.
+TINY_CLASS_NAMES = ['road', 'car', 'person', 'sky']
+TINY_COLORS_RGB = np.array([[128, 64, 128], [0, 0, 142], [220, 20, 60], [70, 130, 180]], np.uint8)
+TINY_WIDTH, TINY_HEIGHT = 64, 48
+
+
 def make_labelled_model(folder, class_names: list[str], colors_rgb: np.ndarray) -> str:
     """
     Write ``tiny.onnx`` with its ``classes.txt`` and ``colors.txt`` into ``folder``.
@@ -134,6 +140,24 @@ def make_labelled_model(folder, class_names: list[str], colors_rgb: np.ndarray) 
         lines = [','.join(str(value) for value in color) for color in colors_rgb]
         stream.write('\n'.join(lines) + '\n')
     return folder
+
+
+def tiny_class_map(model_dir: str, frame_bgr: np.ndarray, width: int = TINY_WIDTH,
+                   height: int = TINY_HEIGHT) -> np.ndarray:
+    """
+    Run a folder's ``tiny.onnx`` with plain cv2.dnn, as the classic tutorial does.
+
+    :param width: the network input width the node is given.
+    :param height: its input height.
+    :return: the class map at the frame's size (nearest neighbour).
+    """
+    net = cv2.dnn.readNet(os.path.join(model_dir, 'tiny.onnx'))
+    net.setInput(cv2.dnn.blobFromImage(frame_bgr, 1 / 255, (width, height), (0, 0, 0),
+                                       swapRB=True, crop=False))
+    class_map = np.argmax(net.forward()[0], axis=0).astype(np.uint8)
+    frame_height, frame_width = frame_bgr.shape[:2]
+    return cv2.resize(class_map, (frame_width, frame_height),
+                      interpolation=cv2.INTER_NEAREST_EXACT)
 
 
 def make_fused_model(path: str | os.PathLike, num_classes: int = 4, *, width: int | None = None,

@@ -16,6 +16,9 @@ import threading
 import time
 from typing import Any, Callable
 
+import cv2
+import numpy as np
+
 from ros_env import ros_environment
 
 BIN_DIR = os.path.dirname(sys.executable)
@@ -158,6 +161,15 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
+def rss_mib(pid: int) -> float:
+    """Return a process's resident memory (``VmRSS``) in MiB."""
+    with open(f'/proc/{pid}/status') as status_file:
+        for line in status_file:
+            if line.startswith('VmRSS:'):
+                return int(line.split()[1]) / 1024.0
+    raise AssertionError(f'no VmRSS for process {pid}')
+
+
 def non_loopback_sockets(pids: list[int]) -> dict[int, list[tuple[str, str, int]]]:
     """Return, for each process that has any, its sockets not on 127.0.0.1 / ::1."""
     found = {}
@@ -170,6 +182,85 @@ def non_loopback_sockets(pids: list[int]) -> dict[int, list[tuple[str, str, int]
         if outside:
             found[pid] = outside
     return found
+
+
+class Lifecycle:
+    """A lifecycle manager's view of one node: its change_state, get_state and transitions."""
+
+    def __init__(self, probe: 'Probe', node: str) -> None:
+        from lifecycle_msgs.srv import ChangeState, GetAvailableTransitions, GetState
+        self._probe = probe
+        self._change = probe.node.create_client(ChangeState, f'{node}/change_state')
+        self._get = probe.node.create_client(GetState, f'{node}/get_state')
+        self._transitions = probe.node.create_client(GetAvailableTransitions,
+                                                     f'{node}/get_available_transitions')
+
+    def _call(self, client, request, timeout: float, retry_after: float | None = None):
+        futures, deadline = [], time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            futures.append(client.call_async(request))
+            wait = deadline - time.monotonic()
+            done = wait_until(lambda: [f for f in futures if f.done()],
+                              min(retry_after or wait, wait))
+            if done:
+                return done[0].result()
+        raise AssertionError(f'no answer from {client.srv_name} within {timeout:.0f} s')
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        """Wait for the services, and one answer (the reply path is up)."""
+        for client in (self._change, self._get, self._transitions):
+            assert client.wait_for_service(timeout_sec=timeout), client.srv_name
+        self.state(timeout)
+
+    def state(self, timeout: float = 30.0) -> str:
+        """Return the current state's label (idempotent: asked again until answered)."""
+        from lifecycle_msgs.srv import GetState
+        return self._call(self._get, GetState.Request(), timeout, 5.0).current_state.label
+
+    def available(self) -> dict[str, int]:
+        """Return the transitions the current state has, label to id."""
+        from lifecycle_msgs.srv import GetAvailableTransitions
+        response = self._call(self._transitions, GetAvailableTransitions.Request(), 30.0, 5.0)
+        return {item.transition.label: item.transition.id
+                for item in response.available_transitions}
+
+    def change(self, transition_id: int, timeout: float = 120.0) -> bool:
+        """Request one transition by id (sent once: it is not idempotent); return success."""
+        from lifecycle_msgs.srv import ChangeState
+        request = ChangeState.Request()
+        request.transition.id = transition_id
+        return self._call(self._change, request, timeout).success
+
+
+def image_message(frame_bgr: np.ndarray, encoding: str, padding: int = 0,
+                  big_endian: bool = False):
+    """Build a sensor_msgs/Image by hand (independently of the node's conversion code)."""
+    from sensor_msgs.msg import Image
+    if encoding == 'bgr8':
+        pixels = frame_bgr
+    elif encoding == 'rgb8':
+        pixels = frame_bgr[:, :, ::-1]
+    elif encoding == 'bgra8':
+        pixels = np.dstack([frame_bgr, np.full(frame_bgr.shape[:2], 255, np.uint8)])
+    elif encoding == 'rgba8':
+        pixels = np.dstack([frame_bgr[:, :, ::-1], np.full(frame_bgr.shape[:2], 7, np.uint8)])
+    elif encoding == 'mono8':
+        pixels = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2GRAY)
+    elif encoding == 'mono16':
+        gray = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2GRAY).astype(np.uint16)
+        pixels = (gray << 8) | gray
+        pixels = pixels.astype('>u2' if big_endian else '<u2')
+    else:
+        raise AssertionError(encoding)
+    height, width = pixels.shape[:2]
+    rows = np.ascontiguousarray(pixels).view(np.uint8).reshape(height, -1)
+    padded = np.zeros((height, rows.shape[1] + padding), np.uint8)
+    padded[:, :rows.shape[1]] = rows
+    padded[:, rows.shape[1]:] = 0xAB  # garbage in the padding must be ignored
+    msg = Image(height=height, width=width, encoding=encoding, step=padded.shape[1],
+                is_bigendian=int(big_endian))
+    msg.data = padded.tobytes()
+    return msg
 
 
 def tiny_model_params(model_dir: str, width: int, height: int, *params: str) -> list[str]:

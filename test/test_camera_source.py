@@ -15,7 +15,7 @@ import pytest
 
 from models import make_frame
 from ros_env import module_domain, rclpy_context
-from ros_harness import NodeProcess, Probe, wait_until
+from ros_harness import NodeProcess, ParameterCaller, Probe, wait_until
 
 DOMAIN_ID = module_domain(13)
 
@@ -63,6 +63,36 @@ def test_synthetic_source_publishes_stamped_moving_frames(probe):
         assert (info.width, info.height) == (320, 240)
         assert info.header.frame_id == 'front_camera'
         assert info.k[0] > 0 and info.k[2] == pytest.approx(159.5)
+    finally:
+        assert camera.stop(signal.SIGINT) == 0, camera.output()
+        camera.close()
+
+
+def test_rate_loop_and_frame_id_apply_at_runtime_the_others_are_read_only(probe):
+    images, _ = record_camera(probe, '/runtime')
+    camera = NodeProcess('camera_source', [
+        '-r', '__ns:=/runtime', '-p', 'width:=64', '-p', 'height:=48', '-p', 'rate:=2.0',
+        '-p', 'synthetic_loop:=5'], DOMAIN_ID)
+    client = ParameterCaller(probe, '/runtime/camera_source')
+    try:
+        assert client.wait_ready(), camera.output()
+        assert wait_until(lambda: len(images) >= 2, 30), camera.output()
+        result, = client.set_values(rate=20.0)
+        assert result.successful, result.reason
+        counted, started = len(images), time.monotonic()
+        time.sleep(2.0)
+        rate = (len(images) - counted) / (time.monotonic() - started)
+        assert rate > 8.0, f'{rate:.1f} Hz after rate:=20.0 (was 2 Hz)'
+        result, = client.set_values(frame_id='renamed')
+        assert result.successful, result.reason
+        assert wait_until(lambda: images[-1].header.frame_id == 'renamed', 5)
+        assert client.set_values(loop=False)[0].successful
+        assert client.get_values('loop', 'rate') == [False, 20.0]
+        for name, value in (('source', '0'), ('width', 32), ('encoding', 'rgb8')):
+            result, = client.set_values(**{name: value})
+            assert not result.successful, name
+        result, = client.set_values(rate=0.0)
+        assert not result.successful and 'rate' in result.reason
     finally:
         assert camera.stop(signal.SIGINT) == 0, camera.output()
         camera.close()

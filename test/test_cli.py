@@ -31,9 +31,15 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([SEG_ROS, *args], capture_output=True, text=True, timeout=300)
 
 
-def class_shares(stdout: str) -> dict[str, float]:
-    return {name: float(share)
-            for name, share in re.findall(r'^\s+(\S+)\s+([\d.]+) %$', stdout, re.MULTILINE)}
+def class_shares(stdout: str) -> dict[str, dict[str, float]]:
+    """Return each input's class shares table: input -> class -> share."""
+    tables = {}
+    for table in re.split(r'^class shares of ', stdout, flags=re.MULTILINE)[1:]:
+        heading, _, rows = table.partition('\n')
+        tables[heading.removesuffix(' (% of pixels):')] = {
+            name: float(share)
+            for name, share in re.findall(r'^\s+(\S+)\s+([\d.]+) %$', rows, re.MULTILINE)}
+    return tables
 
 
 def test_images_write_overlay_mask_and_class_map(model, tmp_path):
@@ -54,9 +60,12 @@ def test_images_write_overlay_mask_and_class_map(model, tmp_path):
         assert class_map.max() < len(CLASSES)
         assert mask.shape == (height, width, 3)
         assert overlay.shape[0] == height and overlay.shape[1] > width, 'legend panel missing'
-    shares = class_shares(result.stdout)
-    assert set(shares) <= set(CLASSES) and len(shares) >= 2
-    assert sum(shares.values()) == pytest.approx(100.0, abs=0.05)
+    tables = class_shares(result.stdout)
+    assert list(tables) == [path for path, _, _ in inputs], 'one table an input, in order'
+    for shares in tables.values():
+        assert set(shares) <= set(CLASSES) and len(shares) >= 2
+        assert sum(shares.values()) == pytest.approx(100.0, abs=0.05)
+    assert tables[inputs[0][0]] != tables[inputs[1][0]]
 
 
 def test_no_legend_keeps_the_image_size(model, tmp_path):
@@ -90,7 +99,8 @@ def test_video_writes_an_overlay_video_at_the_input_rate(model, tmp_path):
         frames += 1
     assert frames == 10
     assert '10/10 frames' in result.stderr
-    assert sum(class_shares(result.stdout).values()) == pytest.approx(100.0, abs=0.05)
+    assert '\r' not in result.stderr, 'a progress bar in a log'
+    assert sum(class_shares(result.stdout)[str(video)].values()) == pytest.approx(100.0, abs=0.05)
 
 
 def test_bad_inputs_are_reported_and_the_others_still_processed(model, tmp_path):
@@ -105,7 +115,7 @@ def test_bad_inputs_are_reported_and_the_others_still_processed(model, tmp_path)
                      '-o', str(tmp_path / 'out'), '--model', model, '--width', '64',
                      '--height', '48', '--backend', 'opencv')
     assert result.returncode == 1
-    assert f'{missing}: no such file' in result.stderr
+    assert f'{missing}: no such file or folder' in result.stderr
     assert f'{broken}: not a readable image' in result.stderr
     assert f'{not_video}: not a readable image or video' in result.stderr
     assert (tmp_path / 'out' / 'good_overlay.png').is_file()
@@ -116,7 +126,9 @@ def test_missing_model_is_a_clear_error(tmp_path):
     cv2.imwrite(str(path), make_frame(32, 32))
     result = run_cli('segment', str(path), '--model', str(tmp_path / 'nope.onnx'))
     assert result.returncode == 2
-    assert 'model_path' in result.stderr and 'nope.onnx' in result.stderr
+    assert f'--model {tmp_path / "nope.onnx"}: no such file' in result.stderr
+    assert 'model_path' not in result.stderr and 'Traceback' not in result.stderr
+    assert 'model:' not in result.stdout, 'checked before any model loads'
 
 
 @pytest.mark.parametrize('backend', ['opencv', 'onnxruntime', 'openvino'])
@@ -168,5 +180,7 @@ def test_bad_model_option_names_the_flag_value(model, tmp_path):
     result = run_cli('segment', str(path), '-o', str(tmp_path / 'out'), '--model', model,
                      '--output-name', 'logits')
     assert result.returncode == 2
-    assert 'output_name' in result.stderr and 'logits' in result.stderr
+    assert "--output-name 'logits' is not an output" in result.stderr
+    assert 'output_name' not in result.stderr
     assert 'scores' in result.stderr  # the outputs the model has
+    assert len(result.stderr.splitlines()) == 1

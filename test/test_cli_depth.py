@@ -16,7 +16,7 @@ from models import class_weights, make_scores_model
 from seg_ros.paths import executable_path
 
 SEG_ROS = executable_path('seg-ros')
-COLORS_RGB = np.array([[128, 64, 128], [0, 0, 142], [244, 35, 232], [70, 130, 180]], np.uint8)
+COLORS_RGB = scene.COLORS_RGB
 INTRINSICS = f'{scene.FX},{scene.FY},{scene.CX},{scene.CY}'
 
 

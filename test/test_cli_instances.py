@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from instance_models import make_yolo_seg_model, reference_yolo_seg
+from instance_scenes import FRAME_H, FRAME_W, yolo_constants, YOLO_H, YOLO_W
 from seg_ros.data import synthetic
 from seg_ros.paths import executable_path
-from test_core_instance_decoders import FRAME_H, FRAME_W, yolo_constants, YOLO_H, YOLO_W
 
 # Beside the venv's Python, or in the colcon install's lib/seg_ros (colcon test).
 SEG_ROS = executable_path('seg-ros')
@@ -82,6 +82,6 @@ def test_instance_classes_of_the_embedded_model_and_bad_values(tmp_path):
     assert min(areas) >= 500 and areas == sorted(areas, reverse=True)
     refused = run_cli('segment', str(image), '-o', str(tmp_path / 'bad'), '--instance-classes',
                       'Spaceship', '--quiet')
-    assert refused.returncode == 2 and "instance_classes ['Spaceship']" in refused.stderr
+    assert refused.returncode == 2 and "--instance-classes ['Spaceship']" in refused.stderr
     plain = run_cli('segment', str(image), '-o', str(tmp_path / 'plain'), '--quiet')
     assert plain.returncode == 0 and not (tmp_path / 'plain' / 'street_instances.json').exists()

@@ -1,4 +1,12 @@
-"""Torch7 -> PyTorch -> ONNX conversion: module semantics, and the real ENet against OpenCV."""
+"""
+``seg-ros convert`` (the torch-free Torch7 -> ONNX converter) against an independent reference.
+
+``torch7_reference`` interprets a Torch7 file into PyTorch modules, written apart from
+:mod:`seg_ros.core.model.torch7_onnx`; its module semantics are checked here against
+``torch.nn.functional``, then the converter's ONNX scores against the reference's on a small
+random network (in the Torch7 format of ``torch7_writer``) and on the real ENet, and the real
+ENet's conversions against OpenCV DNN on the two street photos.
+"""
 
 import os
 
@@ -15,7 +23,11 @@ torch = pytest.importorskip('torch', reason=TOOL)
 torchfile = pytest.importorskip('torchfile', reason=TOOL)
 F = torch.nn.functional
 
-from seg_ros.tools.torch7 import convert_torch7, main, Torch7Builder  # noqa: E402
+from torch7_reference import load_torch7, Torch7Builder  # noqa: E402
+from torch7_writer import save_torch7, small_enet  # noqa: E402
+
+from seg_ros.core.model.torch7_onnx import save_model, torch7_to_onnx  # noqa: E402
+from seg_ros.tools.convert import convert_torch7, main  # noqa: E402
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.path.join(REPO_ROOT, '..', 'shared')
@@ -112,6 +124,50 @@ def test_command_line_reports_missing_file(tmp_path, capsys):
     assert 'missing.net' in capsys.readouterr().err
 
 
+def reference_scores(network: torch.nn.Module, blob: np.ndarray) -> np.ndarray:
+    with torch.no_grad():
+        return network(torch.from_numpy(blob)).numpy()
+
+
+@pytest.mark.parametrize('seed', [0, 1])
+def test_converter_scores_match_the_torch_reference(tmp_path, seed):
+    net_path = str(tmp_path / 'small.net')
+    save_torch7(net_path, small_enet(seed=seed))
+    onnx_path = str(tmp_path / 'scores.onnx')
+    save_model(torch7_to_onnx(net_path, fused=False), onnx_path)
+    network, layers = load_torch7(net_path)
+    assert layers['nn.SpatialMaxUnpooling'] >= 1
+    session = onnxruntime.InferenceSession(onnx_path, providers=['CPUExecutionProvider'])
+    blob = np.random.default_rng(seed).random((1, 3, 64, 96), dtype=np.float32)
+    expected = reference_scores(network, blob)
+    scores = session.run(None, {'input': blob})[0]
+    assert scores.shape == expected.shape
+    np.testing.assert_allclose(scores, expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
+
+
+def test_command_line_writes_the_description_a_node_reads(tmp_path, capsys):
+    from seg_ros.core.backends import open_backend, Preprocess
+
+    net_path = str(tmp_path / 'small.net')
+    save_torch7(net_path, small_enet(seed=2))
+    fused_path, scores_path = str(tmp_path / 'fused.onnx'), str(tmp_path / 'scores.onnx')
+    assert main([net_path, '-o', fused_path, '--width', '96', '--height', '64']) == 0
+    out = capsys.readouterr().out
+    assert f'wrote {fused_path}: fused form, 5 classes' in out
+    assert 'nn.SpatialMaxUnpooling x' in out and 'ArgMax x1' in out
+    assert main([net_path, '-o', scores_path, '--scores-only', '--bgr', '--scale', '1/127.5',
+                 '--mean', '10,20,30', '--width', '96', '--height', '64']) == 0
+    # Opened with no settings, each file runs as its metadata describes it.
+    image = (np.random.default_rng(4).random((64, 96, 3)) * 255).astype(np.uint8)
+    network, _ = load_torch7(net_path)
+    for path, swap_rb, scale, mean in ((fused_path, True, 1 / 255, (0, 0, 0)),
+                                       (scores_path, False, 1 / 127.5, (10, 20, 30))):
+        opened = open_backend(path, Preprocess(0, 0), backend='onnxruntime', target='cpu')
+        blob = cv2.dnn.blobFromImage(image, scale, (96, 64), mean, swapRB=swap_rb, crop=False)
+        expected = reference_scores(network, blob)[0].argmax(axis=0)
+        assert np.mean(opened.infer(image, 'bgr8') == expected) >= 0.999, path
+
+
 requires_enet = pytest.mark.skipif(
     not os.path.isfile(ENET_NET),
     reason='ENet Cityscapes weights (non-commercial) not found at ../shared/models/'
@@ -125,6 +181,12 @@ def converted(tmp_path_factory) -> dict:
     scores_path = str(folder / 'scores.onnx')
     assert main([ENET_NET, '-o', scores_path, '--scores-only']) == 0
     return {'fused': fused, 'scores_path': scores_path}
+
+
+@pytest.fixture(scope='module')
+def enet_reference():
+    network, _ = load_torch7(ENET_NET)
+    return network
 
 
 @pytest.fixture(scope='module')
@@ -161,7 +223,7 @@ def test_summary_lists_the_real_network(converted):
     assert summary['num_classes'] == 20 and summary['format'] == 'fused'
     assert summary['layers']['nn.SpatialMaxUnpooling'] == 2
     assert summary['layers']['nn.SpatialDropout'] == 22
-    assert 300_000 < summary['params'] < 400_000
+    assert 300_000 < summary['values'] < 400_000
     assert not set(summary['ops']) & FORBIDDEN_OPS
     graph = onnx.load(summary['path']).graph
     assert all(len(node.output) == 1 for node in graph.node if node.op_type == 'MaxPool')
@@ -185,19 +247,37 @@ def test_fused_model_matches_opencv_torch7(converted, photos):
 
 @requires_enet
 def test_scores_model_matches_opencv_torch7(converted, photos):
+    from seg_ros.core.backends import open_backend, Preprocess
+
     path = converted['scores_path']
     session = onnxruntime.InferenceSession(path, providers=['CPUExecutionProvider'])
     compiled = openvino_f32().compile_model(path, 'CPU')
+    # OpenCV DNN reads the file as seg_ros's backend does: H and W fixed to the input's.
+    opencv = open_backend(path, Preprocess(WIDTH, HEIGHT), backend='opencv', target='cpu')
     for photo in photos:
         blob = photo['blob']
-        net = cv2.dnn.readNet(path)
-        net.setInput(blob)
         outputs = {'onnxruntime': session.run(None, {'input': blob})[0],
-                   'openvino': compiled(blob)[0], 'opencv': net.forward()}
+                   'openvino': compiled(blob)[0],
+                   'opencv': opencv.forward(blob)[opencv.output_names[0]]}
         for runtime, scores in outputs.items():
             assert scores.shape == (1, 20, HEIGHT, WIDTH)
             classes = scores.argmax(axis=1)
             assert agreement(classes, photo['classes']) >= MIN_AGREEMENT, (runtime, photo['name'])
+
+
+@requires_enet
+def test_real_enet_scores_match_the_torch_reference(converted, photos, enet_reference):
+    session = onnxruntime.InferenceSession(converted['scores_path'],
+                                           providers=['CPUExecutionProvider'])
+    for photo in photos:
+        scores = session.run(None, {'input': photo['blob']})[0]
+        expected = reference_scores(enet_reference, photo['blob'])
+        # A pooling window with two equal maxima (a few in a frame) unpools to each of them in
+        # the converter, to the first in PyTorch: a handful of scores differ slightly.
+        close = np.isclose(scores, expected, rtol=1e-3, atol=1e-3 * np.abs(expected).max())
+        assert close.mean() >= 0.999, photo['name']
+        assert agreement(scores.argmax(axis=1), expected.argmax(axis=1)) >= 0.9999
+        assert agreement(expected.argmax(axis=1), photo['classes']) >= MIN_AGREEMENT
 
 
 @requires_enet

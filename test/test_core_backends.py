@@ -9,12 +9,12 @@ import pytest
 
 from models import (ambiguous_pixels, bilinear_resize, expected_class_map, make_frame,
                     make_fused_model, make_scores_model, reference_scores)
-from seg_ros.core.backends import (available_backends, class_map_from_scores, cuda_problems,
+from runtimes import INSTALLED, ONNX_RUNTIMES, runtimes_or_skip
+from seg_ros.core.backends import (class_map_from_scores, cuda_problems,
                                    DEFAULT_INPUT_SIZE, inspect_model, ModelDescription,
                                    open_backend, ort_providers, Preprocess, tensorrt_cache_dir)
 from seg_ros.core.errors import ModelError
 
-INSTALLED = [name for name, problem in available_backends().items() if problem is None]
 WIDTH, HEIGHT = 64, 32
 
 
@@ -190,14 +190,12 @@ def test_fused_model_opencv_cannot_run_names_backend(model_dir):
     error = assert_model_error('backend', 'opencv', 'use backend onnxruntime or openvino', path,
                                Preprocess(WIDTH, HEIGHT), 'opencv')
     assert 'fused' in str(error)
-    others = [name for name in ('openvino', 'onnxruntime') if name in INSTALLED]
-    if others:
-        opened = open_backend(path, Preprocess(WIDTH, HEIGHT), 'auto')
-        assert opened.name == others[0]
-        frame = make_frame(WIDTH, HEIGHT, seed=11)
-        np.testing.assert_array_equal(
-            opened.infer(frame),
-            expected_class_map(frame, 3, width=WIDTH, height=HEIGHT, fused=True))
+    others = runtimes_or_skip(ONNX_RUNTIMES, 'that auto goes on to another backend')
+    opened = open_backend(path, Preprocess(WIDTH, HEIGHT), 'auto')
+    assert opened.name == others[0]
+    frame = make_frame(WIDTH, HEIGHT, seed=11)
+    np.testing.assert_array_equal(
+        opened.infer(frame), expected_class_map(frame, 3, width=WIDTH, height=HEIGHT, fused=True))
 
 
 def test_fused_model_size_from_metadata_when_asked(model_dir):

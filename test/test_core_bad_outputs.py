@@ -14,14 +14,13 @@ import numpy as np
 import pytest
 
 from models import helper, onnx, TensorProto  # skips the module where onnx is missing
-from seg_ros.core.backends import available_backends
+from runtimes import INSTALLED
 from seg_ros.core.errors import FrameError
 from seg_ros.core.segmenter import Segmenter, SegmenterConfig
 from seg_ros.paths import executable_path
 
 numpy_helper = onnx.numpy_helper
 
-INSTALLED = [name for name, problem in available_backends().items() if problem is None]
 WIDTH, HEIGHT, CLASSES = 32, 24, 3
 
 

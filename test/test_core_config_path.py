@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 
 from models import expected_class_map, make_caffe_model, make_frame, make_scores_model
-from seg_ros.core.backends import available_backends, open_backend, Preprocess
+from runtimes import INSTALLED
+from seg_ros.core.backends import open_backend, Preprocess
 from seg_ros.core.errors import ModelError
 from seg_ros.core.segmenter import Segmenter, SegmenterConfig
 
-INSTALLED = [name for name, problem in available_backends().items() if problem is None]
 WIDTH, HEIGHT = 64, 32
 CLASSES = 5
 

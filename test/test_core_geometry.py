@@ -17,7 +17,7 @@ from seg_ros.core.geometry.grid import (GridSpec, ground_hits, GroundProjection,
                                         points_occupancy, RigidTransform)
 from seg_ros.core.geometry.points import cloud_dtype, labelled_points, pack_rgb
 
-COLORS_RGB = np.array([[128, 64, 128], [0, 0, 142], [244, 35, 232], [70, 130, 180]], np.uint8)
+COLORS_RGB = scene.COLORS_RGB
 INTRINSICS = Intrinsics(scene.FX, scene.FY, scene.CX, scene.CY, scene.WIDTH, scene.HEIGHT)
 FREE = {scene.ROAD, scene.SIDEWALK}
 GRID = GridSpec(0.25, 8.0, 6.0)
@@ -104,6 +104,11 @@ def test_a_depth_image_of_another_resolution_scales_the_intrinsics():
         colour.scaled_to(640, 360)
     with pytest.raises(ValueError, match='intrinsics are for 640x480'):
         labelled_points(depth, colour, np.zeros((480, 640), np.uint8), 1)
+    # An image resized to another aspect (a 1024x512 network input): each axis its own factor.
+    network = colour.resized_to(1024, 512)
+    assert (network.fx, network.fy, network.cx, network.cy) == pytest.approx(
+        (600.0 * 1024 / 640, 610.0 * 512 / 480, 320.0 * 1024 / 640, 240.0 * 512 / 480))
+    assert (network.width, network.height) == (1024, 512)
 
 
 def test_labels_from_a_class_map_of_another_size_are_sampled_at_pixel_centres():

@@ -17,13 +17,12 @@ import numpy as np
 import pytest
 
 from instance_models import make_mask_rcnn_model, make_yolo_seg_model
+from instance_scenes import rcnn_constants, RCNN_H, RCNN_W, yolo_constants, YOLO_H, YOLO_W
 from models import helper, make_scores_model, onnx, TensorProto
 from seg_ros.core.backends import available_backends
 from seg_ros.core.errors import ModelError
 from seg_ros.core.loading import open_model
 from seg_ros.core.segmenter import Segmenter, SegmenterConfig
-from test_core_instance_decoders import rcnn_constants, RCNN_H, RCNN_W, yolo_constants, YOLO_H, \
-    YOLO_W
 
 numpy_helper = onnx.numpy_helper
 

@@ -5,11 +5,10 @@ import numpy as np
 import pytest
 
 from models import expected_class_map, make_frame, make_fused_model, make_scores_model
-from seg_ros.core.backends import available_backends
+from runtimes import INSTALLED
 from seg_ros.core.errors import ModelError
 from seg_ros.core.segmenter import Segmenter, SegmenterConfig
 
-INSTALLED = [name for name, problem in available_backends().items() if problem is None]
 WIDTH, HEIGHT = 64, 32
 NUM_CLASSES = 4
 COLORS = np.array([[255, 0, 0], [0, 255, 0], [0, 0, 255], [250, 200, 10]], np.uint8)

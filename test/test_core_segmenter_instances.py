@@ -9,16 +9,15 @@ import numpy as np
 import pytest
 
 from instance_models import make_mask_rcnn_model, make_yolo_seg_model, reference_yolo_seg
-from seg_ros.core.backends import available_backends
+from instance_scenes import (assert_matches, FRAME_H, FRAME_W, rcnn_constants, RCNN_H, RCNN_W,
+                             yolo_constants, YOLO_H, YOLO_W)
+from runtimes import INSTALLED
 from seg_ros.core.decode.instance_decoders import instances_from_class_map, InstanceSettings
 from seg_ros.core.errors import ModelError
 from seg_ros.core.segmenter import Segmenter, SegmenterConfig
 from seg_ros.data import synthetic
 from seg_ros.paths import default_label_paths, embedded_model_path
-from test_core_instance_decoders import (assert_matches, FRAME_H, FRAME_W, rcnn_constants,
-                                         RCNN_H, RCNN_W, yolo_constants, YOLO_H, YOLO_W)
 
-INSTALLED = [name for name, problem in available_backends().items() if problem is None]
 CAR = int(synthetic.CityscapesClass.CAR)
 
 

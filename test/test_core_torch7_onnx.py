@@ -16,8 +16,9 @@ import pytest
 import torch7_writer
 from torch7_writer import Module, save_torch7, small_enet
 
+from runtimes import ONNX_RUNTIMES, runtimes_or_skip
 from seg_ros.core import loading as model_cache
-from seg_ros.core.backends import available_backends, open_backend, Preprocess
+from seg_ros.core.backends import open_backend, Preprocess
 from seg_ros.core.errors import ModelError
 from seg_ros.core.model.torch7_file import read_torch7, Torch7FormatError
 from seg_ros.core.model.torch7_onnx import save_model, torch7_to_onnx
@@ -29,8 +30,6 @@ SHARED = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__)))), 'shared')
 ENET = os.path.join(SHARED, 'models', 'enet-cityscapes', 'enet-model.net')
 PHOTOS = sorted(glob.glob(os.path.join(SHARED, 'images', '*.jpg')))
-ONNX_BACKENDS = [name for name in ('openvino', 'onnxruntime')
-                 if available_backends()[name] is None]
 SIZE = (96, 64)
 
 
@@ -96,7 +95,7 @@ def test_reader_rejects_other_files(tmp_path):
 
 
 # ---- the converter against OpenCV DNN and NumPy ---------------------------------------------
-@pytest.mark.parametrize('backend', ONNX_BACKENDS + ['opencv'])
+@pytest.mark.parametrize('backend', ONNX_RUNTIMES + ['opencv'])
 def test_scores_form_matches_opencv_dnn_on_the_torch7_file(small_net, tmp_path, backend):
     path = str(tmp_path / 'scores.onnx')
     save_model(torch7_to_onnx(small_net, fused=False), path)
@@ -109,7 +108,7 @@ def test_scores_form_matches_opencv_dnn_on_the_torch7_file(small_net, tmp_path, 
     np.testing.assert_allclose(scores, expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
 
 
-@pytest.mark.parametrize('backend', ONNX_BACKENDS)
+@pytest.mark.parametrize('backend', ONNX_RUNTIMES)
 def test_fused_form_gives_opencv_dnn_class_map(small_net, tmp_path, backend):
     path = str(tmp_path / 'fused.onnx')
     proto = torch7_to_onnx(small_net, width=SIZE[0], height=SIZE[1])
@@ -160,7 +159,7 @@ def test_max_unpooling_and_padding_match_numpy(tmp_path):
     unpooled = numpy_unpool(np.maximum(pooled, 0), blob)
     joined = np.concatenate([np.full((1, 1, 8, 12), 2.5, np.float32), blob, unpooled], axis=1)
     expected = joined * np.float32(0.8)
-    for backend in ONNX_BACKENDS:
+    for backend in runtimes_or_skip(ONNX_RUNTIMES, 'the unpooling graph'):
         opened = open_backend(path, Preprocess(12, 8), backend=backend, target='cpu')
         np.testing.assert_allclose(first_output(opened, blob), expected, rtol=1e-6, atol=1e-6)
 
@@ -185,7 +184,7 @@ def test_unsupported_module_is_named(tmp_path):
 
 
 # ---- the cache and the hook in the model loading -------------------------------------------
-needs_onnx_backend = pytest.mark.skipif(not ONNX_BACKENDS,
+needs_onnx_backend = pytest.mark.skipif(not ONNX_RUNTIMES,
                                         reason='neither openvino nor onnxruntime is installed')
 
 
@@ -193,7 +192,7 @@ needs_onnx_backend = pytest.mark.skipif(not ONNX_BACKENDS,
 def test_segmenter_runs_a_torch7_file_as_its_cached_conversion(small_net):
     config = SegmenterConfig(model_path=small_net, input_width=SIZE[0], input_height=SIZE[1])
     segmenter = Segmenter(config)
-    assert segmenter.backend.name == ONNX_BACKENDS[0]
+    assert segmenter.backend.name == ONNX_RUNTIMES[0]
     assert segmenter.model_file.startswith(model_cache.cache_dir())
     assert segmenter.model_file.endswith('.onnx') and os.path.isfile(segmenter.model_file)
     assert segmenter.backend.kind == 'fused' and not segmenter.warnings
@@ -248,9 +247,9 @@ def test_unconvertible_file_keeps_opencv_with_a_warning(tmp_path):
     assert segmenter.backend.name == 'opencv' and segmenter.model_file == net_path
     assert len(segmenter.warnings) == 1
     assert 'SpatialAveragePooling is not supported' in segmenter.warnings[0]
-    with pytest.raises(ModelError, match=f"backend '{ONNX_BACKENDS[0]}' needs") as error:
+    with pytest.raises(ModelError, match=f"backend '{ONNX_RUNTIMES[0]}' needs") as error:
         Segmenter(SegmenterConfig(model_path=net_path, input_width=SIZE[0],
-                                  input_height=SIZE[1], backend=ONNX_BACKENDS[0]))
+                                  input_height=SIZE[1], backend=ONNX_RUNTIMES[0]))
     assert error.value.parameter == 'backend'
 
 
@@ -270,7 +269,7 @@ needs_enet = pytest.mark.skipif(not os.path.isfile(ENET) or len(PHOTOS) < 2,
 
 @needs_enet
 @needs_onnx_backend
-@pytest.mark.parametrize('backend', ONNX_BACKENDS)
+@pytest.mark.parametrize('backend', ONNX_RUNTIMES)
 def test_real_enet_conversion_agrees_with_opencv_dnn_on_the_photos(backend):
     segmenter = Segmenter(SegmenterConfig(model_path=ENET, backend=backend))
     assert segmenter.backend.name == backend and segmenter.backend.kind == 'fused'
@@ -283,7 +282,7 @@ def test_real_enet_conversion_agrees_with_opencv_dnn_on_the_photos(backend):
 
 
 @needs_enet
-@pytest.mark.skipif('openvino' not in ONNX_BACKENDS, reason='openvino is not installed')
+@pytest.mark.skipif('openvino' not in ONNX_RUNTIMES, reason='openvino is not installed')
 def test_real_enet_fast_precision_reports_its_agreement():
     segmenter = Segmenter(SegmenterConfig(model_path=ENET, precision='fast'))
     if segmenter.backend.precision == 'f32':

@@ -30,7 +30,7 @@ DOMAIN_ID = module_domain(25)
 NAMESPACE = '/depth_test'
 NODE = f'{NAMESPACE}/segmentation'
 DEPTH_TOPIC = f'{NAMESPACE}/camera/depth/image_raw'
-COLORS_RGB = np.array([[128, 64, 128], [0, 0, 142], [244, 35, 232], [70, 130, 180]], np.uint8)
+COLORS_RGB = scene.COLORS_RGB
 STRIDE = 2
 RESOLUTION, SIZE = 0.25, (8.0, 6.0)
 FREE = {scene.ROAD, scene.SIDEWALK}
@@ -442,3 +442,35 @@ def test_class_lists_changed_at_runtime_are_checked_against_the_model(probe, cam
     assert accepted.successful, accepted.reason
     [accepted] = caller.set_values(obstacle_classes=['Car'])
     assert accepted.successful and node.alive()
+
+
+def test_pairing_holds_the_depth_of_the_frame_in_hand_while_newer_ones_arrive():
+    """A network slower than DEPTH_HISTORY depth frames still gets its frame's depth."""
+    from sensor_msgs.msg import Image
+
+    from seg_ros.ros.depth_outputs import DEPTH_HISTORY, DepthPairing
+
+    def depth(sec: int):
+        msg = Image(encoding='16UC1')
+        msg.header.stamp.sec = sec
+        return msg
+
+    for arrives_before_taken in (True, False):
+        pairing = DepthPairing()
+        if arrives_before_taken:
+            pairing.add(depth(10))
+        pairing.hold(10 * 1_000_000_000, 0.0)  # the worker takes the colour frame stamped 10 s
+        if not arrives_before_taken:
+            pairing.add(depth(10))
+        for sec in range(11, 12 + 2 * DEPTH_HISTORY):  # while the network runs
+            pairing.add(depth(sec))
+        paired = pairing.take(10 * 1_000_000_000, 0.0, wait_s=0.0)
+        assert paired is not None and paired.header.stamp.sec == 10, arrives_before_taken
+    # Without the hold, the history has moved on: no depth for that frame.
+    pairing = DepthPairing()
+    for sec in range(10, 12 + 2 * DEPTH_HISTORY):
+        pairing.add(depth(sec))
+    assert pairing.take(10 * 1_000_000_000, 0.0, wait_s=0.0) is None
+    # A hold is for one colour frame: another frame's take does not get it.
+    pairing.hold(10 * 1_000_000_000, 0.0)
+    assert pairing.take(11 * 1_000_000_000, 0.0, wait_s=0.0) is None

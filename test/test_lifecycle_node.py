@@ -23,7 +23,7 @@ import pytest
 from models import make_frame, make_scores_model
 import ros2_extra
 from ros_env import module_domain, rclpy_context, ros_environment
-from ros_harness import LoggedProcess, ParameterCaller, Probe, wait_until
+from ros_harness import Lifecycle, LoggedProcess, ParameterCaller, Probe, wait_until
 from seg_ros.paths import executable_path
 
 DOMAIN_ID = module_domain(16)
@@ -59,54 +59,6 @@ def managed_node(model_path: str, *params: str) -> LoggedProcess:
         arguments += ['-p', param]
     return LoggedProcess([*command, '--ros-args', *arguments], ros_environment(DOMAIN_ID),
                          'managed_segmentation_node-')
-
-
-class Lifecycle:
-    """A lifecycle manager's view of one node: its change_state, get_state and transitions."""
-
-    def __init__(self, probe: Probe, node: str) -> None:
-        from lifecycle_msgs.srv import ChangeState, GetAvailableTransitions, GetState
-        self._probe = probe
-        self._change = probe.node.create_client(ChangeState, f'{node}/change_state')
-        self._get = probe.node.create_client(GetState, f'{node}/get_state')
-        self._transitions = probe.node.create_client(GetAvailableTransitions,
-                                                     f'{node}/get_available_transitions')
-
-    def _call(self, client, request, timeout: float, retry_after: float | None = None):
-        futures, deadline = [], time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            futures.append(client.call_async(request))
-            wait = deadline - time.monotonic()
-            done = wait_until(lambda: [f for f in futures if f.done()],
-                              min(retry_after or wait, wait))
-            if done:
-                return done[0].result()
-        raise AssertionError(f'no answer from {client.srv_name} within {timeout:.0f} s')
-
-    def wait_ready(self, timeout: float = 60.0) -> None:
-        """Wait for the services, and one answer (the reply path is up)."""
-        for client in (self._change, self._get, self._transitions):
-            assert client.wait_for_service(timeout_sec=timeout), client.srv_name
-        self.state(timeout)
-
-    def state(self, timeout: float = 30.0) -> str:
-        """Return the current state's label (idempotent: asked again until answered)."""
-        from lifecycle_msgs.srv import GetState
-        return self._call(self._get, GetState.Request(), timeout, 5.0).current_state.label
-
-    def available(self) -> dict[str, int]:
-        """Return the transitions the current state has, label to id."""
-        from lifecycle_msgs.srv import GetAvailableTransitions
-        response = self._call(self._transitions, GetAvailableTransitions.Request(), 30.0, 5.0)
-        return {item.transition.label: item.transition.id
-                for item in response.available_transitions}
-
-    def change(self, transition_id: int, timeout: float = 120.0) -> bool:
-        """Request one transition by id (sent once: it is not idempotent); return success."""
-        from lifecycle_msgs.srv import ChangeState
-        request = ChangeState.Request()
-        request.transition.id = transition_id
-        return self._call(self._change, request, timeout).success
 
 
 @pytest.fixture

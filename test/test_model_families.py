@@ -20,10 +20,10 @@ pytest.importorskip('onnxruntime')
 pytest.importorskip('transformers')
 architectures = pytest.importorskip('architectures')
 
-from seg_ros.core.backends import available_backends, open_backend  # noqa: E402
+from runtimes import INSTALLED  # noqa: E402
+from seg_ros.core.backends import open_backend  # noqa: E402
 from seg_ros.core.errors import ModelError  # noqa: E402
 
-INSTALLED = [name for name, problem in available_backends().items() if problem is None]
 WIDTH, HEIGHT = 96, 64
 # Float32 summation order differs between runtimes; deep random networks amplify it a little.
 TIE_TOLERANCE = 1e-3

@@ -3,8 +3,8 @@ Several cameras in one process (``multi_camera_segmentation``): one network, eve
 
 A real process with three cameras runs the small test model; this test publishes frames of a
 different size on each camera, malformed frames on one, nothing on another, and checks every
-camera's outputs (header, size, class map against plain cv2.dnn), the fairness of the one
-worker, the refusals that keep the shared network consistent, and the one-process launch.
+camera's outputs (header, size, class map against plain cv2.dnn), the fairness of the
+workers, the refusals that keep the shared network consistent, and the one-process launch.
 """
 
 import time
@@ -13,23 +13,24 @@ import cv2
 import numpy as np
 import pytest
 
-from models import make_frame, make_labelled_model
+from models import (make_frame, make_labelled_model, tiny_class_map as reference_class_map,
+                    TINY_CLASS_NAMES, TINY_COLORS_RGB, TINY_HEIGHT, TINY_WIDTH)
 from ros_env import module_domain, rclpy_context
-from ros_harness import NodeProcess, Probe, tiny_model_params, wait_until
-from test_segmentation_node import encode, MODEL_HEIGHT, MODEL_WIDTH, reference_class_map
+from ros_harness import (image_message as encode, NodeProcess, Probe, tiny_model_params,
+                         wait_until)
 
 DOMAIN_ID = module_domain(28)
 CAMERAS = ('front', 'left', 'rear')
 SIZES = {'front': (80, 60), 'left': (64, 48), 'rear': (120, 40)}
-CLASS_NAMES = ['road', 'car', 'person', 'sky']
-COLORS_RGB = np.array([[128, 64, 128], [0, 0, 142], [220, 20, 60], [70, 130, 180]], np.uint8)
+MODEL_WIDTH, MODEL_HEIGHT = TINY_WIDTH, TINY_HEIGHT
 
 ros_context = pytest.fixture(scope='module')(rclpy_context(DOMAIN_ID))
 
 
 @pytest.fixture(scope='module')
 def model_dir(tmp_path_factory) -> str:
-    return make_labelled_model(tmp_path_factory.mktemp('multi_model'), CLASS_NAMES, COLORS_RGB)
+    return make_labelled_model(tmp_path_factory.mktemp('multi_model'), TINY_CLASS_NAMES,
+                               TINY_COLORS_RGB)
 
 
 def hub_args(model_dir: str, *params: str) -> list[str]:

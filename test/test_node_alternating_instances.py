@@ -11,10 +11,10 @@ frame's header.
 import numpy as np
 import pytest
 
+from instance_scenes import FRAME_H, FRAME_W, yolo_constants, YOLO_H, YOLO_W
 from models import helper, onnx, TensorProto  # skips the module where onnx is missing
 from ros_env import module_domain, rclpy_context, vision_msgs_available
 from ros_harness import NodeProcess, Probe, wait_until
-from test_core_instance_decoders import FRAME_H, FRAME_W, yolo_constants, YOLO_H, YOLO_W
 
 numpy_helper = onnx.numpy_helper
 

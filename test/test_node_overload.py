@@ -19,7 +19,7 @@ import pytest
 
 from models import make_scores_model
 from ros_env import module_domain, rclpy_context, REPO_ROOT
-from ros_harness import NodeProcess, Probe, wait_until
+from ros_harness import NodeProcess, Probe, rss_mib, wait_until
 
 DOMAIN_ID = module_domain(62)
 NAMESPACE = '/overload'
@@ -42,14 +42,6 @@ LATENCY_GROWTH_FACTOR = 3.0
 LATENCY_SLACK_MS = 1000.0  # room for a neighbour's burst on a shared machine
 
 ros_context = pytest.fixture(scope='module')(rclpy_context(DOMAIN_ID))
-
-
-def rss_mib(pid: int) -> float:
-    with open(f'/proc/{pid}/status') as status_file:
-        for line in status_file:
-            if line.startswith('VmRSS:'):
-                return int(line.split()[1]) / 1024.0
-    raise AssertionError(f'no VmRSS for process {pid}')
 
 
 def median(values: list[float]) -> float:

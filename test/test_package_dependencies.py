@@ -46,6 +46,7 @@ OPTIONAL = {
     'openvino': 'a faster runtime: the robot venv of docs/robot.md',
     'onnx': 'converting a .net for those runtimes, and OpenCV static input copies',
     'compression': 'compression.zstd is the standard library from Python 3.14',
+    'ray': 'seg-ros fleet, many bags on a workstation or cluster: no rosdep key, pip install ray',
 }
 # The pip name of each rosdep key that is not a ROS package: what the Makefile's venv installs.
 PIP_NAMES = {'python3-opencv': 'opencv-python', 'python3-numpy': 'numpy',

@@ -6,23 +6,23 @@ outputs are checked against the model's own argmax computed here with ``cv2.dnn`
 """
 
 import json
-import os
 
 import cv2
 import numpy as np
 import pytest
 
-from models import make_frame, make_labelled_model
+from models import (make_frame, make_labelled_model, tiny_class_map as reference_class_map,
+                    TINY_CLASS_NAMES, TINY_COLORS_RGB, TINY_HEIGHT, TINY_WIDTH)
 from ros_env import module_domain, rclpy_context
-from ros_harness import NodeProcess, Probe, tiny_model_params, wait_until
+from ros_harness import (image_message as encode, NodeProcess, Probe, tiny_model_params,
+                         wait_until)
 
 DOMAIN_ID = module_domain(11)
 NAMESPACE = '/test_ns'
 NODE = f'{NAMESPACE}/segmentation'
-NUM_CLASSES = 4
-MODEL_WIDTH, MODEL_HEIGHT = 64, 48
-CLASS_NAMES = ['road', 'car', 'person', 'sky']
-COLORS_RGB = np.array([[128, 64, 128], [0, 0, 142], [220, 20, 60], [70, 130, 180]], np.uint8)
+NUM_CLASSES = len(TINY_CLASS_NAMES)
+MODEL_WIDTH, MODEL_HEIGHT = TINY_WIDTH, TINY_HEIGHT
+CLASS_NAMES, COLORS_RGB = TINY_CLASS_NAMES, TINY_COLORS_RGB
 
 ros_context = pytest.fixture(scope='module')(rclpy_context(DOMAIN_ID))
 
@@ -64,46 +64,6 @@ def probe(ros_context, node):
                       probe.node.count_publishers(f'{NODE}/overlay') >= 1, 10)
     yield probe
     probe.close()
-
-
-def reference_class_map(model_dir: str, frame_bgr: np.ndarray) -> np.ndarray:
-    """Run the model with plain cv2.dnn, as the classic tutorial does, at the frame's size."""
-    net = cv2.dnn.readNet(os.path.join(model_dir, 'tiny.onnx'))
-    net.setInput(cv2.dnn.blobFromImage(frame_bgr, 1 / 255, (MODEL_WIDTH, MODEL_HEIGHT),
-                                       (0, 0, 0), swapRB=True, crop=False))
-    class_map = np.argmax(net.forward()[0], axis=0).astype(np.uint8)
-    height, width = frame_bgr.shape[:2]
-    return cv2.resize(class_map, (width, height), interpolation=cv2.INTER_NEAREST_EXACT)
-
-
-def encode(frame_bgr: np.ndarray, encoding: str, padding: int = 0, big_endian: bool = False):
-    """Build a sensor_msgs/Image by hand (independently of the node's conversion code)."""
-    from sensor_msgs.msg import Image
-    if encoding == 'bgr8':
-        pixels = frame_bgr
-    elif encoding == 'rgb8':
-        pixels = frame_bgr[:, :, ::-1]
-    elif encoding == 'bgra8':
-        pixels = np.dstack([frame_bgr, np.full(frame_bgr.shape[:2], 255, np.uint8)])
-    elif encoding == 'rgba8':
-        pixels = np.dstack([frame_bgr[:, :, ::-1], np.full(frame_bgr.shape[:2], 7, np.uint8)])
-    elif encoding == 'mono8':
-        pixels = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2GRAY)
-    elif encoding == 'mono16':
-        gray = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2GRAY).astype(np.uint16)
-        pixels = (gray << 8) | gray
-        pixels = pixels.astype('>u2' if big_endian else '<u2')
-    else:
-        raise AssertionError(encoding)
-    height, width = pixels.shape[:2]
-    rows = np.ascontiguousarray(pixels).view(np.uint8).reshape(height, -1)
-    padded = np.zeros((height, rows.shape[1] + padding), np.uint8)
-    padded[:, :rows.shape[1]] = rows
-    padded[:, rows.shape[1]:] = 0xAB  # garbage in the padding must be ignored
-    msg = Image(height=height, width=width, encoding=encoding, step=padded.shape[1],
-                is_bigendian=int(big_endian))
-    msg.data = padded.tobytes()
-    return msg
 
 
 def network_view(frame_bgr: np.ndarray, encoding: str) -> np.ndarray:

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 from instance_models import make_yolo_seg_model, reference_yolo_seg
+from instance_scenes import FRAME_H, FRAME_W, yolo_constants, YOLO_H, YOLO_W
 from ros_env import module_domain, rclpy_context, vision_msgs_available
 from ros_harness import NodeProcess, ParameterCaller, Probe, wait_until
-from test_core_instance_decoders import FRAME_H, FRAME_W, yolo_constants, YOLO_H, YOLO_W
 
 DOMAIN_ID = module_domain(36)
 NODE = '/inst/segmentation'

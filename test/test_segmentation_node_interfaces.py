@@ -7,22 +7,22 @@ camera input (``input_transport: compressed``, corrupt frames rejected and count
 where vision_msgs really cannot be imported. References are computed here with plain ``cv2.dnn``.
 """
 
-import os
 
 import cv2
 import numpy as np
 import pytest
 
-from models import make_frame, make_labelled_model
+from models import (make_frame, make_labelled_model, tiny_class_map as reference_class_map,
+                    TINY_COLORS_RGB, TINY_HEIGHT, TINY_WIDTH)
 from ros2_extra import HIDE_VARIABLE, skip_unless_hidden, vision_msgs_or_skip
 from ros_env import module_domain, rclpy_context, ros_environment
 from ros_harness import NodeProcess, ParameterCaller, Probe, tiny_model_params, wait_until
 
 DOMAIN_ID = module_domain(21)
 NUM_CLASSES = 4
-MODEL_WIDTH, MODEL_HEIGHT = 64, 48
-CLASS_NAMES = ['road', 'Car', 'person', 'Sky Blue']
-COLORS_RGB = np.array([[128, 64, 128], [0, 0, 142], [220, 20, 60], [70, 130, 180]], np.uint8)
+MODEL_WIDTH, MODEL_HEIGHT = TINY_WIDTH, TINY_HEIGHT
+CLASS_NAMES = ['road', 'Car', 'person', 'Sky Blue']  # capitals and a space: the mask topics
+COLORS_RGB = TINY_COLORS_RGB
 RAW = '/iface_raw'
 PACKED = '/iface_packed'
 HIDDEN = '/iface_hidden'
@@ -38,15 +38,6 @@ def model_dir(tmp_path_factory) -> str:
 def node_args(model_dir: str, namespace: str, *params: str) -> list[str]:
     return ['-r', f'__ns:={namespace}', '-r', f'image:={namespace}/camera/image_raw',
             *tiny_model_params(model_dir, MODEL_WIDTH, MODEL_HEIGHT, *params)]
-
-
-def reference_class_map(model_dir: str, frame_bgr: np.ndarray) -> np.ndarray:
-    net = cv2.dnn.readNet(os.path.join(model_dir, 'tiny.onnx'))
-    net.setInput(cv2.dnn.blobFromImage(frame_bgr, 1 / 255, (MODEL_WIDTH, MODEL_HEIGHT),
-                                       (0, 0, 0), swapRB=True, crop=False))
-    class_map = np.argmax(net.forward()[0], axis=0).astype(np.uint8)
-    height, width = frame_bgr.shape[:2]
-    return cv2.resize(class_map, (width, height), interpolation=cv2.INTER_NEAREST_EXACT)
 
 
 def raw_image(frame_bgr: np.ndarray, stamp_sec: int):

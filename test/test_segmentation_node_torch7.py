@@ -17,15 +17,13 @@ from torch7_writer import save_torch7, small_enet
 
 from ros_env import module_domain, rclpy_context
 from ros_harness import NodeProcess, Probe, wait_until
-from seg_ros.core.backends import available_backends
+from runtimes import ONNX_RUNTIMES
 
 DOMAIN_ID = module_domain(31)
 SIZE = (96, 64)
 FRAME = (160, 120)
-ONNX_BACKENDS = [name for name in ('openvino', 'onnxruntime')
-                 if available_backends()[name] is None]
 
-pytestmark = pytest.mark.skipif(not ONNX_BACKENDS,
+pytestmark = pytest.mark.skipif(not ONNX_RUNTIMES,
                                 reason='neither openvino nor onnxruntime is installed')
 onnx = pytest.importorskip('onnx')
 
@@ -93,7 +91,7 @@ def test_node_runs_the_converted_torch7_file(ros_context, net_dir):
     cache = os.path.join(net_dir, 'cache', 'torch7-onnx')
     running = values['model file running']
     assert os.path.dirname(running) == cache and running.endswith('.onnx')
-    assert values['backend'] == ONNX_BACKENDS[0]
+    assert values['backend'] == ONNX_RUNTIMES[0]
     assert values['model'].endswith('small-enet.net')
     assert values['precision fast agreement with f32 (%)'] == 'n/a'
     assert f'model: running {running}' in log and 'agrees with OpenCV DNN' in log

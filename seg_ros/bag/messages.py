@@ -17,6 +17,7 @@ from rosbags.interfaces import (Qos, QosDurability, QosHistory, QosLiveliness, Q
 from rosbags.typesys import get_types_from_msg, get_typestore, Stores
 
 from seg_ros.core.decode.instances import Instances
+from seg_ros.frame_outputs import detection_boxes
 from seg_ros.ros.image_conversion import pixel_layout
 
 IMAGE = 'sensor_msgs/msg/Image'
@@ -114,10 +115,10 @@ def label_info(names: tuple[str, ...], header) -> object:
 
 def detections(instances: Instances, header) -> object:
     """
-    Return the instances as the node's ``~/instances`` (see ``segmentation_node.detections``).
+    Return the instances as the node's ``~/instances`` (see ``seg_ros.ros.messages.detections``).
 
-    Per instance: ``id`` its instance-map id, one hypothesis (class id as a string, score), the
-    box centre and size in input-image pixels.
+    Per instance (:func:`seg_ros.frame_outputs.detection_boxes`): ``id`` its instance-map id, one
+    hypothesis (class id as a string, score), the box centre and size in input-image pixels.
     """
     types = typestore().types
     point, pose2d = types['vision_msgs/msg/Point2D'], types['vision_msgs/msg/Pose2D']
@@ -129,16 +130,15 @@ def detections(instances: Instances, header) -> object:
     geometry_pose = types['geometry_msgs/msg/Pose']
     detection = types['vision_msgs/msg/Detection2D']
     items = []
-    for instance_id, class_id, score, (x0, y0, x1, y1) in zip(
-            instances.ids.tolist(), instances.class_id.tolist(), instances.score.tolist(),
-            instances.xyxy.tolist()):
+    for item in detection_boxes(instances):
         result = with_pose(
-            hypothesis=hypothesis(class_id=str(class_id), score=float(score)),
+            hypothesis=hypothesis(class_id=item.class_id, score=item.score),
             pose=pose(pose=geometry_pose(position=position(x=0.0, y=0.0, z=0.0),
                                          orientation=orientation(x=0.0, y=0.0, z=0.0, w=1.0)),
                       covariance=np.zeros(36, np.float64)))
-        bbox = box(center=pose2d(position=point(x=(x0 + x1) / 2, y=(y0 + y1) / 2), theta=0.0),
-                   size_x=float(x1 - x0), size_y=float(y1 - y0))
+        (center_x, center_y), (size_x, size_y) = item.center, item.size
+        bbox = box(center=pose2d(position=point(x=center_x, y=center_y), theta=0.0),
+                   size_x=float(size_x), size_y=float(size_y))
         items.append(detection(header=header, results=[result], bbox=bbox,
-                               id=str(instance_id)))
+                               id=item.instance_id))
     return types[DETECTION_2D_ARRAY](header=header, detections=items)

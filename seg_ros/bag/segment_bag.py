@@ -22,14 +22,15 @@ from pathlib import Path
 import shutil
 import sys
 import time
+from typing import Iterator
 
-import cv2
 from rosbags.rosbag2 import StoragePlugin, Writer, WriterError
 
 from seg_ros.bag import messages
 from seg_ros.bag.reading import BagError, BagSource, open_bag, Topic
-from seg_ros.cli import make_segmenter, print_model
 from seg_ros.core.segmenter import Segmenter
+from seg_ros.frame_outputs import assemble, OutputSelection, segment
+from seg_ros.offline.model_options import make_segmenter, print_model
 from seg_ros.output_topics import class_mask_indices, IMAGE_OUTPUTS
 from seg_ros.ros import compressed
 from seg_ros.ros.image_conversion import (image_to_array, ImageConversionError, NODE_ENCODINGS,
@@ -164,13 +165,19 @@ class OutputBag:
     def write(self, topic: str, msgtype: str, message, timestamp: int,
               latched: bool = False) -> None:
         """Serialise and write one output message."""
+        self.write_serialized(topic, msgtype, messages.serialize(message, msgtype), timestamp,
+                              latched)
+
+    def write_serialized(self, topic: str, msgtype: str, data, timestamp: int,
+                         latched: bool = False) -> None:
+        """Write one output message already serialised to CDR (``seg-ros fleet``'s parts)."""
         connection = self.connections.get(topic)
         if connection is None:
             connection = self.connections[topic] = self.writer.add_connection(
                 topic, msgtype, typestore=messages.typestore(),
                 offered_qos_profiles=list(messages.LATCHED_QOS if latched else
                                           messages.OUTPUT_QOS))
-        self.writer.write(connection, timestamp, messages.serialize(message, msgtype))
+        self.writer.write(connection, timestamp, data)
         self.written += 1
 
     def finish(self, overwrite: bool) -> None:
@@ -207,6 +214,13 @@ class BagSegmenter:
         self.outputs = set(args.outputs)
         self.image_outputs = [name for name in _CODECS if name in self.outputs]
         self.masks = class_mask_indices(list(args.class_masks), segmenter.labels.names)
+        # What the node makes for a subscriber of every output asked for (at input size).
+        images = frozenset(self.image_outputs)
+        self.selection = OutputSelection(
+            raw=images if args.transport in ('raw', 'both') else frozenset(),
+            compressed=images if args.transport in ('compressed', 'both') else frozenset(),
+            masks=tuple(self.masks), instance_map='instance_map' in self.outputs,
+            instances='instances' in self.outputs, class_map=True)
         self.convert = to_rgb8 if args.color_encoding == 'rgb8' else to_bgr8
 
     def frame(self, camera: Camera, msgtype: str, data: bytes):
@@ -238,40 +252,41 @@ class BagSegmenter:
             bag.write(f'{camera.prefix}/label_info', messages.LABEL_INFO,
                       messages.label_info(labels.names, header), timestamp, latched=True)
             camera.labels_written = True
+        selection = self.selection
         try:
-            result = self.segmenter.run(
-                image, class_map=True, color_mask='color_mask' in self.outputs,
-                overlay='overlay' in self.outputs, full_resolution=True, encoding=encoding,
-                alpha=self.args.alpha)
+            result = segment(self.segmenter, image, selection, model_resolution=False,
+                             encoding=encoding, alpha=self.args.alpha)
         except ValueError as error:
             raise FrameError(f'cannot be segmented: {error}') from None
-        images = {'class_map': (result.class_map_full, 'mono8'),
-                  'color_mask': (result.color_mask, encoding),
-                  'overlay': (result.overlay, encoding)}
-        raw = self.args.transport in ('raw', 'both')
-        packed = self.args.transport in ('compressed', 'both')
-        for name in self.image_outputs:
-            pixels, pixel_encoding = images[name]
+        outputs = assemble(result, selection, model_resolution=False, encoding=encoding)
+        for name, (pixels, pixel_encoding) in outputs.images.items():
             topic = f'{camera.prefix}/{name}'
-            if raw:
+            if name in selection.raw:
                 bag.write(topic, messages.IMAGE, messages.image(pixels, pixel_encoding, header),
                           timestamp)
-            if packed:
+            if name in selection.compressed:
                 text, data = compressed.encode(pixels, pixel_encoding, _CODECS[name],
                                                jpeg_quality=self.args.jpeg_quality)
                 bag.write(f'{topic}/compressed', messages.COMPRESSED_IMAGE,
                           messages.compressed_image(text, data, header), timestamp)
-        for class_id, relative in self.masks.items():
-            mask = cv2.compare(result.class_map_full, class_id, cv2.CMP_EQ)
-            bag.write(camera.prefix + relative[1:], messages.IMAGE,
+        for class_id, mask in outputs.masks.items():
+            bag.write(camera.prefix + self.masks[class_id][1:], messages.IMAGE,
                       messages.image(mask, 'mono8', header), timestamp)
-        if result.instances is not None:
-            if 'instance_map' in self.outputs:
-                bag.write(f'{camera.prefix}/instance_map', messages.IMAGE,
-                          messages.image(result.instance_map, 'mono16', header), timestamp)
-            if 'instances' in self.outputs:
-                bag.write(f'{camera.prefix}/instances', messages.DETECTION_2D_ARRAY,
-                          messages.detections(result.instances, header), timestamp)
+        if outputs.instance_map is not None:
+            bag.write(f'{camera.prefix}/instance_map', messages.IMAGE,
+                      messages.image(outputs.instance_map, 'mono16', header), timestamp)
+        if outputs.instances is not None:
+            bag.write(f'{camera.prefix}/instances', messages.DETECTION_2D_ARRAY,
+                      messages.detections(outputs.instances, header), timestamp)
+
+
+def make_bag_segmenter(args: argparse.Namespace) -> BagSegmenter:
+    """
+    Load the model of the command's options; return what turns frames into output messages.
+
+    :raises ValueError: a model option is wrong (``ModelError`` names it).
+    """
+    return BagSegmenter(make_segmenter(args), args)
 
 
 def cameras_of(source: BagSource, args: argparse.Namespace) -> dict[str, Camera]:
@@ -381,21 +396,9 @@ def run_bag(args: argparse.Namespace) -> int:
 def copy_and_segment(source: BagSource, cameras: dict[str, Camera], frames: BagSegmenter,
                      bag: OutputBag, progress: Progress, failures: list[str]) -> None:
     """Copy every message; segment the selected frames."""
-    args = frames.args
-    first_ns = source.start_ns
-    for topic, timestamp, data in source.messages():
+    for topic, timestamp, data, camera, index in selected_frames(source, cameras, frames.args):
         bag.pass_through(topic, timestamp, data)
-        if first_ns is None:
-            first_ns = timestamp
-        camera = cameras.get(topic.topic)
         if camera is None:
-            continue
-        offset_s = (timestamp - first_ns) / 1e9
-        if offset_s < args.start or (args.end is not None and offset_s > args.end):
-            continue
-        index = camera.seen
-        camera.seen += 1
-        if index % args.every:
             continue
         try:
             msg, image = frames.frame(camera, topic.msgtype, data)
@@ -404,6 +407,34 @@ def copy_and_segment(source: BagSource, cameras: dict[str, Camera], frames: BagS
         except FrameError as error:
             failures.append(f'{camera.topic} frame {index} (bag time {timestamp} ns): {error}')
         progress.tick()
+
+
+def selected_frames(source: BagSource, cameras: dict[str, Camera], args: argparse.Namespace
+                    ) -> Iterator[tuple[Topic, int, bytes, Camera | None, int]]:
+    """
+    Yield every input message as (topic, bag time, bytes, camera, frame index), in bag order.
+
+    ``camera`` is the camera to segment the message for, or None: not an image topic, or a frame
+    outside ``--start`` / ``--end`` or between two ``--every``; ``frame index`` counts the
+    camera's frames inside the time window (``copy_and_segment`` and ``seg-ros fleet`` both
+    number them so), -1 where ``camera`` is None.
+    """
+    first_ns = source.start_ns
+    for topic, timestamp, data in source.messages():
+        if first_ns is None:
+            first_ns = timestamp
+        camera = cameras.get(topic.topic)
+        index = -1
+        if camera is not None:
+            offset_s = (timestamp - first_ns) / 1e9
+            if offset_s < args.start or (args.end is not None and offset_s > args.end):
+                camera = None
+            else:
+                index = camera.seen
+                camera.seen += 1
+                if index % args.every:
+                    camera, index = None, -1
+        yield topic, timestamp, data, camera, index
 
 
 def report(source: BagSource, cameras: dict[str, Camera], bag: OutputBag, failures: list[str],

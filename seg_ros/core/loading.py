@@ -49,6 +49,7 @@ from seg_ros.core.backends.opening import check_choices, ModelPlan, open_planned
 from seg_ros.core.errors import ModelError
 from seg_ros.core.install_hints import install_hint, ROBOT_VENV
 from seg_ros.core.model.description import ModelDescription
+from seg_ros.core.warm_up import warm_up_frame
 
 CACHE_VARIABLE = 'SEG_ROS_CACHE'
 TORCH7_EXTENSIONS = ('.net', '.t7')
@@ -63,7 +64,6 @@ OPENCV_OUTPUT_TOLERANCE = 1e-3
 CONVERTED_BACKENDS = ('openvino', 'onnxruntime')
 # The runtimes OpenCV DNN's output on an ONNX file is checked against, preferred first.
 REFERENCE_BACKENDS = ('onnxruntime', 'openvino')
-WARM_UP_SEED = 2024
 
 
 @dataclass
@@ -153,16 +153,6 @@ def convert_cached(net_path: str, description: ModelDescription) -> tuple[str, b
                            width=width, height=height)
     save_model(proto, path)
     return path, True
-
-
-@functools.cache
-def warm_up_frame(width: int, height: int) -> np.ndarray:
-    """Return a fixed synthetic street scene (BGR) at the network input size."""
-    from seg_ros.data.synthetic import render_scene
-
-    frame, _ = render_scene(np.random.default_rng(WARM_UP_SEED), width, height)
-    frame.setflags(write=False)
-    return frame
 
 
 def agreement(first: Backend, second: Backend, frame: np.ndarray) -> float:

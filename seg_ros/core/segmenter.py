@@ -15,10 +15,12 @@ from seg_ros.core.decode.instance_decoders import (decode_mask_rcnn, decode_yolo
                                                    InstanceSettings, Letterbox, mask_rcnn_outputs,
                                                    TASK_YOLO_SEG, yolo_seg_layout)
 from seg_ros.core.decode.instances import Instances
-from seg_ros.core.decode.semantic import check_frame_outputs, decode_to_frame, resize_class_map
+from seg_ros.core.decode.semantic import (check_frame_outputs, confidence_to_frame,
+                                          decode_to_frame, resize_class_map)
 from seg_ros.core.errors import ModelError
 from seg_ros.core.loading import open_model
 from seg_ros.core.model.labels import Labels, read_class_names
+from seg_ros.core.options import DESCRIPTION_OPTIONS
 from seg_ros.core.render.color import blend, color_lut, colorize, ENCODINGS
 from seg_ros.core.render.instances import draw_instances
 
@@ -28,9 +30,7 @@ MASK_RCNN_DEFAULT_CLASSES = 91
 
 
 # The model description fields a SegmenterConfig may set; '' / 0 / () leave them to the model.
-DESCRIPTION_FIELDS = ('task', 'input_width', 'input_height', 'input_layout', 'channel_order',
-                      'rescale_factor', 'image_mean', 'image_std', 'output_name', 'output_layout',
-                      'upsample', 'num_classes')
+DESCRIPTION_FIELDS = DESCRIPTION_OPTIONS
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,9 @@ class SegmenterConfig:
     Empty label paths mean the description's class names and colours, else generated names and
     a fixed palette. ``config_path`` is the network description of a two-file model (Caffe
     ``.prototxt``, TensorFlow ``.pbtxt``, Darknet ``.cfg``), else empty; ``precision`` is
-    ``'f32'`` or ``'fast'`` (see :func:`open_backend`).
+    ``'f32'`` or ``'fast'`` (see :func:`open_backend`). ``confidence``: :meth:`Segmenter.run`
+    makes the confidence map by default, and a class-id model on OpenVINO gets the output it
+    needs for one (see :attr:`Segmenter.confidence_reason`).
     """
 
     model_path: str
@@ -77,6 +79,7 @@ class SegmenterConfig:
     nms_iou: float = 0.5
     max_instances: int = 100
     min_instance_area: int = 100
+    confidence: bool = False
 
     def description_overrides(self) -> dict[str, Any]:
         """Return the description fields this configuration sets."""
@@ -96,7 +99,10 @@ class SegmentationResult:
     ``instances`` (at frame size, best first) and ``instance_map`` ((H, W) uint16, 0 = none, else
     the instance's id) come from an instance model, or from the ``instance_classes`` of a
     semantic one; None when there are none to make. An instance model's class map is the class
-    of the instance covering each pixel (0 elsewhere).
+    of the instance covering each pixel (0 elsewhere). ``confidence`` (model size) and
+    ``confidence_full`` (the size of ``class_map_full``) are the mono8 confidence of each pixel's
+    class, ``round(255 * p)`` (see :func:`seg_ros.core.decode.semantic.decode_with_confidence`),
+    when asked for and the model has one (:attr:`Segmenter.confidence_reason`), else None.
     """
 
     class_map: np.ndarray
@@ -108,10 +114,19 @@ class SegmentationResult:
     encoding: str
     instances: Instances | None = None
     instance_map: np.ndarray | None = None
+    confidence: np.ndarray | None = None
+    confidence_full: np.ndarray | None = None
 
 
 class Segmenter:
-    """A loaded model with its labels. Not thread-safe: one ``run`` at a time."""
+    """
+    A loaded model with its labels.
+
+    :meth:`run` may be called from several threads at once (the workers of a multi-camera hub
+    share one segmenter): it keeps nothing of a call on the instance, and its backend's
+    :meth:`~seg_ros.core.backends.base.Backend.forward` takes calls from several threads.
+    ``instance_settings`` may be replaced while frames run: each call reads it once.
+    """
 
     def __init__(self, config: SegmenterConfig) -> None:
         """
@@ -152,6 +167,38 @@ class Segmenter:
         self.configure_instances(config.instance_classes, config.score_threshold,
                                  config.nms_iou, config.max_instances,
                                  config.min_instance_area)
+        self.confidence_reason = self._set_up_confidence(config.confidence)
+
+    @property
+    def makes_confidence(self) -> bool:
+        """Return whether :meth:`run` can give the confidence map (see confidence_reason)."""
+        return not self.confidence_reason
+
+    def _set_up_confidence(self, wanted: bool) -> str:
+        """
+        Return '' when this model has a confidence map, else why not (said once, not a frame).
+
+        Scores: the softmax of the scores the argmax is taken on. Class ids: only with the
+        probability a backend computes behind the argmax in the graph, added here when
+        ``wanted`` (OpenVINO; a second compilation). Instance models: none.
+        """
+        if self.task in INSTANCE_TASKS:
+            return (f'task {self.task}: an instance model gives per-object scores and masks, '
+                    'no per-pixel class scores to take a softmax of: no confidence map')
+        description = self.backend.description
+        if description.output_layout != 'class_ids':  # resolved when the backend opened
+            return ''
+        prefix = (f'output {description.output_name!r} holds class ids (the argmax is in the '
+                  'graph), no scores')
+        if not wanted:
+            return (f'{prefix}; the probability behind the argmax is added at start only with '
+                    'confidence set (it costs every frame)')
+        problem = self.backend.add_confidence_output()
+        width, height = self._input_size
+        grey = np.full((height, width, 3), 128, np.uint8)
+        if not problem and self.backend.infer_with_confidence(grey)[1] is None:
+            problem = f'{self.backend.name} gave no confidence output'
+        return f'{prefix}: {problem}' if problem else ''
 
     @property
     def makes_instances(self) -> bool:
@@ -231,7 +278,7 @@ class Segmenter:
 
     def run(self, frame: np.ndarray, *, class_map: bool = True, color_mask: bool = True,
             overlay: bool = True, full_resolution: bool = True, encoding: str = 'rgb8',
-            alpha: float = 0.5) -> SegmentationResult:
+            alpha: float = 0.5, confidence: bool | None = None) -> SegmentationResult:
         """
         Segment one frame and render the outputs asked for.
 
@@ -243,6 +290,9 @@ class Segmenter:
         :param encoding: ``'rgb8'`` or ``'bgr8'``: channel order of a colour frame and of the
             colour outputs; ``'mono8'`` for a grey frame (colour outputs are then rgb8).
         :param alpha: weight of the colour mask in the overlay, 0 to 1.
+        :param confidence: make the confidence map(s) (model size, and frame size when
+            ``class_map_full`` is made at frame size for ``class_map`` / ``full_resolution``);
+            None: ``config.confidence``. Never made where :attr:`confidence_reason` says why.
         :return: the outputs.
         :raises ValueError: bad frame, encoding or alpha.
         """
@@ -254,6 +304,10 @@ class Segmenter:
             return self._run_instances(frame, output_encoding, started, class_map, color_mask,
                                        overlay, full_resolution, alpha)
         height, width = frame.shape[:2]
+        want_confidence = (self.config.confidence if confidence is None else confidence) \
+            and self.makes_confidence
+        model_confidence = full_confidence = None
+        settings = self.instance_settings  # read once: a runtime change may replace it
         if self.backend.description.postprocess == 'logits':
             # HuggingFace's post-processing: the scores at frame size, then the argmax; the
             # model-size map is read from that.
@@ -262,16 +316,28 @@ class Segmenter:
             check_frame_outputs({name: outputs[name]}, self.backend.output_shapes)
             full_map = decode_to_frame(outputs, self.backend.description, width, height)
             model_map = resize_class_map(full_map, *self._input_size)
+            if want_confidence:
+                full_confidence = confidence_to_frame(outputs, self.backend.description, width,
+                                                      height)
+                model_confidence = resize_class_map(full_confidence, *self._input_size)
+                if not (full_resolution and class_map):
+                    full_confidence = None
             inferred = time.perf_counter()
         else:
-            model_map = self.backend.infer(frame, output_encoding)
+            if want_confidence:
+                model_map, model_confidence = self.backend.infer_with_confidence(
+                    frame, output_encoding)
+            else:
+                model_map = self.backend.infer(frame, output_encoding)
             inferred = time.perf_counter()
-            need_full_map = overlay or self.makes_instances or (
+            need_full_map = overlay or settings is not None or (
                 full_resolution and (class_map or color_mask))
             full_map = resize_class_map(model_map, width, height) if need_full_map else None
+            if model_confidence is not None and full_resolution and class_map:
+                full_confidence = resize_class_map(model_confidence, width, height)
         instances = instance_map = None
-        if self.makes_instances:
-            instances = instances_from_class_map(full_map, self.instance_settings)
+        if settings is not None:
+            instances = instances_from_class_map(full_map, settings)
             instance_map = instances.instance_map()
         lut = self._luts[output_encoding]
         mask = _color_mask(color_mask, full_map, model_map, full_resolution, lut)
@@ -287,7 +353,8 @@ class Segmenter:
         return SegmentationResult(
             class_map=model_map, class_map_full=full_map, color_mask=mask, overlay=blended,
             inference_ms=(inferred - started) * 1e3, total_ms=(finished - started) * 1e3,
-            encoding=output_encoding, instances=instances, instance_map=instance_map)
+            encoding=output_encoding, instances=instances, instance_map=instance_map,
+            confidence=model_confidence, confidence_full=full_confidence)
 
     def _run_instances(self, frame: np.ndarray, encoding: str, started: float,
                        class_map: bool, color_mask: bool, overlay: bool,

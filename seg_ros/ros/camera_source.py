@@ -13,12 +13,13 @@ import time
 
 import cv2
 import numpy as np
-from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image
 
 from seg_ros.ros import qos
 from seg_ros.ros.image_conversion import array_to_image
+from seg_ros.ros.parameter_table import ParameterTable, ParameterWatch
+from seg_ros.ros.parameters import ParamSpec
 from seg_ros.ros.runner import run_node, StartupError
 
 # A looping folder source keeps at most this many bytes of decoded images.
@@ -180,77 +181,80 @@ def pinhole_camera_info(width: int, height: int, horizontal_fov_deg: float) -> C
     return info
 
 
+def _rate_reason(rate: float) -> str | None:
+    return None if rate > 0.0 else f'rate={rate!r}: must be in (0, 1000] Hz'
+
+
+def _size_reason(name: str):
+    def reason(value: int) -> str | None:
+        return None if value >= 0 else f'{name}={value!r} must be 0 (native size) or more'
+    return reason
+
+
+# camera_source's parameters. rate, loop and frame_id apply at runtime (rate: the timer is made
+# again); the others are read once at start-up.
+CAMERA_TABLE = ParameterTable((
+    ParamSpec('source', 'synthetic', 'synthetic, a video file, an image file, a folder of '
+              'images, or a camera device (0, /dev/video0).', read_only=True),
+    ParamSpec('rate', 30.0, 'Frames per second, (0, 1000].', maximum=1000.0, minimum=0.0,
+              validate=_rate_reason),
+    ParamSpec('width', 1280, 'Frame width: synthetic size; for other sources 0 keeps the native '
+              'size, else frames are resized.', read_only=True, validate=_size_reason('width')),
+    ParamSpec('height', 720, 'Frame height (see width).', read_only=True,
+              validate=_size_reason('height')),
+    ParamSpec('frame_id', 'camera', 'header.frame_id.'),
+    ParamSpec('loop', True, 'At the end of a file or folder start again (true) or stop the node.'),
+    ParamSpec('seed', 0, 'Synthetic scene seed.', read_only=True),
+    ParamSpec('synthetic_loop', 0, 'Synthetic source: render this many frames once and replay '
+              'them in a loop (the CPU of a camera driver); 0 renders every frame.',
+              minimum=0, maximum=300, read_only=True),
+    ParamSpec('encoding', 'bgr8', 'Encoding of the images.', choices=('bgr8', 'rgb8'),
+              read_only=True),
+    ParamSpec('horizontal_fov_deg', 60.0, 'Field of view of the published camera_info.',
+              minimum=1.0, maximum=179.0, read_only=True),
+    ParamSpec('qos', 'sensor_data', 'sensor_data (best effort) or reliable.',
+              choices=('sensor_data', 'reliable'), read_only=True),
+    ParamSpec('max_frames', 0, 'Stop after this many frames (0: no limit).', minimum=0,
+              maximum=2**31 - 1, read_only=True),
+    ParamSpec('wait_for_subscribers', 0, 'Publish nothing until this many subscribers are '
+              'matched on image_raw (0: start at once); replays a file from its first frame to '
+              'a recorder.', minimum=0, maximum=1000, read_only=True),
+))
+
+
 class CameraSource(Node):
     """Publish frames from a source at a fixed rate."""
 
     def __init__(self, **kwargs) -> None:
+        """Read the parameters, open the source, publish at ``rate``."""
         super().__init__('camera_source', **kwargs)
-        describe = ParameterDescriptor
-        self.declare_parameter('source', 'synthetic', describe(
-            description='synthetic, a video file, an image file, a folder of images, or a '
-                        'camera device (0, /dev/video0).', read_only=True))
-        self.declare_parameter('rate', 30.0, describe(description='Frames per second.'))
-        self.declare_parameter('width', 1280, describe(
-            description='Frame width: synthetic size; for other sources 0 keeps the native size, '
-                        'else frames are resized.', read_only=True))
-        self.declare_parameter('height', 720, describe(description='Frame height (see width).',
-                                                       read_only=True))
-        self.declare_parameter('frame_id', 'camera', describe(description='header.frame_id.'))
-        self.declare_parameter('loop', True, describe(
-            description='At the end of a file or folder start again (true) or stop the node.'))
-        self.declare_parameter('seed', 0, describe(description='Synthetic scene seed.',
-                                                   read_only=True))
-        self.declare_parameter('synthetic_loop', 0, describe(
-            description='Synthetic source: render this many frames once and replay them in a '
-                        'loop (the CPU of a camera driver); 0 renders every frame.',
-            read_only=True))
-        self.declare_parameter('encoding', 'bgr8', describe(
-            description='bgr8 or rgb8.', read_only=True))
-        self.declare_parameter('horizontal_fov_deg', 60.0, describe(
-            description='Field of view of the published camera_info.', read_only=True))
-        self.declare_parameter('qos', 'sensor_data', describe(
-            description='sensor_data (best effort) or reliable.', read_only=True))
-        self.declare_parameter('max_frames', 0, describe(
-            description='Stop after this many frames (0: no limit).', read_only=True))
-        self.declare_parameter('wait_for_subscribers', 0, describe(
-            description='Publish nothing until this many subscribers are matched on image_raw '
-                        '(0: start at once); replays a file from its first frame to a recorder.',
-            read_only=True))
-
-        value = self._value
-        source = str(value('source'))
-        self._encoding = value('encoding')
-        if self._encoding not in ('bgr8', 'rgb8'):
-            raise SourceError(f"encoding={self._encoding!r}: must be 'bgr8' or 'rgb8'")
-        rate = value('rate')
-        if not 0.0 < rate <= 1000.0:
-            raise SourceError(f'rate={rate!r}: must be in (0, 1000] Hz')
-        self._size = (value('width'), value('height'))
+        values = self._values = CAMERA_TABLE.declare(self)
+        self._size = (values['width'], values['height'])
+        source = str(values['source'])
         if source == 'synthetic' and min(self._size) <= 0:
             raise SourceError(f'width, height={self._size}: a synthetic source needs a size')
-        loop_frames = value('synthetic_loop')
-        if not 0 <= loop_frames <= 300:
-            raise SourceError(f'synthetic_loop={loop_frames!r}: must be 0 to 300 frames')
-        self._loop = value('loop')
-        self._source = open_source(source, *self._size, value('seed'), loop_frames, rate,
-                                   self._loop)
-        self._max_frames = value('max_frames')
-        self._wait_for = value('wait_for_subscribers')
-        if self._wait_for < 0:
-            raise SourceError(f'wait_for_subscribers={self._wait_for!r}: must be >= 0')
+        self._source = open_source(source, *self._size, values['seed'],
+                                   values['synthetic_loop'], values['rate'], values['loop'])
+        self._wait_for = values['wait_for_subscribers']
         self._frames = 0
         self._start = time.monotonic()
-        image_qos = qos.image_qos(value('qos'), 1)
+        image_qos = qos.image_qos(values['qos'], 1)
         self._image_publisher = self.create_publisher(Image, 'image_raw', image_qos)
         self._info_publisher = self.create_publisher(CameraInfo, 'camera_info', image_qos)
         self._info: CameraInfo | None = None
         self.finished = False
-        self._timer = self.create_timer(1.0 / rate, self.timer_callback)
-        self.get_logger().info(f'Publishing {self._source.description} at {rate:g} Hz on '
-                               f'{self.resolve_topic_name("image_raw")}')
+        self._timer = self.create_timer(1.0 / values['rate'], self.timer_callback)
+        ParameterWatch(self, CAMERA_TABLE, dict, self.apply_parameters)
+        self.get_logger().info(f'Publishing {self._source.description} at '
+                               f'{values["rate"]:g} Hz on {self.resolve_topic_name("image_raw")}')
 
-    def _value(self, name: str):
-        return self.get_parameter(name).value
+    def apply_parameters(self, changed: dict) -> None:
+        """Apply a runtime change: a new rate makes the timer again; loop and frame_id apply."""
+        self._values.update(changed)
+        if 'rate' in changed and not self.finished:
+            self.destroy_timer(self._timer)
+            self._timer = self.create_timer(1.0 / changed['rate'], self.timer_callback)
+            self.get_logger().info(f'Publishing at {changed["rate"]:g} Hz')
 
     def timer_callback(self) -> None:
         """Capture one frame and publish it with its camera_info, stamped at capture time."""
@@ -262,7 +266,7 @@ class CameraSource(Node):
             self._start = time.monotonic()
         stamp = self.get_clock().now().to_msg()
         frame = self._source.read(time.monotonic() - self._start)
-        if frame is None and self._loop:
+        if frame is None and self._values['loop']:
             self._source.rewind()
             frame = self._source.read(time.monotonic() - self._start)
         if frame is None:
@@ -272,19 +276,19 @@ class CameraSource(Node):
         width, height = self._size
         if width > 0 and height > 0 and frame.shape[:2] != (height, width):
             frame = cv2.resize(frame, (width, height), interpolation=cv2.INTER_AREA)
-        if self._encoding == 'rgb8':
+        if self._values['encoding'] == 'rgb8':
             frame = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
-        msg = array_to_image(frame, self._encoding)
+        msg = array_to_image(frame, self._values['encoding'])
         msg.header.stamp = stamp
-        msg.header.frame_id = self._value('frame_id')
+        msg.header.frame_id = self._values['frame_id']
         if self._info is None or (self._info.width, self._info.height) != (msg.width, msg.height):
             self._info = pinhole_camera_info(msg.width, msg.height,
-                                             self._value('horizontal_fov_deg'))
+                                             self._values['horizontal_fov_deg'])
         self._info.header = msg.header
         self._image_publisher.publish(msg)
         self._info_publisher.publish(self._info)
         self._frames += 1
-        if self._max_frames and self._frames >= self._max_frames:
+        if self._values['max_frames'] and self._frames >= self._values['max_frames']:
             self._stop()
 
     def _stop(self) -> None:

@@ -10,7 +10,9 @@ stamp) bins the points, transformed with the camera pose from tf2 at the image s
 depth topic each pixel's ray is intersected with the ground z = 0 instead (flat ground).
 
 Depth (``depth_topic``) and colour are paired by header stamp, exactly or within
-``depth_max_skew``; a frame without its depth gets no points and no grid from depth. Every fault
+``depth_max_skew``; the depth of a colour frame is held from the moment the frame is taken for
+segmentation, so a slow network cannot lose it to newer depth images; a frame without its depth
+gets no points and no grid from depth. Every fault
 (unpaired frame, bad depth, missing camera_info or transform) is counted in /diagnostics and
 warned about with a throttle; the node's other outputs still go out. The geometry itself is
 :mod:`seg_ros.core.geometry`.
@@ -18,7 +20,6 @@ warned about with a throttle; the node's other outputs still go out. The geometr
 
 import array
 from collections import deque
-import re
 import threading
 import time
 
@@ -33,7 +34,9 @@ from seg_ros.core.geometry.grid import GridSpec, GroundProjection, points_occupa
     RigidTransform
 from seg_ros.core.geometry.points import labelled_points, LabelledPoints
 from seg_ros.ros.image_conversion import image_to_array, ImageConversionError
+from seg_ros.ros.node_parameters import class_ids, CLASS_LIST_VALUES, unknown_classes_reason
 from seg_ros.ros.runner import StartupError
+from seg_ros.ros.throttle import ThrottledWarnings
 
 try:  # nav_msgs: apt install ros-jazzy-nav-msgs (pip: ros-jazzy-nav-msgs)
     from nav_msgs.msg import OccupancyGrid
@@ -50,9 +53,6 @@ except ImportError as error:
     TransformException = Exception
     TF2_ERROR = str(error)
 
-WARN_THROTTLE_S = 5.0
-# What varies between two problems of one kind (sizes, stamps, quoted values): one throttle a kind.
-_DETAILS = re.compile(r"\d+|'[^']*'")
 # Depth images kept for pairing, newest last (a 30 Hz camera: about a quarter of a second).
 DEPTH_HISTORY = 8
 # How long a processed colour frame waits for a depth image with its stamp that is not there yet.
@@ -102,40 +102,42 @@ def occupancy_grid(header, frame_id: str, spec: GridSpec, cells: np.ndarray) -> 
     return grid
 
 
-def class_ids(entries: list[str], class_names: tuple[str, ...]) -> tuple[np.ndarray, list[str]]:
-    """
-    Return the class ids named by ``entries`` (names, any case, or ids) and the unknown entries.
-
-    :param entries: e.g. ``['road', 'Sidewalk', '7']``.
-    :param class_names: the model's classes, by id.
-    """
-    by_name = {}
-    for class_id, name in enumerate(class_names):
-        by_name.setdefault(name.lower(), class_id)
-    ids, unknown = [], []
-    for entry in entries:
-        text = str(entry).strip()
-        if text.lower() in by_name:
-            ids.append(by_name[text.lower()])
-        elif text.isdigit() and int(text) < len(class_names):
-            ids.append(int(text))
-        else:
-            unknown.append(text)
-    return np.array(sorted(set(ids)), np.int64), unknown
-
-
 class DepthPairing:
-    """The newest depth images, and the one whose stamp pairs with a colour frame's."""
+    """
+    The newest depth images, and the one whose stamp pairs with a colour frame's.
+
+    A colour frame is held for (:meth:`hold`) when the worker takes it: its depth image, here
+    already or arriving while the network runs, is kept aside, so that however long the network
+    takes, newer depth images cannot push it out of the history before :meth:`take`.
+    """
 
     def __init__(self, history: int = DEPTH_HISTORY) -> None:
         self._frames: deque = deque(maxlen=history)
         self._condition = threading.Condition()
+        self._wanted: tuple[int, int] | None = None  # (colour stamp, skew), ns
+        self._held: tuple[int, Image] | None = None
 
     def add(self, msg: Image) -> None:
         """Keep a depth image (called from the subscription)."""
+        entry = (stamp_ns(msg.header.stamp), msg)
         with self._condition:
-            self._frames.append((stamp_ns(msg.header.stamp), msg))
+            self._frames.append(entry)
+            if self._wanted is not None and self._held is None and \
+                    abs(entry[0] - self._wanted[0]) <= self._wanted[1]:
+                self._held = entry
             self._condition.notify_all()
+
+    def hold(self, colour_ns: int, max_skew_s: float) -> None:
+        """Keep the depth image of the colour frame now in hand, here already or still to come."""
+        skew_ns = int(round(max_skew_s * 1e9))
+        with self._condition:
+            self._wanted = (colour_ns, skew_ns)
+            self._held = self._nearest(colour_ns, skew_ns, self._frames)
+
+    @staticmethod
+    def _nearest(colour_ns: int, skew_ns: int, entries) -> tuple[int, Image] | None:
+        best = min(entries, default=None, key=lambda entry: abs(entry[0] - colour_ns))
+        return best if best is not None and abs(best[0] - colour_ns) <= skew_ns else None
 
     def take(self, colour_ns: int, max_skew_s: float, wait_s: float = DEPTH_WAIT_S):
         """
@@ -147,10 +149,12 @@ class DepthPairing:
         skew_ns = int(round(max_skew_s * 1e9))
         deadline = time.monotonic() + wait_s
         with self._condition:
+            held = [self._held] if self._held is not None and \
+                self._wanted == (colour_ns, skew_ns) else []
+            self._wanted = self._held = None
             while True:
-                best = min(self._frames, default=None,
-                           key=lambda entry: abs(entry[0] - colour_ns))
-                if best is not None and abs(best[0] - colour_ns) <= skew_ns:
+                best = self._nearest(colour_ns, skew_ns, [*held, *self._frames])
+                if best is not None:
                     return best[1]
                 newest = self._frames[-1][0] if self._frames else None
                 remaining = deadline - time.monotonic()
@@ -173,16 +177,14 @@ class DepthOutputs:
         :param class_names: the model's classes, to check obstacle_classes and freespace_classes.
         :raises StartupError: naming a class the model does not have.
         """
-        for parameter in ('obstacle_classes', 'freespace_classes'):
-            _, unknown = class_ids(list(values[parameter] or ()), class_names)
-            if unknown:
-                raise StartupError(f'{parameter}: {", ".join(map(repr, unknown))} is not a class '
-                                   f'of the model (name or id); its classes are: '
-                                   f'{", ".join(class_names)}')
+        for parameter in CLASS_LIST_VALUES:
+            reason = unknown_classes_reason(parameter, values[parameter], class_names)
+            if reason:
+                raise StartupError(reason)
         self._node = node
         self._values = values
         self._camera_info = camera_info
-        self._logged: dict[str, float] = {}
+        self._warnings = ThrottledWarnings(node.get_logger().warning)
         self.counts = {'depth images received': 0, 'frames without paired depth': 0,
                        'depth images rejected': 0, 'depth frames without a valid point': 0,
                        'frames without camera_info': 0, 'frames without a transform': 0,
@@ -244,6 +246,11 @@ class DepthOutputs:
         grid = (self._grid_publisher is not None and bool(self._values['freespace_classes']) and
                 self._grid_publisher.get_subscription_count() > 0)
         return points, obstacles, grid
+
+    def frame_taken(self, header) -> None:
+        """Hold the depth image of a colour frame about to be segmented (see DepthPairing)."""
+        if self._depth_topic:
+            self._pairing.hold(stamp_ns(header.stamp), self._values['depth_max_skew'])
 
     def process(self, header, result, labels) -> None:
         """
@@ -321,7 +328,7 @@ class DepthOutputs:
             spec = GridSpec(values['grid_resolution'], *values['grid_size'])
         except ValueError as error:  # a size the parameter checks let through: too many cells
             self.last_problem = f'~/freespace: {error}'
-            self._warn('grid', self.last_problem)
+            self._warnings.warn(self.last_problem, kind='grid')
             return
         pose = self._camera_pose(header)
         if pose is None:
@@ -383,17 +390,12 @@ class DepthOutputs:
                    class_names: tuple[str, ...]) -> tuple[np.ndarray, list[str]]:
         ids, unknown = class_ids(list(self._values[parameter] or ()), class_names)
         if unknown:
-            self._warn(parameter, f'{parameter}: {", ".join(map(repr, unknown))} not a class of '
-                                  f'the model (classes: {", ".join(class_names)}); ignored')
+            self._warnings.warn(f'{parameter}: {", ".join(map(repr, unknown))} not a class of '
+                                f'the model (classes: {", ".join(class_names)}); ignored',
+                                kind=parameter)
         return ids, unknown
 
     def _problem(self, counter: str, message: str) -> None:
         self.counts[counter] += 1
         self.last_problem = message
-        self._warn(_DETAILS.sub('', message), message)
-
-    def _warn(self, kind: str, message: str) -> None:
-        now = time.monotonic()
-        if now - self._logged.get(kind, -WARN_THROTTLE_S) >= WARN_THROTTLE_S:
-            self._logged[kind] = now
-            self._node.get_logger().warning(message)
+        self._warnings.warn(message)

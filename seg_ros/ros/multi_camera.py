@@ -21,61 +21,99 @@ cameras are not put into one batch.
 
 import sys
 import threading
+from typing import Any, Callable
 
-from rcl_interfaces.msg import ParameterDescriptor
-from rclpy.exceptions import ParameterUninitializedException
 from rclpy.node import Node
-from rclpy.parameter import Parameter
 
 from seg_ros.core.latest_frame import FairSlots
+from seg_ros.core.segmenter import Segmenter
+from seg_ros.ros.node_parameters import NETWORK_VALUES
+from seg_ros.ros.parameter_table import ParameterTable
+from seg_ros.ros.parameters import ParamSpec
 from seg_ros.ros.runner import events_executor, run_node, StartupError
-from seg_ros.ros.segmentation_node import SegmentationNode, SharedNetwork
+from seg_ros.ros.segmentation_node import SegmentationNode
 
 HUB_NAME = 'segmentation_cameras'
 DEFAULT_WORKERS, MAX_WORKERS = 2, 8
 
 
-def check_cameras(cameras: list[str]) -> list[str]:
-    """
-    Return the camera namespaces without slashes; raise StartupError for a bad list.
+def camera_names(cameras: list[str]) -> list[str]:
+    """Return the camera namespaces of the ``cameras`` parameter without slashes."""
+    return [camera.strip().strip('/') for camera in cameras]
 
-    :param cameras: the ``cameras`` parameter.
-    """
-    names = [camera.strip().strip('/') for camera in cameras]
+
+def _cameras_reason(cameras: Any) -> str | None:
+    names = camera_names(cameras)
     if not names or not all(names):
-        raise StartupError(f'parameter cameras must name at least one camera namespace, got '
-                           f'{list(cameras)!r}')
+        return f'cameras must name at least one camera namespace, got {list(cameras)!r}'
     if len(set(names)) != len(names):
-        raise StartupError(f'parameter cameras names a camera twice: {names!r}')
-    return names
+        return f'cameras names a camera twice: {names!r}'
+    return None
+
+
+def _workers_reason(workers: Any) -> str | None:
+    if not 1 <= workers <= MAX_WORKERS:
+        return f'workers must be 1 to {MAX_WORKERS}, got {workers!r}'
+    return None
+
+
+# The hub's own parameters, all read once at start-up; the camera nodes take the node's.
+HUB_TABLE = ParameterTable((
+    ParamSpec('cameras', [], 'Camera namespaces: one segmentation node in each, one network '
+              'for all.', item_type=str, read_only=True, validate=_cameras_reason),
+    ParamSpec('image', 'image_raw', 'Image topic inside each camera namespace '
+              '(/<camera>/<image>).', read_only=True),
+    ParamSpec('camera_info', 'camera_info', 'CameraInfo topic inside each camera namespace.',
+              read_only=True),
+    ParamSpec('workers', DEFAULT_WORKERS, f'Threads serving the cameras with the one network '
+              f'(1 to {MAX_WORKERS}).', read_only=True, validate=_workers_reason),
+))
+
+
+class SharedNetwork:
+    """
+    One network for the camera nodes of one process: the first node loads it.
+
+    Every node must be given the same network parameters (those that rebuild the network and
+    the instance ones): a node that differs is refused at start-up, naming the parameter.
+    """
+
+    def __init__(self) -> None:
+        """Hold no network yet."""
+        self.segmenter: Segmenter | None = None
+        self._values: dict = {}
+        self._first = ''
+
+    def segmenter_for(self, values: dict, namespace: str,
+                      build: Callable[[dict], Segmenter]) -> Segmenter:
+        """
+        Return the shared network, built by ``build(values)`` for the first camera.
+
+        :raises StartupError: a network parameter differs from the first camera's.
+        """
+        wanted = {name: values[name] for name in NETWORK_VALUES}
+        if self.segmenter is None:
+            self.segmenter, self._values, self._first = build(values), wanted, namespace
+            return self.segmenter
+        for name, value in wanted.items():
+            if value != self._values[name]:
+                raise StartupError(
+                    f'parameter {name} of {namespace} is {value!r} but {self._first} has '
+                    f'{self._values[name]!r}: the cameras of one process share one network')
+        return self.segmenter
 
 
 class CameraHub(Node):
-    """Start one segmentation node per camera, sharing one network and one worker."""
+    """Start one segmentation node per camera, sharing one network and its workers."""
 
     def __init__(self) -> None:
-        """Read the cameras, start their nodes (the first loads the network), start the worker."""
+        """Read the cameras, start their nodes (the first loads the network), start workers."""
         super().__init__(HUB_NAME)
-        self.declare_parameter('cameras', Parameter.Type.STRING_ARRAY, ParameterDescriptor(
-            description='Camera namespaces: one segmentation node in each, one network for all.',
-            read_only=True))
-        self.declare_parameter('image', 'image_raw', ParameterDescriptor(
-            description='Image topic inside each camera namespace (/<camera>/<image>).',
-            read_only=True))
-        self.declare_parameter('camera_info', 'camera_info', ParameterDescriptor(
-            description='CameraInfo topic inside each camera namespace.', read_only=True))
-        self.declare_parameter('workers', DEFAULT_WORKERS, ParameterDescriptor(
-            description='Threads serving the cameras with the one network (1 to 8).',
-            read_only=True))
-        try:
-            cameras = check_cameras(self.get_parameter('cameras').value or [])
-        except ParameterUninitializedException:  # not set, or set to an untyped []
-            cameras = check_cameras([])
-        image = self.get_parameter('image').value.strip('/')
-        camera_info = self.get_parameter('camera_info').value.strip('/')
-        workers = self.get_parameter('workers').value
-        if not 1 <= workers <= MAX_WORKERS:
-            raise StartupError(f'parameter workers must be 1 to {MAX_WORKERS}, got {workers!r}')
+        values = HUB_TABLE.declare(self)
+        cameras = camera_names(values['cameras'])
+        image = values['image'].strip('/')
+        camera_info = values['camera_info'].strip('/')
+        workers = values['workers']
         self._slots = FairSlots(len(cameras))
         network = SharedNetwork()
         self.children: list[SegmentationNode] = []
@@ -103,7 +141,7 @@ class CameraHub(Node):
             if taken is not None:
                 index, item = taken
                 try:
-                    self.children[index].handle_frame(item)
+                    self.children[index].pipeline.handle_frame(item)
                 finally:
                     self._slots.release(index)
 

@@ -1,1 +1,1 @@
-"""Offline tools (training, conversion); they need torch, the node never imports them."""
+"""Offline tools: ENet in PyTorch and its training (torch), ``seg-ros convert`` (onnx)."""

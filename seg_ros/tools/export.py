@@ -23,13 +23,14 @@ H and W are symbolic dimensions (``height``/``width``; the network may need mult
 """
 
 from collections.abc import Sequence
-import json
 import os
 import warnings
 
 import onnx
 import torch
 from torch import nn
+
+from seg_ros.core.model.torch7_onnx import exported_description
 
 # ONNX opset; 17 is read by onnxruntime, OpenVINO and OpenCV DNN 4.x alike.
 OPSET = 17
@@ -90,28 +91,6 @@ def check_mean(mean: Sequence[float]) -> tuple[float, float, float]:
     if len(values) != 3:
         raise ValueError(f'mean must have 3 values, got {mean!r}')
     return values
-
-
-def exported_description(width: int, height: int, fused: bool, swap_rb: bool, scale: float,
-                         mean: Sequence[float], num_classes: int, output_name: str
-                         ) -> dict[str, str]:
-    """
-    Return the ``seg_ros.description`` metadata entry of an exported model.
-
-    The scores form takes ``(pixel - mean) * scale`` (``mean`` in pixel units, network channel
-    order, RGB when ``swap_rb``): ``rescale_factor`` = ``scale``, ``image_mean`` = ``mean *
-    scale`` in R, G, B order. The fused form takes the BGR frame and outputs class ids.
-    """
-    if fused:
-        values = {'channel_order': 'BGR', 'output_layout': 'class_ids'}
-    else:
-        network_mean = [float(value) * scale for value in mean]
-        values = {'channel_order': 'RGB' if swap_rb else 'BGR', 'rescale_factor': scale,
-                  'image_mean': network_mean if swap_rb else network_mean[::-1],
-                  'image_std': [1.0, 1.0, 1.0], 'output_layout': 'NCHW'}
-    values.update({'input_width': width, 'input_height': height, 'output_name': output_name,
-                   'num_classes': num_classes})
-    return {'seg_ros.description': json.dumps(values)}
 
 
 def export_onnx(model: nn.Module, path: str | os.PathLike, width: int, height: int, *,

@@ -27,7 +27,11 @@ from seg_ros.core.model.preprocess import prepare_input
 
 class Backend(ABC):
     """
-    One loaded network at one input shape. Not thread-safe: one ``forward`` at a time.
+    One loaded network at one input shape.
+
+    :meth:`forward` and :meth:`infer` may be called from several threads at once: each backend
+    runs the calls side by side or one at a time (see :meth:`forward`), ``last_stages`` is the
+    calling thread's.
 
     :ivar name: ``'opencv'``, ``'onnxruntime'`` or ``'openvino'``.
     :ivar info: what the model file says.
@@ -107,7 +111,22 @@ class Backend(ABC):
         :param encoding: channel order of a 3-channel frame, ``'bgr8'`` or ``'rgb8'``.
         :return: (input height, input width) uint8 class map.
         """
-        from seg_ros.core.decode.semantic import check_frame_outputs, decode
+        return self._infer(frame, encoding, False)[0]
+
+    def infer_with_confidence(self, frame: np.ndarray, encoding: str = 'bgr8'
+                              ) -> tuple[np.ndarray, np.ndarray | None]:
+        """
+        Segment one frame; return :meth:`infer`'s class map and its confidence map (or None).
+
+        See :func:`seg_ros.core.decode.semantic.decode_with_confidence`; None for a class-id
+        output without the confidence output :meth:`add_confidence_output` adds.
+        """
+        return self._infer(frame, encoding, True)
+
+    def _infer(self, frame: np.ndarray, encoding: str,
+               confidence: bool) -> tuple[np.ndarray, np.ndarray | None]:
+        from seg_ros.core.decode.semantic import (check_frame_outputs, decode,
+                                                  decode_with_confidence)
         started = time.perf_counter()
         network_input = self.prepare(frame, encoding)
         prepared = time.perf_counter()
@@ -115,11 +134,27 @@ class Backend(ABC):
         ran = time.perf_counter()
         name = self.description.output_name
         check_frame_outputs({name: outputs[name]}, self.output_shapes)
-        class_map = decode(outputs, self.description)
+        if confidence:
+            class_map, confidence_map = decode_with_confidence(outputs, self.description)
+        else:
+            class_map, confidence_map = decode(outputs, self.description), None
         self.last_stages = {'prepare': (prepared - started) * 1e3,
                             'network': (ran - prepared) * 1e3,
                             'decode': (time.perf_counter() - ran) * 1e3}
-        return class_map
+        return class_map, confidence_map
+
+    def add_confidence_output(self) -> str:
+        """
+        Make a class-id model also output the probability behind its in-graph argmax.
+
+        Only a runtime that can rewrite the graph it compiles can (OpenVINO); the others say
+        why not.
+
+        :return: '' when the output was added, else why it cannot be.
+        """
+        return (f'{self.name} runs the model as exported: it cannot expose the scores behind '
+                'its in-graph argmax (OpenVINO can: backend openvino or auto with openvino '
+                'installed; or export the scores)')
 
     def run_error(self, runtime: str, error: Exception) -> ModelError:
         """Return the ModelError for a network that loaded but fails to run."""
@@ -145,8 +180,21 @@ def short_error(error: BaseException) -> str:
     return text if len(text) <= 300 else text[:297] + '...'
 
 
+#: Runtime threads a process, where set (``seg-ros fleet`` sets it in each worker so that workers
+#: x threads = the CPUs it was given); else a runtime uses every core the process may use.
+THREADS_VARIABLE = 'SEG_ROS_THREADS'
+
+
+def thread_limit() -> int:
+    """Return ``$SEG_ROS_THREADS`` as a number of threads, 0 where it is unset or not a number."""
+    text = os.environ.get(THREADS_VARIABLE, '').strip()
+    return int(text) if text.isdigit() else 0
+
+
 def cpu_threads() -> int:
-    """Return the CPU cores this process may use."""
+    """Return the CPU cores this process may use (``$SEG_ROS_THREADS`` where it is set)."""
+    if thread_limit():
+        return thread_limit()
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not on Linux

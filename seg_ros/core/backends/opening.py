@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
+import os
 from typing import Any
 
 import numpy as np
@@ -18,11 +19,8 @@ from seg_ros.core.install_hints import install_hint, RUNTIME_MODULES
 from seg_ros.core.model.description import describe_model, ModelDescription
 from seg_ros.core.model.files import inspect_model, KIND_FUSED, ModelInfo
 from seg_ros.core.model.signature import task_from_signature, task_hint
+from seg_ros.core.options import BACKENDS, PRECISIONS, TARGETS
 
-BACKENDS = ('auto', 'opencv', 'onnxruntime', 'openvino')
-TARGETS = ('auto', 'cpu', 'cuda')
-# 'f32': every backend in float32, all agree; 'fast': OpenVINO uses bf16 / f16 where it can.
-PRECISIONS = ('f32', 'fast')
 # ONNX float element types: float32, float16, float64, bfloat16.
 FLOAT_TYPES = (1, 10, 11, 16)
 # The input size of a model that declares none, where nothing else sets one.
@@ -132,12 +130,7 @@ def resolve_description(info: ModelInfo, description: ModelDescription, notes: l
         raise ModelError('input_layout', layout,
                          f'{info.path!r}: input {info.inputs[0].name!r} is {list(dims)} '
                          f'{info.inputs[0].type_name()}, not a 3-channel {layout} image input')
-    spatial = {'NCHW': (2, 3), 'NHWC': (1, 2), 'CHW': (1, 2)}[layout]
-    declared = None
-    if dims:
-        height, width = dims[spatial[0]], dims[spatial[1]]
-        if isinstance(width, int) and isinstance(height, int) and width > 0 and height > 0:
-            declared = (width, height)
+    declared = _declared_size(info, layout)
     size = (description.input_width, description.input_height)
     if size == (0, 0):
         size = declared or DEFAULT_INPUT_SIZE
@@ -152,6 +145,7 @@ def resolve_description(info: ModelInfo, description: ModelDescription, notes: l
                          f'{info.path!r} has a fixed {declared[0]}x{declared[1]} input but '
                          f'input_width x input_height is {size[0]}x{size[1]}: set them to '
                          f'{declared[0]}x{declared[1]}, or both to 0 (use the model size)')
+    _check_divisor(info, size, description.size_divisor)
     output_name = description.output_name
     if output_name and info.outputs and output_name not in info.output_names:
         raise ModelError('output_name', output_name,
@@ -171,6 +165,72 @@ def resolve_description(info: ModelInfo, description: ModelDescription, notes: l
     shape = {'NCHW': (1, 3, height, width), 'NHWC': (1, height, width, 3),
              'CHW': (3, height, width)}[layout]
     return resolved, shape
+
+
+def _declared_size(info: ModelInfo, layout: str) -> tuple[int, int] | None:
+    """Return the fixed (width, height) the model's input shape states, or None."""
+    dims = info.input_shape
+    if len(dims) != (3 if layout == 'CHW' else 4):
+        return None
+    rows, columns = {'NCHW': (2, 3), 'NHWC': (1, 2), 'CHW': (1, 2)}[layout]
+    height, width = dims[rows], dims[columns]
+    if isinstance(width, int) and isinstance(height, int) and width > 0 and height > 0:
+        return width, height
+    return None
+
+
+def _multiples(value: int, divisor: int) -> tuple[int, int]:
+    """Return the multiples of ``divisor`` just below and above ``value`` (at least one)."""
+    below = max(divisor, value // divisor * divisor)
+    return below, max(below, -(-value // divisor) * divisor)
+
+
+def _check_divisor(info: ModelInfo, size: tuple[int, int], divisor: int) -> None:
+    """
+    Refuse an input size the network cannot take, naming the nearest sizes it can.
+
+    :raises ModelError: naming ``input_width`` (or ``input_height``), one line.
+    """
+    if not divisor or (size[0] % divisor == 0 and size[1] % divisor == 0):
+        return
+    widths, heights = _multiples(size[0], divisor), _multiples(size[1], divisor)
+    pairs = sorted({(widths[0], heights[0]), (widths[1], heights[1])})
+    nearest = [f'{width}x{height}' for width, height in pairs]
+    parameter = 'input_width' if size[0] % divisor else 'input_height'
+    raise ModelError(parameter, size[0] if parameter == 'input_width' else size[1],
+                     f'input_width x input_height {size[0]}x{size[1]}: '
+                     f'{os.path.basename(info.path)} takes only multiples of {divisor} (its '
+                     f"description's size_divisor); the nearest that work: "
+                     f'{" or ".join(nearest)}')
+
+
+def keep_aspect(info: ModelInfo, described: ModelDescription, width: int, height: int,
+                notes: list[str]) -> ModelDescription:
+    """
+    Complete a size given by one side only, keeping the aspect ratio of the model's own size.
+
+    The other side is rounded to the description's ``size_divisor`` (else to a pixel).
+
+    :param described: the description without the caller's size.
+    :param width: the width asked for, 0 when the height is given.
+    :param height: the height asked for, 0 when the width is given.
+    :raises ModelError: naming the side not given, where the model states no size.
+    """
+    given, missing = ('input_width', 'input_height') if width else ('input_height', 'input_width')
+    base = ((described.input_width, described.input_height) if described.input_width else
+            _declared_size(info, described.input_layout or _declared_layout(info)))
+    if base is None:
+        raise ModelError(missing, 0, f'{given} {width or height} without {missing}: '
+                                     f'{os.path.basename(info.path)} states no input size whose '
+                                     f'aspect ratio could be kept; set {missing} too')
+    divisor = described.size_divisor or 1
+    if width:
+        height = max(divisor, round(width * base[1] / base[0] / divisor) * divisor)
+    else:
+        width = max(divisor, round(height * base[0] / base[1] / divisor) * divisor)
+    notes.append(f'input {width}x{height}: {missing} {height if width else width} keeps the '
+                 f"aspect ratio of the model's {base[0]}x{base[1]}")
+    return described.replaced(input_width=width, input_height=height)
 
 
 def _declared_layout(info: ModelInfo) -> str:
@@ -286,7 +346,13 @@ def plan_model(model_path: str,
     task, signature = task_from_signature(info)
     if task:
         defaults['task'] = task
+    width, height = overrides.get('input_width') or 0, overrides.get('input_height') or 0
+    if bool(width) != bool(height):  # one side: the other keeps the model's aspect ratio
+        overrides = {name: value for name, value in overrides.items()
+                     if name not in ('input_width', 'input_height')}
     described, notes = describe_model(model_path, info.metadata, overrides, preset, defaults)
+    if bool(width) != bool(height):
+        described = keep_aspect(info, described, width, height, notes)
     if task and described.task == task and 'task' not in overrides:
         notes.append(f'description: task {task} recognised from the file ({signature})')
     resolved, shape = resolve_description(info, described, notes)

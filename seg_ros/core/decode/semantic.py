@@ -9,6 +9,13 @@ torchvision's and HuggingFace's own post-processing does. With ``postprocess: lo
 scores are resized bilinearly to the frame itself before the argmax
 (:func:`decode_to_frame`), as HuggingFace's ``post_process_semantic_segmentation`` does with
 the frame size as its target.
+
+The confidence map (:func:`decode_with_confidence`, :func:`confidence_to_frame`): per pixel
+``round(255 * p)``, ``p`` the softmax probability of the pixel's class over the scores the
+argmax is taken on, after the same upsampling. As the class's score is the maximum ``m``,
+``p = 1 / sum_c exp(s_c - m)``: one exponential a score, reusing the argmax's running maximum.
+A class-id output has none, unless an OpenVINO backend added :data:`CONFIDENCE_OUTPUT` (that
+probability, computed in the graph behind the argmax) to it.
 """
 
 from __future__ import annotations
@@ -25,6 +32,9 @@ from seg_ros.core.model.description import MAX_CLASSES, ModelDescription
 # and the share of the frame above which resizing every plane is faster (measured at 720p).
 MIXED_CHUNK = 16384
 MIXED_SHARE = 0.2
+#: The output holding ``p`` (float, (1, 1, h, w)) of a class-id model whose argmax an OpenVINO
+#: backend rewrote with the confidence asked for (:mod:`seg_ros.core.backends.openvino_graph`).
+CONFIDENCE_OUTPUT = 'seg_ros_confidence'
 
 
 def class_map_from_scores(scores: np.ndarray) -> np.ndarray:
@@ -38,14 +48,17 @@ def class_map_from_scores(scores: np.ndarray) -> np.ndarray:
     :param scores: float scores, C <= 256.
     :return: class ids.
     """
+    return _running_argmax(iter(_float_planes(scores)))[0]
+
+
+def _float_planes(scores: np.ndarray) -> np.ndarray:
+    """Return (C, h, w) or (1, C, h, w) scores as (C, h, w) float32 (no copy when they are)."""
     planes = scores.reshape(scores.shape[-3:])
-    if planes.dtype != np.float32:
-        planes = planes.astype(np.float32)
-    return _running_argmax(iter(planes))
+    return planes if planes.dtype == np.float32 else planes.astype(np.float32)
 
 
-def _running_argmax(planes) -> np.ndarray:
-    """Return the argmax of float32 planes given one after another, class 0 first."""
+def _running_argmax(planes) -> tuple[np.ndarray, np.ndarray]:
+    """Return the argmax of float32 planes given one after another, class 0 first, and the max."""
     best = next(planes).copy()
     class_map = np.zeros(best.shape, dtype=np.uint8)
     improved = np.empty(best.shape, dtype=np.uint8)
@@ -56,7 +69,43 @@ def _running_argmax(planes) -> np.ndarray:
         # largest of (improved & class_id), 255 & id being id.
         cv2.bitwise_and(improved, class_id, dst=improved)
         cv2.max(class_map, improved, dst=class_map)
-    return class_map
+    return class_map, best
+
+
+def class_map_and_confidence(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """
+    Return the argmax of (C, h, w) or (1, C, h, w) scores and its confidence, both (h, w) uint8.
+
+    The class map is :func:`class_map_from_scores`'; the confidence is ``round(255 * p)``, ``p``
+    the softmax probability of that class: ``1 / sum_c exp(s_c - max)``, the maximum being the
+    one the argmax kept. float32, one ``exp`` a score, plane by plane (OpenCV, no copy of the
+    scores).
+
+    :param scores: float scores, C <= 256, finite.
+    """
+    planes = _float_planes(scores)
+    class_map, best = _running_argmax(iter(planes))
+    total = np.zeros(best.shape, np.float32)
+    term = np.empty(best.shape, np.float32)
+    for plane in planes:
+        # NumPy's float32 exp is vectorised (AVX2); OpenCV's is several times slower.
+        np.subtract(plane, best, out=term)
+        np.exp(term, out=term)
+        cv2.add(total, term, dst=total)
+    return class_map, probability_to_confidence(total, reciprocal=True)
+
+
+def probability_to_confidence(values: np.ndarray, reciprocal: bool = False) -> np.ndarray:
+    """
+    Return ``round(255 * p)`` as uint8, ``p`` in ``values`` (or ``1 / values``: ``reciprocal``).
+
+    Halves round to even (as ``np.rint``), above 1 saturates at 255, NaN (scores that were not
+    numbers) gives 0: never an error, never a warning.
+    """
+    values = values.astype(np.float32, copy=False)
+    if reciprocal:
+        return cv2.convertScaleAbs(cv2.divide(255.0, values))
+    return cv2.convertScaleAbs(values, alpha=255.0)
 
 
 def output_layout(description: ModelDescription, output: np.ndarray) -> str:
@@ -154,6 +203,28 @@ def decode(outputs: dict[str, np.ndarray], description: ModelDescription) -> np.
     :param outputs: every output by name, as :meth:`Backend.forward` returns them.
     :param description: the resolved description (``output_name`` set).
     """
+    return _decode(outputs, description, False)[0]
+
+
+def decode_with_confidence(outputs: dict[str, np.ndarray], description: ModelDescription
+                           ) -> tuple[np.ndarray, np.ndarray | None]:
+    """
+    Return :func:`decode`'s class map and its confidence map, both (input h, input w) uint8.
+
+    The confidence is that of the scores the argmax is taken on (see
+    :func:`class_map_and_confidence`): upsampled bilinearly first with ``upsample: bilinear``,
+    at the scores' size and then resized nearest, as the class map is, with ``upsample:
+    nearest``. A class-id output has a confidence only where :data:`CONFIDENCE_OUTPUT` is
+    among the outputs (resized as the class map); otherwise None.
+
+    :param outputs: every output by name, as :meth:`Backend.forward` returns them.
+    :param description: the resolved description (``output_name`` set).
+    """
+    return _decode(outputs, description, True)
+
+
+def _decode(outputs: dict[str, np.ndarray], description: ModelDescription,
+            confidence: bool) -> tuple[np.ndarray, np.ndarray | None]:
     output = outputs[description.output_name]
     width, height = description.input_width, description.input_height
     layout = output_layout(description, output)
@@ -161,13 +232,29 @@ def decode(outputs: dict[str, np.ndarray], description: ModelDescription) -> np.
         class_map = output.reshape(output.shape[-2:])
         if class_map.dtype != np.uint8:
             class_map = class_map.astype(np.uint8)
-        return resize_class_map(class_map, width, height)
+        probability = outputs.get(CONFIDENCE_OUTPUT) if confidence else None
+        confidence_map = None
+        if probability is not None:
+            confidence_map = resize_class_map(
+                probability_to_confidence(probability.reshape(probability.shape[-2:])),
+                width, height)
+        return resize_class_map(class_map, width, height), confidence_map
     planes = output[0] if layout == 'NCHW' else output[0].transpose(2, 0, 1)
-    if planes.shape[1:] == (height, width):
-        return class_map_from_scores(planes)
-    if description.upsample == 'nearest':
-        return resize_class_map(class_map_from_scores(planes), width, height)
-    return class_map_from_scores(upsample_scores(planes, width, height))
+    if planes.shape[1:] != (height, width):
+        if description.upsample == 'nearest':
+            class_map, confidence_map = _argmax(planes, confidence)
+            return (resize_class_map(class_map, width, height),
+                    None if confidence_map is None else
+                    resize_class_map(confidence_map, width, height))
+        planes = upsample_scores(planes, width, height)
+    return _argmax(planes, confidence)
+
+
+def _argmax(planes: np.ndarray, confidence: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    """Return the class map of (C, h, w) scores and, when asked for, its confidence."""
+    if confidence:
+        return class_map_and_confidence(planes)
+    return class_map_from_scores(planes), None
 
 
 def decode_to_frame(outputs: dict[str, np.ndarray], description: ModelDescription, width: int,
@@ -193,6 +280,59 @@ def decode_to_frame(outputs: dict[str, np.ndarray], description: ModelDescriptio
     return class_map_of_resized_scores(planes.astype(np.float32, copy=False), width, height)
 
 
+def confidence_to_frame(outputs: dict[str, np.ndarray], description: ModelDescription,
+                        width: int, height: int) -> np.ndarray | None:
+    """
+    Return the (height, width) confidence map of :func:`decode_to_frame`'s class map, or None.
+
+    The scores resized bilinearly to the frame (as ``decode_to_frame`` takes its argmax on),
+    plane by plane, into a running softmax (:func:`streamed_confidence`): a few frame-size
+    planes are held, never all. A class-id output has none (None), unless an OpenVINO backend
+    added :data:`CONFIDENCE_OUTPUT` (resized nearest, as the class map).
+
+    :param outputs: every output by name, as :meth:`Backend.forward` returns them.
+    :param description: the resolved description (``output_name`` set).
+    :param width: frame width.
+    :param height: frame height.
+    """
+    output = outputs[description.output_name]
+    if output_layout(description, output) == 'class_ids':
+        confidence_map = decode_with_confidence(outputs, description)[1]
+        if confidence_map is None:
+            return None
+        return resize_class_map(confidence_map, width, height)
+    planes = output[0] if output_layout(description, output) == 'NCHW' \
+        else output[0].transpose(2, 0, 1)
+    return streamed_confidence(_resized_planes(planes.astype(np.float32, copy=False), width,
+                                               height))
+
+
+def streamed_confidence(planes) -> np.ndarray:
+    """
+    Return the confidence (``round(255 * max softmax)``, uint8) of float32 planes given in turn.
+
+    An online softmax: the running maximum ``m`` and ``s = sum exp(x - m)``, rescaled by
+    ``exp(m_old - m_new)`` when the maximum grows; ``p = 1 / s``. For planes that cannot all be
+    held at once (scores resized to the frame); with the scores in memory
+    :func:`class_map_and_confidence` needs half the exponentials.
+    """
+    planes = iter(planes)
+    best = np.array(next(planes), np.float32)
+    total = np.ones(best.shape, np.float32)
+    highest = np.empty_like(best)
+    term = np.empty_like(best)
+    for plane in planes:
+        cv2.max(best, plane, dst=highest)
+        np.subtract(best, highest, out=term)  # <= 0: the old sum's rescaling
+        np.exp(term, out=term)
+        cv2.multiply(total, term, dst=total)
+        np.subtract(plane, highest, out=term)
+        np.exp(term, out=term)
+        cv2.add(total, term, dst=total)
+        best, highest = highest, best
+    return probability_to_confidence(total, reciprocal=True)
+
+
 def class_map_of_resized_scores(planes: np.ndarray, width: int, height: int) -> np.ndarray:
     """
     Return the argmax of (C, h, w) scores resized bilinearly to (height, width).
@@ -216,7 +356,7 @@ def class_map_of_resized_scores(planes: np.ndarray, width: int, height: int) -> 
     class_map = left[y0]
     mixed = (class_map != right[y0]) | (left[y1] != right[y1]) | (class_map != left[y1])
     if cv2.countNonZero(mixed.view(np.uint8)) > MIXED_SHARE * mixed.size:
-        return _running_argmax(_resized_planes(planes, width, height))
+        return _running_argmax(_resized_planes(planes, width, height))[0]
     rows, cols = np.nonzero(mixed)
     by_cell = np.ascontiguousarray(planes.transpose(1, 2, 0))  # (h, w, C)
     for start in range(0, len(rows), MIXED_CHUNK):

@@ -102,5 +102,18 @@ class Intrinsics:
             raise ValueError(
                 f'an image of {width}x{height} is not the {self.width}x{self.height} camera at '
                 f'another resolution (scales {scale_x:.3f} and {scale_y:.3f} differ)')
+        return self.resized_to(width, height)
+
+    def resized_to(self, width: int, height: int) -> 'Intrinsics':
+        """
+        Return these intrinsics for this image resized to ``width`` x ``height``, any aspect.
+
+        Each axis on its own scale (``fx``, ``cx`` by ``width / self.width``; ``fy``, ``cy`` by
+        ``height / self.height``), as the node scales ``~/camera_info`` to the network's size: a
+        class map at the network's resolution is the frame stretched, not another camera.
+        """
+        if (width, height) == (self.width, self.height):
+            return self
+        scale_x, scale_y = width / self.width, height / self.height
         return Intrinsics(self.fx * scale_x, self.fy * scale_y, self.cx * scale_x,
                           self.cy * scale_y, int(width), int(height))

@@ -233,3 +233,60 @@ def labelled_points(depth_m: np.ndarray, intrinsics: Intrinsics, class_map: np.n
     # x y z rgb tail interleaved into 20-byte points in one pass.
     array = cv2.merge(coordinates + [rgb, tail.view('<f4')]).view(dtype).reshape(-1)
     return LabelledPoints(array, pixels, grid_width, stride, colors, tuple(coordinates))
+
+
+def organized_points(depth_m: np.ndarray, intrinsics: Intrinsics, class_map: np.ndarray,
+                     instance_map: np.ndarray | None = None,
+                     colors_rgb: np.ndarray | None = None) -> np.ndarray:
+    """
+    Return the organized cloud pixel-aligned with ``class_map``: (h, w) :func:`cloud_dtype` points.
+
+    The layout Nav2's semantic segmentation layer walks beside the class map: point (row r,
+    column c) is class-map pixel (c, r) back-projected with its depth, ``x = (c - cx) z / fx``,
+    ``y = (r - cy) z / fy`` (float32, as :func:`labelled_points`) with the intrinsics scaled to
+    the class map's size, each axis on its own (:meth:`Intrinsics.resized_to`: the network's
+    input stretches the frame); ``x y z`` NaN where the depth is invalid (NaN in ``depth_m``:
+    0, NaN or outside ``depth_range``); ``label`` the class map's value, ``instance`` the
+    instance map's at the pixel, ``rgb`` the class colour (or 0). A depth image of another
+    size (the class map at the network's resolution) is sampled at each class-map pixel's
+    centre, nearest (:func:`sample_map`'s rule), never interpolated across an object's edge.
+
+    :param depth_m: (H, W) float32 metres, NaN where invalid (:func:`.depth.depth_to_metres`),
+        registered to the colour image.
+    :param intrinsics: the colour camera's, at any resolution of it (e.g. its CameraInfo).
+    :param class_map: (h, w) class ids: the grid of the cloud.
+    :param instance_map: (h', w') uint16 instance ids (sampled at the class map's pixels), or
+        None (no ``instance`` field).
+    :param colors_rgb: (C, 3) uint8 class colours, or None (``rgb`` 0).
+    :raises ValueError: the depth image is another camera's (another aspect than the
+        intrinsics').
+    """
+    height, width = class_map.shape[:2]
+    camera = intrinsics.resized_to(width, height)
+    intrinsics.scaled_to(depth_m.shape[1], depth_m.shape[0])  # raises for another camera's depth
+    depth = _map_sized(depth_m, width, height)
+    columns = np.arange(width, dtype=np.float32) - np.float32(camera.cx)
+    rows = np.arange(height, dtype=np.float32) - np.float32(camera.cy)
+    x = depth * columns[np.newaxis, :]
+    x /= np.float32(camera.fx)
+    y = depth * rows[:, np.newaxis]
+    y /= np.float32(camera.fy)
+    labels = np.ascontiguousarray(class_map)
+    tail = labels.astype('<u4')
+    if labels.dtype.itemsize > 2:
+        tail &= 0xFFFF  # as a uint16 field keeps it
+    if instance_map is not None:
+        tail |= _map_sized(instance_map, width, height).astype('<u4') << 16
+    rgb = np.zeros((height, width), np.float32) if colors_rgb is None else \
+        class_rgb(np.asarray(colors_rgb, np.uint8), labels)
+    dtype = cloud_dtype(instance_map is not None)
+    return cv2.merge([x, y, np.ascontiguousarray(depth, np.float32), rgb,
+                      tail.view('<f4')]).view(dtype).reshape(height, width)
+
+
+def _map_sized(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Return ``image`` at (height, width): itself, or sampled at pixel centres (nearest)."""
+    if image.shape[:2] == (height, width):
+        return image
+    flat = np.ascontiguousarray(image).reshape(-1)
+    return np.take(flat, _map_pixels(width, height, 1, image.shape[:2])).reshape(height, width)

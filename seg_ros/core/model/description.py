@@ -91,6 +91,9 @@ class ModelDescription:
         (nearest) to the frame (fast); ``'logits'``: the scores resized bilinearly to the frame,
         then the argmax (HuggingFace's ``post_process_semantic_segmentation`` with the frame
         size as target; set for a ``preprocessor_config.json``).
+    :ivar size_divisor: the network takes only input sizes that are multiples of this (ENet: 8,
+        its three 2x downsamplings, undone by unpooling); 0: any size. A size that is not is
+        refused with the nearest ones that are (HuggingFace's ``size_divisor``).
     :ivar num_classes: class count of a class-id output (scores outputs tell it themselves).
     :ivar class_names: class names in id order, () for none.
     :ivar colors: RGB colour per class, () for none.
@@ -110,6 +113,7 @@ class ModelDescription:
     resize: str = 'opencv'
     resample: int = 2
     postprocess: str = 'class_map'
+    size_divisor: int = 0
     num_classes: int = 0
     class_names: tuple[str, ...] = ()
     colors: tuple[tuple[int, int, int], ...] = ()
@@ -128,11 +132,12 @@ class ModelDescription:
                              'resample must be a PIL filter number 0 to 5 ('
                              + ', '.join(f'{key} {name}' for key, name in PIL_RESAMPLE.items())
                              + f'), got {self.resample!r}')
-        for name in ('input_width', 'input_height', 'num_classes'):
+        for name in ('input_width', 'input_height', 'size_divisor', 'num_classes'):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ModelError(name, value, f'{name} must be an integer >= 0 (0: from the '
-                                              f'model), got {value!r}')
+                zero = 'any size' if name == 'size_divisor' else 'from the model'
+                raise ModelError(name, value, f'{name} must be an integer >= 0 (0: {zero}), '
+                                              f'got {value!r}')
         if (self.input_width == 0) != (self.input_height == 0):
             raise ModelError('input_width', self.input_width,
                              f'input_width {self.input_width} and input_height '
@@ -380,6 +385,8 @@ def _huggingface_values(data: Mapping[str, Any]) -> dict[str, Any]:
     size = data.get('size')
     if isinstance(size, dict) and 'height' in size and 'width' in size:
         values['input_width'], values['input_height'] = int(size['width']), int(size['height'])
+    if isinstance(data.get('size_divisor'), int):
+        values['size_divisor'] = data['size_divisor']
     return values
 
 

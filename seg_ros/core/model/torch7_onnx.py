@@ -35,6 +35,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+import json
 import os
 import tempfile
 from typing import Any
@@ -324,6 +325,28 @@ def weights(module: Torch7Object, name: str, shape: Sequence[int]) -> np.ndarray
         raise ValueError(f'{module.class_name}.{name} has {array.size} values, expected shape '
                          f'{list(shape)}')
     return array.reshape(shape)
+
+
+def exported_description(width: int, height: int, fused: bool, swap_rb: bool, scale: float,
+                         mean: Sequence[float], num_classes: int, output_name: str
+                         ) -> dict[str, str]:
+    """
+    Return the ``seg_ros.description`` metadata entry of an exported model.
+
+    The scores form takes ``(pixel - mean) * scale`` (``mean`` in pixel units, network channel
+    order, RGB when ``swap_rb``): ``rescale_factor`` = ``scale``, ``image_mean`` = ``mean *
+    scale`` in R, G, B order. The fused form takes the BGR frame and outputs class ids.
+    """
+    if fused:
+        values = {'channel_order': 'BGR', 'output_layout': 'class_ids'}
+    else:
+        network_mean = [float(value) * scale for value in mean]
+        values = {'channel_order': 'RGB' if swap_rb else 'BGR', 'rescale_factor': scale,
+                  'image_mean': network_mean if swap_rb else network_mean[::-1],
+                  'image_std': [1.0, 1.0, 1.0], 'output_layout': 'NCHW'}
+    values.update({'input_width': width, 'input_height': height, 'output_name': output_name,
+                   'num_classes': num_classes})
+    return {'seg_ros.description': json.dumps(values)}
 
 
 def torch7_to_onnx(net_path: str | os.PathLike, *, fused: bool = True, swap_rb: bool = True,

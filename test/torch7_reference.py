@@ -1,58 +1,42 @@
 """
-Convert a Torch7 (Lua torch ``nn``) segmentation network, such as the original ENet, to ONNX.
+An independent reference for the Torch7 converter: a Torch7 ``nn`` network as PyTorch modules.
 
-API::
+The node and ``seg-ros convert`` convert a Torch7 file to ONNX without torch
+(:mod:`seg_ros.core.model.torch7_onnx`). This module reads the file with ``torchfile`` and
+interprets its module tree into PyTorch modules of the same semantics, written apart from that
+converter, so the tests can compare the two on the same file::
 
-    convert_torch7(net_path, onnx_path, width=1024, height=512, *, fused=True, swap_rb=True,
-                   scale=1/255, mean=(0, 0, 0)) -> dict
-        # writes onnx_path (seg_ros.tools.export.export_onnx: 'fused' or 'scores' form) and
-        # returns a summary: {'layers': {torch7 type: count}, 'params': int,
-        # 'ops': {onnx op: count}, 'num_classes': int, 'format': str, 'path': str}
-    main(argv=None) -> int
-        # command line: NET -o OUT.onnx [--width 1024] [--height 512] [--scores-only]
-        #               [--bgr] [--scale 1/255] [--mean 0,0,0]
+    load_torch7(net_path) -> (torch.nn.Module in eval mode, Counter of Torch7 module types)
+    Torch7Builder().build(torchfile_module) -> torch.nn.Module
 
-The file is read with ``torchfile`` and the module tree is interpreted, not pattern-matched:
-every Torch7 module becomes a PyTorch module with the same semantics, so any network built
-from the supported modules converts. Supported (``nn.`` or ``cudnn.``): Sequential,
-ConcatTable, CAddTable, JoinTable, Identity, SpatialConvolution(MM), SpatialDilatedConvolution,
-SpatialFullConvolution, SpatialBatchNormalization, PReLU, ReLU, Sigmoid, Tanh,
-SpatialMaxPooling, SpatialMaxUnpooling, SpatialDropout, Dropout, Padding (channel dimension).
-The ENet Cityscapes file holds all of them except ReLU, Sigmoid, Tanh and Dropout.
+Supported (``nn.`` or ``cudnn.``): Sequential, ConcatTable, CAddTable, JoinTable, Identity,
+SpatialConvolution(MM), SpatialDilatedConvolution, SpatialFullConvolution,
+SpatialBatchNormalization, PReLU, ReLU, Sigmoid, Tanh, SpatialMaxPooling, SpatialMaxUnpooling,
+SpatialDropout, Dropout, Padding (channel dimension).
 
 Semantics kept from Torch7:
 
 - SpatialDropout/Dropout in evaluation mode multiply by ``1 - p`` (the v1 behaviour; only
   modules saved with ``v2 = true`` pass the input through unchanged).
 - SpatialMaxUnpooling puts its input back at the switches of the SpatialMaxPooling it refers
-  to; it is rebuilt with ``seg_ros.tools.unpool.max_unpool2x2`` (2x2 stride-2 pools only), so
-  the ONNX graph holds no MaxUnpool or ScatterND.
+  to (``F.max_unpool2d`` with the pooling's indices).
 - Padding(dim, pad, nInputDim, value, index) pads ``|pad|`` entries of ``value``: after the
-  data for ``pad > 0``, before it for ``pad < 0`` (``index`` counts the insertion point from
-  that end; only the channel dimension and insertion at either end are supported).
+  data for ``pad > 0``, before it for ``pad < 0`` (only the channel dimension).
 - JoinTable and Padding dimensions are 1-based and shift by one for a batched input when the
   module records its non-batched rank (``nInputDims`` / ``nInputDim``).
 - SpatialBatchNormalization keeps its own ``eps`` (1e-3 in ENet, not PyTorch's 1e-5).
 - SpatialFullConvolution's ``adjW``/``adjH`` are the transposed convolution's output padding.
 """
 
-import argparse
 from collections import Counter
 from collections.abc import Sequence
 import os
-import sys
 
-import cv2
 import numpy as np
 import torch
 from torch import nn
 import torch.nn.functional as F
 import torchfile
-
-from seg_ros.core.backends import open_backend
-from seg_ros.tools.enet import pad_channels
-from seg_ros.tools.export import export_onnx
-from seg_ros.tools.unpool import max_unpool2x2
 
 # A batched NCHW tensor; Torch7 dimensions recorded for unbatched inputs shift by one.
 BATCHED_RANK = 4
@@ -157,7 +141,7 @@ class ChannelPadding(nn.Module):
         self.value = value
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return pad_channels(x, self.before, self.after, self.value)
+        return F.pad(x, (0, 0, 0, 0, self.before, self.after), value=self.value)
 
 
 class MaxPool(nn.Module):
@@ -170,11 +154,14 @@ class MaxPool(nn.Module):
         self.stride = stride
         self.padding = padding
         self.ceil_mode = ceil_mode
-        self.pre_pool: torch.Tensor | None = None
+        self.switches: torch.Tensor | None = None
+        self.size: tuple[int, int] = (0, 0)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self.pre_pool = x
-        return F.max_pool2d(x, self.kernel, self.stride, self.padding, ceil_mode=self.ceil_mode)
+        self.size = tuple(x.shape[-2:])
+        pooled, self.switches = F.max_pool2d(x, self.kernel, self.stride, self.padding,
+                                             ceil_mode=self.ceil_mode, return_indices=True)
+        return pooled
 
 
 class MaxUnpool(nn.Module):
@@ -189,10 +176,10 @@ class MaxUnpool(nn.Module):
         self.pools = [pool]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        pre_pool = self.pools[0].pre_pool
-        if pre_pool is None:
+        pool = self.pools[0]
+        if pool.switches is None:
             raise ValueError('SpatialMaxUnpooling ran before its SpatialMaxPooling')
-        return max_unpool2x2(x, pre_pool)
+        return F.max_unpool2d(x, pool.switches, 2, 2, output_size=pool.size)
 
 
 class Torch7Builder:
@@ -344,134 +331,3 @@ def load_torch7(net_path: str | os.PathLike) -> tuple[nn.Module, Counter]:
     builder = Torch7Builder()
     network = builder.build(root).eval()
     return network, builder.layers
-
-
-def convert_torch7(net_path: str, onnx_path: str, width: int = 1024, height: int = 512, *,
-                   fused: bool = True, swap_rb: bool = True, scale: float = 1 / 255,
-                   mean: Sequence[float] = (0, 0, 0)) -> dict:
-    """
-    Convert a Torch7 segmentation network to ONNX (``seg_ros.tools.export.export_onnx``).
-
-    :param net_path: Torch7 file, e.g. the ENet Cityscapes ``enet-model.net``.
-    :param onnx_path: ONNX file to write.
-    :param width: default input width recorded in the model (H and W stay dynamic).
-    :param height: default input height recorded in the model.
-    :param fused: write the fused form (uint8 BGR frame -> uint8 class map), else raw scores.
-    :param swap_rb: fused form: the network takes RGB.
-    :param scale: fused form: pixel scale factor.
-    :param mean: fused form: per-channel mean in pixel units, network channel order.
-    :return: summary: ``layers`` (Torch7 type counts), ``params``, ``ops`` (ONNX op counts),
-        ``num_classes``, ``format`` and ``path``.
-    """
-    network, layers = load_torch7(net_path)
-    proto = export_onnx(network, onnx_path, width, height, fused=fused, swap_rb=swap_rb,
-                        scale=scale, mean=mean,
-                        metadata={'seg_ros.source': os.path.basename(net_path)})
-    props = {prop.key: prop.value for prop in proto.metadata_props}
-    return {
-        'layers': dict(sorted(layers.items())),
-        'params': sum(p.numel() for p in network.parameters()),
-        'ops': dict(sorted(Counter(node.op_type for node in proto.graph.node).items())),
-        'num_classes': int(props['seg_ros.num_classes']),
-        'format': props['seg_ros.format'],
-        'path': os.fspath(onnx_path),
-    }
-
-
-def parse_scale(text: str) -> float:
-    """Parse a scale given as a number or a fraction such as ``1/255``."""
-    numerator, _, denominator = text.partition('/')
-    try:
-        return float(numerator) / float(denominator or 1)
-    except (ValueError, ZeroDivisionError) as error:
-        raise argparse.ArgumentTypeError(f'bad scale {text!r}') from error
-
-
-def parse_mean(text: str) -> tuple[float, float, float]:
-    """Parse a mean given as three comma-separated numbers."""
-    try:
-        values = tuple(float(v) for v in text.split(','))
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(f'bad mean {text!r}') from error
-    if len(values) != 3:
-        raise argparse.ArgumentTypeError(f'mean needs 3 values, got {text!r}')
-    return values
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Command line: convert a Torch7 network to ONNX; prints the summary."""
-    parser = argparse.ArgumentParser(
-        prog='seg-ros convert',
-        description='Convert a Torch7 segmentation network (e.g. ENet enet-model.net) to ONNX.')
-    parser.add_argument('net', help='Torch7 .net/.t7 file')
-    parser.add_argument('-o', '--output', required=True, help='ONNX file to write')
-    parser.add_argument('--width', type=int, default=1024, help='default input width')
-    parser.add_argument('--height', type=int, default=512, help='default input height')
-    parser.add_argument('--scores-only', action='store_true',
-                        help='write float NCHW -> scores instead of uint8 BGR -> class map')
-    parser.add_argument('--bgr', action='store_true',
-                        help='the network takes BGR (default: RGB, channels swapped)')
-    parser.add_argument('--scale', type=parse_scale, default=1 / 255,
-                        help='pixel scale, after the mean (default 1/255)')
-    parser.add_argument('--mean', type=parse_mean, default=(0.0, 0.0, 0.0),
-                        help='per-channel mean, network order, pixel units (default 0,0,0)')
-    parser.add_argument('--check', nargs='+', metavar='IMAGE', default=[],
-                        help='then segment these images with the original (cv2.dnn) and the '
-                             'converted model and print the share of pixels that agree')
-    parser.add_argument('--min-agreement', type=float, default=99.9, metavar='PERCENT',
-                        help='with --check: exit with status 1 below this (default 99.9)')
-    args = parser.parse_args(argv)
-    try:
-        summary = convert_torch7(args.net, args.output, args.width, args.height,
-                                 fused=not args.scores_only, swap_rb=not args.bgr,
-                                 scale=args.scale, mean=args.mean)
-    except (OSError, ValueError) as error:
-        print(f'seg-ros convert: {error}', file=sys.stderr)
-        return 1
-    print(f"wrote {summary['path']}: {summary['format']} form, {summary['num_classes']} "
-          f"classes, {summary['params']} parameters")
-    print('torch7 layers: ' + ', '.join(f'{k} x{v}' for k, v in summary['layers'].items()))
-    print('onnx ops: ' + ', '.join(f'{k} x{v}' for k, v in summary['ops'].items()))
-    if args.check:
-        return check_agreement(args.net, summary['path'], args.width, args.height, args.scale,
-                               args.mean, not args.bgr, args.check, args.min_agreement)
-    return 0
-
-
-def check_agreement(net_path: str, onnx_path: str, width: int, height: int, scale: float,
-                    mean: Sequence[float], swap_rb: bool, images: Sequence[str],
-                    min_percent: float) -> int:
-    """
-    Print, for each image, the share of pixels whose class the two models agree on.
-
-    The original runs in ``cv2.dnn`` (float scores, argmax); the converted one with seg_ros's
-    fastest backend here, in float32.
-
-    :return: 0 when every image was read and agrees at least ``min_percent``, else 1.
-    """
-    original = cv2.dnn.readNet(net_path)
-    # The converted model carries its description (pre-processing, output) in its metadata.
-    converted = open_backend(onnx_path, {'input_width': width, 'input_height': height},
-                             backend='auto', target='cpu')
-    size = (width, height)
-    status = 0
-    for path in images:
-        frame = cv2.imread(path, cv2.IMREAD_COLOR)
-        if frame is None:
-            print(f'seg-ros convert: cannot read image {path!r}', file=sys.stderr)
-            status = 1
-            continue
-        original.setInput(cv2.dnn.blobFromImage(frame, scale, size, tuple(mean),
-                                                swapRB=swap_rb, crop=False))
-        expected = original.forward()[0].argmax(axis=0)
-        percent = 100.0 * float(np.mean(converted.infer(frame) == expected))
-        verdict = 'ok' if percent >= min_percent else f'BELOW {min_percent:g} %'
-        print(f'{path}: {percent:.4f} % of pixels agree with cv2.dnn on the original '
-              f'({converted.name}) {verdict}')
-        if percent < min_percent:
-            status = 1
-    return status
-
-
-if __name__ == '__main__':
-    sys.exit(main())
