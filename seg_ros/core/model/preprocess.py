@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 
 from seg_ros.core.errors import ModelError
+from seg_ros.core.install_hints import install_hint
 from seg_ros.core.model.description import ModelDescription
 
 
@@ -42,9 +43,8 @@ def pil_resized(image: np.ndarray, width: int, height: int, resample: int) -> np
         from PIL import Image
     except ImportError as error:
         raise ModelError('resize', 'pil',
-                         'resize pil (a HuggingFace preprocessor_config.json) needs Pillow: '
-                         'pip install Pillow (apt: python3-pil), or set resize opencv'
-                         ) from error
+                         'resize pil (a HuggingFace preprocessor_config.json) needs '
+                         f'{install_hint("PIL")}; or set resize opencv') from error
     if image.shape[1] == width and image.shape[0] == height:
         return image
     return np.asarray(Image.fromarray(np.ascontiguousarray(image)).resize(
