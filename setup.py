@@ -44,6 +44,8 @@ setup(
         'tools': ['torch==2.13.0', 'onnx', 'torchfile'],
         # seg-ros bag: reading and writing rosbag2 bags without ROS.
         'bag': ['rosbags>=0.10'],
+        # seg-ros fleet: many bags on Ray (this machine's cores, or a cluster); tested with 2.60.
+        'fleet': ['rosbags>=0.10', 'ray'],
         # torchvision pinned to torch 2.13's release (a newer one replaces torch); with
         # transformers and onnxscript (torch's dynamo exporter) they build the model-family
         # test exports: nothing is downloaded, weights are random.
@@ -52,7 +54,9 @@ setup(
                  'pydocstyle', 'onnx', 'xmlschema', 'torchvision==0.28.0', 'transformers',
                  'onnxscript', 'pyyaml', 'rosbags>=0.10', 'Pillow',
                  # The reference of seg_ros.core.track (NumPy >= 2, SciPy; never the runtime).
-                 'trackers==2.6.0'],
+                 'trackers==2.6.0',
+                 # seg-ros fleet's tests run a local Ray.
+                 'ray'],
     },
     zip_safe=True,
     maintainer='seg_ros developers',

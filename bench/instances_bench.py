@@ -6,7 +6,9 @@ NumPy (the decoding cost does not depend on the weights):
 
 * ``yolo_seg``: a 640x640 YOLO-seg output (8400 anchors, 80 classes, 32 prototypes at 160x160)
   with 20 objects, 40 duplicates that NMS suppresses and 600 low-score candidates below the
-  threshold;
+  threshold; ``yolo_seg 640x352``: the same at a 640x352 input (4620 anchors, 88x160
+  prototypes), whose letterbox padding of 1280x720 frames (7 pixels a side) is not whole
+  prototype cells, so the logits are enlarged 4 times before the resize to the frame;
 * ``maskrcnn``: a torchvision Mask R-CNN output at 640x640 input (20 detections with their
   (20, 1, 640, 640) mask probabilities);
 * ``components``: 20 cars in a 1280x720 class map, connected components of ``Car`` and
@@ -56,14 +58,17 @@ def ellipse(shape: tuple[int, int], box: np.ndarray) -> np.ndarray:
     return cv2.GaussianBlur(image, (0, 0), 2.0)
 
 
-def yolo_case(rng: np.random.Generator) -> tuple:
-    size, anchors, classes = 640, 8400, 80
-    letterbox = Letterbox.fit(WIDTH, HEIGHT, size, size)
-    boxes = object_boxes(rng, size, letterbox.resized_height)
+def yolo_case(rng: np.random.Generator, input_width: int = 640, input_height: int = 640) -> tuple:
+    anchors = sum((input_width // stride) * (input_height // stride) for stride in (8, 16, 32))
+    classes = 80
+    letterbox = Letterbox.fit(WIDTH, HEIGHT, input_width, input_height)
+    boxes = object_boxes(rng, letterbox.resized_width, letterbox.resized_height)
+    boxes[:, 0::2] += letterbox.left
     boxes[:, 1::2] += letterbox.top
     detections = np.zeros((1, 4 + classes + 32, anchors), np.float32)
     detections[0, 4:4 + classes] = rng.uniform(0, 0.05, (classes, anchors))
-    prototypes = rng.normal(0, 0.3, (1, 32, size // 4, size // 4)).astype(np.float32)
+    grid = (input_height // 4, input_width // 4)
+    prototypes = rng.normal(0, 0.3, (1, 32) + grid).astype(np.float32)
     anchor = 0
     for index, box in enumerate(boxes):
         # The object, and two duplicates NMS suppresses.
@@ -74,12 +79,13 @@ def yolo_case(rng: np.random.Generator) -> tuple:
             detections[0, 4 + index % classes, anchor] = score
             detections[0, 4 + classes + index % 32, anchor] = 6.0
             anchor += 1
-        prototypes[0, index % 32] += 2 * ellipse((size // 4, size // 4), box / 4) - 1
+        prototypes[0, index % 32] += 2 * ellipse(grid, box / 4) - 1
     low = rng.choice(np.arange(anchor, anchors), 600, replace=False)
     detections[0, 4, low] = rng.uniform(0.1, 0.45, 600)
-    detections[0][:4, low] = rng.uniform(50, 600, (4, 600))
+    detections[0][:4, low] = rng.uniform(50, min(input_width, input_height) - 40, (4, 600))
     outputs = {'output0': detections, 'output1': prototypes}
-    layout = yolo_seg_layout({k: v.shape for k, v in outputs.items()}, size, size)
+    layout = yolo_seg_layout({k: v.shape for k, v in outputs.items()}, input_width,
+                             input_height)
     return lambda settings: decode_yolo_seg(outputs, layout, letterbox, settings)
 
 
@@ -114,6 +120,8 @@ def main() -> None:
     print('\n| case | instances | decode ms | instance map ms | draw ms | total ms | '
           '% of frame |\n|---|---:|---:|---:|---:|---:|---:|')
     cases = {'yolo_seg': (yolo_case(rng), InstanceSettings()),
+             # 1280x720 in 640x352: 14 pixels of padding, logits enlarged 4 times first.
+             'yolo_seg 640x352': (yolo_case(rng, 640, 352), InstanceSettings()),
              'maskrcnn': (mask_rcnn_case(rng), InstanceSettings()),
              'components': (components_case(rng),
                             InstanceSettings(class_ids=(CAR, PERSON), min_instance_area=100))}

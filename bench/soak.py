@@ -54,7 +54,10 @@ WIDTH, HEIGHT, RATE = 1280, 720, 30.0
 # base_link -> optical frame: 1 m up, looking along base_link's x (x, y, z, w).
 CAMERA_TRANSLATION = (0.2, 0.0, 1.0)
 CAMERA_QUATERNION = (-0.5, 0.5, -0.5, 0.5)
+# The network size is given (the embedded ENet's default, 512x256) so that a run of older code,
+# whose default was 1024x512, does the same work.
 NODE_PARAMETERS = {
+    'input_width': 512, 'input_height': 256,
     'depth_topic': f'{CAMERA}/depth/image_raw', 'obstacle_classes': '[Car, Person]',
     'freespace_classes': '[Road, Sidewalk]', 'grid_frame': 'base_link', 'tf_timeout': 0.1}
 RSS_GROWTH_GOAL_MIB, GAP_GOAL_S, P99_RATIO_GOAL = 5.0, 1.0, 1.2

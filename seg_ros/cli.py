@@ -22,6 +22,7 @@ import sys
 
 from seg_ros import offline_depth
 from seg_ros.bag.options import add_bag_arguments, positive_int, seconds
+from seg_ros.fleet.options import add_fleet_arguments
 from seg_ros.offline.convert_options import add_convert_arguments, CONVERT_DESCRIPTION
 from seg_ros.offline.model_options import add_model_arguments
 
@@ -51,6 +52,11 @@ def build_parser() -> argparse.ArgumentParser:
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     add_bag_arguments(bag)
     add_model_arguments(bag)
+    fleet = commands.add_parser('fleet', help='segment many bags on Ray, each into the bag '
+                                'that seg-ros bag writes for it', epilog=EXIT_STATUSES,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_fleet_arguments(fleet)
+    add_model_arguments(fleet)
     convert = commands.add_parser('convert', help='convert the Torch7 ENet .net file to ONNX '
                                                   '(needs onnx, no torch)',
                                   description=CONVERT_DESCRIPTION)
@@ -99,6 +105,14 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == 'convert':
         from seg_ros.offline.convert import run_convert
         return run_convert(args)
+    if args.command == 'fleet':
+        try:
+            from seg_ros.fleet.run import run_fleet
+        except ImportError as error:  # rosbags is an optional dependency
+            print(f'seg-ros fleet needs the rosbags package ({error}): pip install rosbags',
+                  file=sys.stderr)
+            return 2
+        return run_fleet(args)
     if args.command == 'bag':
         try:
             from seg_ros.bag.segment_bag import run_bag

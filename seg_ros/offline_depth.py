@@ -16,6 +16,7 @@ from seg_ros.core.geometry.camera import Intrinsics
 from seg_ros.core.geometry.depth import check_depth_range, depth_encoding_of, depth_to_metres
 from seg_ros.core.geometry.ply import ply_bytes
 from seg_ros.core.geometry.points import labelled_points
+from seg_ros.core.install_hints import install_hint
 
 DEPTH_SUFFIXES = ('.png', '.tif', '.tiff', '.npy')
 
@@ -99,7 +100,7 @@ def camera_intrinsics(args: argparse.Namespace, width: int, height: int) -> Intr
         try:
             import yaml
         except ImportError:
-            raise DepthInputError('--camera-info needs PyYAML (pip install pyyaml)') from None
+            raise DepthInputError(f'--camera-info needs {install_hint("yaml")}') from None
         try:
             with open(args.camera_info, encoding='utf-8') as file:
                 info = yaml.safe_load(file)

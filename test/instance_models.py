@@ -5,10 +5,12 @@ The ONNX graphs built here output constants (plus ``0 * mean(input)``, so every 
 the input): YOLO-seg detections and prototypes, or Mask R-CNN boxes, labels, scores and masks.
 The reference functions decode those outputs independently of
 ``seg_ros.core.decode.instance_decoders``: greedy NMS over a sorted Python list; Mask R-CNN's
-bilinear sampling written out per pixel; YOLO-seg as ultralytics' predictor with
-``retina_masks=True`` does it (``scale_boxes``, ``scale_masks``: the padding cut from the
-prototype-resolution logits, each whole logit map resized to the frame with ``cv2.resize``;
-``crop_mask``: outside the rounded box zeroed; logit > 0; empty masks dropped).
+bilinear sampling written out per pixel; YOLO-seg as ultralytics' (8.4) predictor with
+``retina_masks=True`` does it (NMS of boxes moved by class x 7680 in float32; ``scale_boxes``;
+``process_mask_native``: each whole logit map enlarged 2 or 4 times where the letterbox
+padding is not whole prototype cells, the padding cut, resized to the frame with
+``cv2.resize``; ``crop_mask``: pixels whose indices lie outside the box zeroed; logit > 0;
+empty masks dropped).
 """
 
 from __future__ import annotations
@@ -163,30 +165,44 @@ def reference_letterbox(frame_w: int, frame_h: int, input_w: int, input_h: int) 
 
 def reference_nms(boxes: list, scores: list, classes: list, iou_threshold: float,
                   max_keep: int) -> list[int]:
-    """Greedy class-aware NMS over Python lists; returns kept indices, best first."""
+    """
+    Greedy NMS over Python lists as ultralytics runs torchvision's; kept indices, best first.
+
+    Ultralytics keeps classes apart by adding ``class x 7680`` (max_wh) to every coordinate,
+    in float32; torchvision's kernel then computes areas, overlaps and IoUs in float32 and
+    suppresses an IoU above the threshold. Written here with float32 scalars, each candidate
+    checked against those kept so far.
+    """
+    f32 = np.float32
+
+    def moved(index):
+        return [f32(value) + f32(classes[index] * 7680) for value in boxes[index]]
+
     def iou(a, b):
-        width = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-        height = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+        width = max(f32(0), min(a[2], b[2]) - max(a[0], b[0]))
+        height = max(f32(0), min(a[3], b[3]) - max(a[1], b[1]))
         overlap = width * height
-        union = ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - overlap)
-        return overlap / union if union > 0 else 0.0
+        union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - overlap
+        return float(overlap / union) if union > 0 else 0.0
 
     order = sorted(range(len(scores)), key=lambda i: (-scores[i], i))
     kept: list[int] = []
     for index in order:
         if len(kept) == max_keep:
             break
-        if all(classes[k] != classes[index] or iou(boxes[k], boxes[index]) <= iou_threshold
-               for k in kept):
+        if all(iou(moved(k), moved(index)) <= iou_threshold for k in kept):
             kept.append(index)
     return kept
 
 
-def reference_box_to_frame(box, lb: dict, frame_w: int, frame_h: int) -> list[float]:
-    x0 = min(max((box[0] - lb['left']) / lb['sx'], 0.0), frame_w)
-    y0 = min(max((box[1] - lb['top']) / lb['sy'], 0.0), frame_h)
-    x1 = min(max((box[2] - lb['left']) / lb['sx'], 0.0), frame_w)
-    y1 = min(max((box[3] - lb['top']) / lb['sy'], 0.0), frame_h)
+def reference_box_to_frame(box, lb: dict, frame_w: int, frame_h: int,
+                           dtype: type = np.float64) -> list[float]:
+    """Map an input box to the frame (each axis by its own scale and padding), in ``dtype``."""
+    scale_x, scale_y = dtype(lb['sx']), dtype(lb['sy'])
+    x0 = min(max((dtype(box[0]) - dtype(lb['left'])) / scale_x, 0.0), frame_w)
+    y0 = min(max((dtype(box[1]) - dtype(lb['top'])) / scale_y, 0.0), frame_h)
+    x1 = min(max((dtype(box[2]) - dtype(lb['left'])) / scale_x, 0.0), frame_w)
+    y1 = min(max((dtype(box[3]) - dtype(lb['top'])) / scale_y, 0.0), frame_h)
     return [x0, y0, x1, y1]
 
 
@@ -224,6 +240,32 @@ def reference_mask(probability: np.ndarray, box: list[float], lb: dict, cell: fl
     return mask, ambiguous
 
 
+def reference_mask_resize(logits: np.ndarray, frame_w: int, frame_h: int) -> np.ndarray:
+    """
+    Ultralytics' (8.4) ``process_mask_native`` resize of one whole prototype-resolution logit map.
+
+    The network input has 4 pixels a prototype cell; where its letterbox padding (per side) is not
+    a multiple of 4 input pixels the map is first enlarged 2 or 4 times (``F.interpolate``,
+    bilinear), so that ``scale_masks`` can cut the padding on whole cells: ``top = round(pad -
+    0.1)``, the frame's ``round(frame x gain)`` cells from there; then resized to the frame.
+    """
+    grid_h, grid_w = logits.shape
+    factor = 1
+    for grid, frame in ((grid_h, frame_h), (grid_w, frame_w)):
+        ratio = min(4 * grid_h / frame_h, 4 * grid_w / frame_w)
+        padding = 4 * grid - max(round(frame * ratio), 1)  # input pixels, both sides
+        # Whole cells of the enlarged grid (4 / factor input pixels) on each side.
+        factor = max(factor, 1 if padding % 8 == 0 else 2 if padding % 4 == 0 else 4)
+    if factor > 1:
+        logits = cv2.resize(logits, None, fx=factor, fy=factor, interpolation=cv2.INTER_LINEAR)
+    grid_h, grid_w = logits.shape
+    gain = min(grid_h / frame_h, grid_w / frame_w)
+    content_h, content_w = max(round(frame_h * gain), 1), max(round(frame_w * gain), 1)
+    top, left = round((grid_h - content_h) / 2 - 0.1), round((grid_w - content_w) / 2 - 0.1)
+    cut = np.ascontiguousarray(logits[top:top + content_h, left:left + content_w])
+    return cv2.resize(cut, (frame_w, frame_h), interpolation=cv2.INTER_LINEAR)
+
+
 def reference_yolo_seg(detections: np.ndarray, prototypes: np.ndarray, frame_w: int,
                        frame_h: int, input_w: int, input_h: int, score_threshold: float,
                        iou_threshold: float, max_keep: int,
@@ -233,10 +275,12 @@ def reference_yolo_seg(detections: np.ndarray, prototypes: np.ndarray, frame_w: 
     Decode YOLO-seg outputs as ultralytics' predictor does; return [{box, class_id, score, mask}].
 
     ``non_max_suppression``: best class per anchor, score above the threshold, then the class
-    filter, per-class NMS, at most ``max_keep``. ``scale_boxes``, then ``process_mask_native``:
-    full-frame masks, one ``cv2.resize`` of each cropped logit map. ``ambiguous`` marks the
-    pixels whose logit is within float rounding of 0. ``keep_empty``: keep the detections
-    whose mask is empty (what seg_ros did before it followed ultralytics).
+    filter, NMS with class offsets (:func:`reference_nms`), at most ``max_keep``.
+    ``scale_boxes`` (each axis by the letterbox's rounded size), then ``process_mask_native``:
+    full-frame logits (:func:`reference_mask_resize`), pixels whose column and row indices lie
+    in the box (``crop_mask``), logit > 0. ``ambiguous`` marks the pixels whose logit is within
+    float rounding of 0. ``keep_empty``: keep the detections whose mask is empty (what seg_ros
+    did before it followed ultralytics).
     """
     num_classes = detections.shape[1] - 36
     rows = detections[0].astype(np.float32)
@@ -245,38 +289,29 @@ def reference_yolo_seg(detections: np.ndarray, prototypes: np.ndarray, frame_w: 
         class_scores = rows[4:4 + num_classes, anchor]
         best = int(np.argmax(class_scores))
         if class_scores[best] > score_threshold and (class_ids is None or best in class_ids):
-            cx, cy, w, h = (float(value) for value in rows[:4, anchor])
-            boxes.append([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2])
+            cx, cy, w, h = rows[:4, anchor]
+            boxes.append([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2])  # float32, as torch
             scores.append(float(class_scores[best]))
             classes.append(best)
             anchors.append(anchor)
-    gain = min(input_h / frame_h, input_w / frame_w)
-    pad_x = round((input_w - frame_w * gain) / 2 - 0.1)
-    pad_y = round((input_h - frame_h * gain) / 2 - 0.1)
+    lb = reference_letterbox(frame_w, frame_h, input_w, input_h)
     protos = prototypes[0].astype(np.float32)
     channels, mask_h, mask_w = protos.shape
-    mask_gain = min(mask_h / frame_h, mask_w / frame_w)
-    pad_w, pad_h = (mask_w - frame_w * mask_gain) / 2, (mask_h - frame_h * mask_gain) / 2
-    top, left = round(pad_h - 0.1), round(pad_w - 0.1)
-    bottom, right = mask_h - round(pad_h + 0.1), mask_w - round(pad_w + 0.1)
+    columns, lines = np.arange(frame_w, dtype=np.float32), np.arange(frame_h, dtype=np.float32)
     result = []
     for index in reference_nms(boxes, scores, classes, iou_threshold, max_keep):
-        x0, y0, x1, y1 = boxes[index]
-        box = [min(max((x0 - pad_x) / gain, 0.0), frame_w),
-               min(max((y0 - pad_y) / gain, 0.0), frame_h),
-               min(max((x1 - pad_x) / gain, 0.0), frame_w),
-               min(max((y1 - pad_y) / gain, 0.0), frame_h)]
+        box = [np.float32(value) for value in reference_box_to_frame(
+            boxes[index], lb, frame_w, frame_h, np.float32)]  # float32, as torch
         coefficients = rows[4 + num_classes:, anchors[index]]
         logits = (coefficients @ protos.reshape(channels, -1)).reshape(mask_h, mask_w)
-        full = cv2.resize(np.ascontiguousarray(logits[top:bottom, left:right]),
-                          (frame_w, frame_h), interpolation=cv2.INTER_LINEAR)
-        u0, v0, u1, v1 = (int(np.rint(value)) for value in box)  # torch.round: half to even
-        inside = np.zeros((frame_h, frame_w), bool)
-        inside[v0:v1, u0:u1] = True
+        full = reference_mask_resize(logits, frame_w, frame_h)
+        inside = (((columns >= box[0]) & (columns < box[2]))[np.newaxis]
+                  & ((lines >= box[1]) & (lines < box[3]))[:, np.newaxis])
         mask = (full > 0) & inside
         if keep_empty or mask.any():
-            result.append({'box': box, 'class_id': classes[index], 'score': scores[index],
-                           'mask': mask, 'ambiguous': inside & (np.abs(full) < 1e-4)})
+            result.append({'box': [float(value) for value in box], 'class_id': classes[index],
+                           'score': scores[index], 'mask': mask,
+                           'ambiguous': inside & (np.abs(full) < 1e-4)})
     return result
 
 

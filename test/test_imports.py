@@ -9,7 +9,7 @@ PACKAGE_ROOT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__fi
                             'seg_ros')
 # What seg_ros/core/ may not take from: the rooms above it.
 ABOVE_THE_CORE = ('seg_ros.data', 'seg_ros.ros', 'seg_ros.bag', 'seg_ros.cli',
-                  'seg_ros.offline', 'seg_ros.tools')
+                  'seg_ros.offline', 'seg_ros.tools', 'seg_ros.fleet')
 
 
 def module_files() -> dict[str, str]:

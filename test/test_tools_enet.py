@@ -21,7 +21,7 @@ from seg_ros.tools.unpool import max_unpool2x2  # noqa: E402
 WIDTH, HEIGHT = 256, 128
 # A second size, to prove the exported H and W are really dynamic.
 OTHER_WIDTH, OTHER_HEIGHT = 96, 64
-FORBIDDEN_OPS = {'MaxUnpool', 'ScatterND', 'ScatterElements', 'Loop', 'If'}
+FORBIDDEN_OPS = {'MaxUnpool', 'ScatterND', 'ScatterElements', 'Loop', 'If', 'DepthToSpace'}
 
 
 def reference_unpool(values: torch.Tensor, pre_pool: torch.Tensor) -> torch.Tensor:
@@ -137,7 +137,12 @@ def test_exported_graphs_are_plain(scores_path, fused_path):
         graph = onnx.load(path).graph
         op_types = {node.op_type for node in graph.node}
         assert not op_types & FORBIDDEN_OPS
-        assert 'DepthToSpace' in op_types
+        # The unpoolings' pixel placement: one-hot depthwise ConvTranspose, no DepthToSpace
+        # (OpenCV 4.6 cannot import it with dynamic H and W), as in the embedded model.
+        assert 'DepthToSpace' not in op_types
+        placements = [node for node in graph.node if node.op_type == 'ConvTranspose'
+                      and any(attr.name == 'group' and attr.i > 1 for attr in node.attribute)]
+        assert len(placements) == 8
         pools = [node for node in graph.node if node.op_type == 'MaxPool']
         assert pools and all(len(node.output) == 1 for node in pools)
 

@@ -41,6 +41,13 @@ def add_bag_arguments(parser: argparse.ArgumentParser) -> None:
                              '.db3 file')
     parser.add_argument('output', metavar='OUTPUT',
                         help='output bag folder: every input message unchanged plus the outputs')
+    parser.add_argument('--overwrite', action='store_true',
+                        help='replace OUTPUT if it exists (only once the new bag is complete)')
+    add_bag_options(parser)
+
+
+def add_bag_options(parser: argparse.ArgumentParser) -> None:
+    """Add the topic, selection and output options of ``seg-ros bag`` (``seg-ros fleet``'s too)."""
     parser.add_argument('--image-topic', action='append', required=True, metavar='TOPIC',
                         help='sensor_msgs/Image or CompressedImage topic to segment; repeat for '
                              'more cameras')
@@ -50,8 +57,6 @@ def add_bag_arguments(parser: argparse.ArgumentParser) -> None:
                              '/camera/segmentation for /camera/image_raw)')
     parser.add_argument('--storage', default='mcap', choices=STORAGES,
                         help='storage of OUTPUT (default: %(default)s)')
-    parser.add_argument('--overwrite', action='store_true',
-                        help='replace OUTPUT if it exists (only once the new bag is complete)')
     parser.add_argument('--every', type=positive_int, default=1, metavar='N',
                         help='segment every Nth frame of each image topic (default: every one)')
     parser.add_argument('--start', type=seconds, default=0.0, metavar='S',

@@ -68,6 +68,7 @@ class BagSource:
     salvaged: str = ''
     stopped: str = ''
     _messages: object = field(default=None, repr=False)
+    _close: object = field(default=None, repr=False)
 
     def messages(self) -> Iterator[tuple[Topic, int, bytes]]:
         """Yield (topic, bag timestamp ns, CDR bytes) up to the end or the first broken record."""
@@ -85,6 +86,11 @@ class BagSource:
             where = (f'after message {read} (bag time {last_ns} ns)' if read else
                      'before the first message')
             self.stopped = f'{self.path}: reading stopped {where}: {error}'
+
+    def close(self) -> None:
+        """Release the files of a bag whose messages were not read to the end (idempotent)."""
+        if self._close is not None:
+            self._close()
 
     def image_topics(self, image_types: tuple[str, ...]) -> list[str]:
         """Return the topics of the given types, sorted."""
@@ -148,16 +154,24 @@ def _open_with_rosbags(target: Path) -> BagSource:
         connection.digest, connection.msgcount, connection.ext.serialization_format,
         tuple(connection.ext.offered_qos_profiles)) for connection in reader.connections}
 
+    closed = []
+
+    def close():
+        if not closed:
+            closed.append(True)
+            reader.close()
+
     def messages():
         try:
             for connection, timestamp, data in reader.messages():
                 yield connection.id, timestamp, data
         finally:
-            reader.close()
+            close()
 
     start = reader.start_time if reader.message_count else None
     end = reader.end_time if reader.message_count else None
-    return BagSource(target, _storage_of(target), topics, start, end, _messages=messages)
+    return BagSource(target, _storage_of(target), topics, start, end, _messages=messages,
+                     _close=close)
 
 
 # ---- MCAP, record by record --------------------------------------------------------------------
@@ -309,12 +323,16 @@ def _salvage_sqlite(path: Path, reason: str) -> BagSource:
             MessageDefinition(_FORMATS.get(encoding, MessageDefinitionFormat.NONE), text),
             type_hash or '', None, serialization)
 
+    def close():
+        database.close()
+        copy.unlink(missing_ok=True)
+
     def messages():
         try:
             yield from database.execute('SELECT topic_id, timestamp, data FROM messages '
                                         'ORDER BY id')
         finally:
-            database.close()
-            os.unlink(copy)
+            close()
 
-    return BagSource(path, 'sqlite3', topics, None, None, salvaged=reason, _messages=messages)
+    return BagSource(path, 'sqlite3', topics, None, None, salvaged=reason, _messages=messages,
+                     _close=close)

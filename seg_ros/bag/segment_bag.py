@@ -25,6 +25,7 @@ from pathlib import Path
 import shutil
 import sys
 import time
+from typing import Iterator
 
 from rosbags.rosbag2 import StoragePlugin, Writer, WriterError
 
@@ -174,13 +175,19 @@ class OutputBag:
     def write(self, topic: str, msgtype: str, message, timestamp: int,
               latched: bool = False) -> None:
         """Serialise and write one output message."""
+        self.write_serialized(topic, msgtype, messages.serialize(message, msgtype), timestamp,
+                              latched)
+
+    def write_serialized(self, topic: str, msgtype: str, data, timestamp: int,
+                         latched: bool = False) -> None:
+        """Write one output message already serialised to CDR (``seg-ros fleet``'s parts)."""
         connection = self.connections.get(topic)
         if connection is None:
             connection = self.connections[topic] = self.writer.add_connection(
                 topic, msgtype, typestore=messages.typestore(),
                 offered_qos_profiles=list(messages.LATCHED_QOS if latched else
                                           messages.OUTPUT_QOS))
-        self.writer.write(connection, timestamp, messages.serialize(message, msgtype))
+        self.writer.write(connection, timestamp, data)
         self.written += 1
 
     def finish(self, overwrite: bool) -> None:
@@ -313,6 +320,16 @@ class BagSegmenter:
             camera.depth.count(f'depth image rejected: {error}')
 
 
+def make_bag_segmenter(args: argparse.Namespace) -> BagSegmenter:
+    """
+    Load the model of the command's options; return what turns frames into output messages.
+
+    :raises ValueError: a model option is wrong (``ModelError`` names it).
+    """
+    args.confidence = CONFIDENCE in args.outputs  # a class-id model gets the graph's output
+    return BagSegmenter(make_segmenter(args), args)
+
+
 def cameras_of(source: BagSource, args: argparse.Namespace) -> dict[str, Camera]:
     """Check the image topics and prefixes against the bag; return the cameras by topic."""
     available = source.image_topics(messages.IMAGE_TYPES)
@@ -427,13 +444,12 @@ def run_bag(args: argparse.Namespace) -> int:
     if source.salvaged:
         print(f'seg-ros bag: warning: {source.path} is damaged ({source.salvaged}); reading it '
               'record by record up to where it breaks', file=sys.stderr)
-    args.confidence = CONFIDENCE in args.outputs  # a class-id model gets the graph's output
     try:
-        segmenter = make_segmenter(args)
-        frames = BagSegmenter(segmenter, args)
+        frames = make_bag_segmenter(args)
     except ValueError as error:
         print(f'seg-ros bag: {error}', file=sys.stderr)
         return 2
+    segmenter = frames.segmenter
     print_model(segmenter)
     if args.confidence and segmenter.confidence_reason:
         print(f'no {CONFIDENCE} topic: {flag_text(segmenter.confidence_reason)}')
@@ -469,29 +485,19 @@ def copy_and_segment(source: BagSource, cameras: dict[str, Camera], frames: BagS
     Messages go through a queue in bag order: a frame whose depth image is not read yet waits
     at its place (with every message after it), so the output bag stays in time order.
     """
-    args = frames.args
-    first_ns = source.start_ns
     depths = {}
     for camera in cameras.values():
         if camera.depth is not None:
             depths[camera.depth.depth_topic] = (camera.depth, 'depth')
             depths[camera.depth.info_topic] = (camera.depth, 'info')
     queue: deque = deque()
-    for topic, timestamp, data in source.messages():
-        if first_ns is None:
-            first_ns = timestamp
+    for topic, timestamp, data, camera, index in selected_frames(source, cameras, frames.args):
         queue.append((topic, timestamp, data, None))
         found = depths.get(topic.topic)
         if found is not None:
             add_depth_input(*found, topic, data)
-        camera = cameras.get(topic.topic)
         if camera is not None:
-            offset_s = (timestamp - first_ns) / 1e9
-            if args.start <= offset_s and (args.end is None or offset_s <= args.end):
-                index = camera.seen
-                camera.seen += 1
-                if not index % args.every:
-                    queue.append((topic, timestamp, data, [camera, index, None]))
+            queue.append((topic, timestamp, data, [camera, index, None]))
         drain(queue, frames, bag, progress, failures)
     drain(queue, frames, bag, progress, failures, ended=True)
 
@@ -541,6 +547,34 @@ def drain(queue: deque, frames: BagSegmenter, bag: OutputBag, progress: Progress
 def messages_stamp(msg) -> int:
     """Return a message's header stamp in nanoseconds."""
     return msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+
+
+def selected_frames(source: BagSource, cameras: dict[str, Camera], args: argparse.Namespace
+                    ) -> Iterator[tuple[Topic, int, bytes, Camera | None, int]]:
+    """
+    Yield every input message as (topic, bag time, bytes, camera, frame index), in bag order.
+
+    ``camera`` is the camera to segment the message for, or None: not an image topic, or a frame
+    outside ``--start`` / ``--end`` or between two ``--every``; ``frame index`` counts the
+    camera's frames inside the time window (``copy_and_segment`` and ``seg-ros fleet`` both
+    number them so), -1 where ``camera`` is None.
+    """
+    first_ns = source.start_ns
+    for topic, timestamp, data in source.messages():
+        if first_ns is None:
+            first_ns = timestamp
+        camera = cameras.get(topic.topic)
+        index = -1
+        if camera is not None:
+            offset_s = (timestamp - first_ns) / 1e9
+            if offset_s < args.start or (args.end is not None and offset_s > args.end):
+                camera = None
+            else:
+                index = camera.seen
+                camera.seen += 1
+                if index % args.every:
+                    camera, index = None, -1
+        yield topic, timestamp, data, camera, index
 
 
 def report(source: BagSource, cameras: dict[str, Camera], bag: OutputBag, failures: list[str],

@@ -47,6 +47,7 @@ import numpy as np
 from seg_ros.core.backends import available_backends, Backend, DEFAULT_INPUT_SIZE
 from seg_ros.core.backends.opening import check_choices, ModelPlan, open_planned, plan_model
 from seg_ros.core.errors import ModelError
+from seg_ros.core.install_hints import install_hint, ROBOT_VENV
 from seg_ros.core.model.description import ModelDescription
 from seg_ros.core.warm_up import warm_up_frame
 
@@ -225,15 +226,16 @@ def _convert(plan: ModelPlan, request: _Request) -> ModelPlan | None:
     skip = _conversion_wanted(plan, request.backend)
     if skip == 'neither openvino nor onnxruntime is installed':
         request.warnings.append(f'model: {plan.path!r} runs on OpenCV DNN, about 2x slower than '
-                                'OpenVINO on the fused ONNX form: pip install openvino onnx')
+                                f'OpenVINO on the fused ONNX form; add OpenVINO and onnx: '
+                                f'pip install openvino onnx (on a robot: in {ROBOT_VENV})')
     if skip is not None:
         return None
     width, height = _input_size(plan.description)
     try:
         onnx_path, converted_now = convert_cached(plan.path, plan.description)
     except ImportError as error:
-        return _refused(plan.path, f'the onnx package is missing ({error}): pip install onnx',
-                        request)
+        return _refused(plan.path, f'the onnx package is missing ({error}); '
+                        f'{install_hint("onnx")}', request)
     except (ValueError, OSError) as error:
         return _refused(plan.path, f'it cannot be converted to ONNX: {error}', request)
     converted = plan_model(onnx_path, {'input_width': width, 'input_height': height})
@@ -342,7 +344,7 @@ def _verify_opencv(opened: OpenedModel, plan: ModelPlan, request: _Request) -> O
                                'check OpenCV DNN against')
         request.warnings.append(f'model: OpenCV DNN output for {plan.path!r} is unverified: '
                                 'neither onnxruntime nor openvino is installed to check it '
-                                'against (pip install onnxruntime)')
+                                f'against; {install_hint("onnxruntime")}')
         return opened
     reference, failures = None, []
     for name in names:

@@ -9,9 +9,9 @@ from __future__ import annotations
 import argparse
 
 #: Where the converter's packages come from (the package's ``tools`` extra).
-INSTALL_HINT = ('apt install python3-onnx (rosdep key python3-onnx) or pip install onnx; the '
-                'node and seg-ros segment need it only to run a .net on ONNX Runtime or '
-                'OpenVINO (docs/models.md)')
+INSTALL_HINT = ('apt install python3-onnx (no rosdep key) or pip install onnx (on a robot: in '
+                'the robot venv of docs/robot.md); the node and seg-ros segment need it only to '
+                'run a .net on ONNX Runtime or OpenVINO (docs/models.md)')
 
 
 def parse_scale(text: str) -> float:

@@ -6,10 +6,16 @@ ScatterND, and the TorchScript exporter cannot export it at all. ENet only ever 
 output of a 2x2 stride-2 max-pool, so the switch locations can be recomputed from the tensor
 that was pooled: split every 2x2 window into its 4 pixels (strided slices: the pixel_unshuffle
 of the tensor), mark the first maximum of each window (the tie rule of ``F.max_pool2d``) as a
-one-hot mask, multiply by the value to unpool and put the 4 pixels back in place (a
-pixel_shuffle, exported as ONNX DepthToSpace).
+one-hot mask, multiply by the value to unpool and put the 4 pixels back in place.
 
-The exported graph holds only Slice, Max, Equal, Cast, Sub, Mul, Concat and DepthToSpace with
+Putting them back is a pixel_shuffle (DepthToSpace) in training. In the ONNX export it is 4
+depthwise ConvTranspose nodes (kernel 2, stride 2, one-hot weights: pixel ``(i, j)`` of every
+window) and their sum, exactly the same numbers (``x * 1``, ``x * 0`` and adding zeros are
+exact): OpenCV DNN 4.6 (Debian 12, what rosdep installs) cannot import DepthToSpace with
+dynamic H and W, and reads these. :mod:`seg_ros.tools.depth_to_space` rewrites older exports
+(DepthToSpace) into the same form.
+
+The exported graph holds only Slice, Max, Equal, Cast, Sub, Mul, ConvTranspose and Add with
 constant attributes: no Shape arithmetic, so H and W stay dynamic even for OpenCV DNN.
 
 API::
@@ -21,43 +27,45 @@ API::
                   F.max_unpool2d(values, F.max_pool2d(pre_pool, 2, 2, return_indices=True)[1], 2)
 """
 
+import warnings
+
 import torch
+import torch.nn.functional as F
+
+from seg_ros.tools.depth_to_space import one_hot_kernels
 
 BLOCK = 2
 
 
-def depth_to_space_dcr(x: torch.Tensor) -> torch.Tensor:
+def place_windows(placed: list[torch.Tensor]) -> torch.Tensor:
     """
-    Rearrange (N, 4C, h, w) to (N, C, 2h, 2w); input channel ``k * C + c`` goes to ``(c, k)``.
+    Put 4 (N, C, h, w) tensors back as the 4 pixels of every 2x2 window of (N, C, 2h, 2w).
 
-    ``k = 2 * i + j`` is the pixel's row-major place in its output 2x2 block. This is ONNX
-    DepthToSpace in DCR mode, which is what the export writes (torch's pixel_shuffle is the CRD
-    order and would need a shape-dependent reshape to reach it).
+    Tensor ``k`` holds pixel ``(k // 2, k % 2)`` of each window (ONNX DepthToSpace, DCR, of
+    their concatenation). Exported as one-hot depthwise ConvTranspose nodes and an Add chain
+    (see the module's docstring), else computed with reshapes (differentiable, for training).
     """
     if torch.onnx.is_in_onnx_export():
-        return DepthToSpaceDCR.apply(x)
-    return rearrange_dcr(x)
+        total = None
+        with warnings.catch_warnings():
+            # The channel count and the kernels are constants of the graph, as they should be.
+            warnings.simplefilter('ignore', torch.jit.TracerWarning)
+            channels = int(placed[0].shape[1])
+            for part, kernel in zip(placed, one_hot_kernels(channels, BLOCK)):
+                moved = F.conv_transpose2d(part, torch.from_numpy(kernel), stride=BLOCK,
+                                           groups=channels)
+                total = moved if total is None else total + moved
+        return total
+    return rearrange_dcr(torch.cat(placed, dim=1))
 
 
 def rearrange_dcr(x: torch.Tensor) -> torch.Tensor:
-    """Compute ``depth_to_space_dcr`` with reshapes (differentiable, for training)."""
+    """Rearrange (N, 4C, h, w) to (N, C, 2h, 2w): input channel ``k * C + c`` goes to (c, k)."""
     batch, depth, height, width = x.shape
     channels = depth // (BLOCK * BLOCK)
     blocks = x.reshape(batch, BLOCK, BLOCK, channels, height, width)
     return blocks.permute(0, 3, 4, 1, 5, 2).reshape(
         batch, channels, height * BLOCK, width * BLOCK)
-
-
-class DepthToSpaceDCR(torch.autograd.Function):
-    """Export hook: ``depth_to_space_dcr`` as one ONNX DepthToSpace (DCR) node."""
-
-    @staticmethod
-    def forward(ctx: object, x: torch.Tensor) -> torch.Tensor:
-        return rearrange_dcr(x)
-
-    @staticmethod
-    def symbolic(graph: object, x: object) -> object:
-        return graph.op('DepthToSpace', x, blocksize_i=BLOCK, mode_s='DCR')
 
 
 def window_one_hot(pre_pool: torch.Tensor) -> list[torch.Tensor]:
@@ -92,5 +100,4 @@ def max_unpool2x2(values: torch.Tensor, pre_pool: torch.Tensor) -> torch.Tensor:
     :param pre_pool: (N, C, H, W) tensor whose 2x2 max-pool defined the switches.
     :return: (N, C, H, W) tensor, zero except at the first maximum of every window.
     """
-    placed = [mask * values for mask in window_one_hot(pre_pool)]
-    return depth_to_space_dcr(torch.cat(placed, dim=1))
+    return place_windows([mask * values for mask in window_one_hot(pre_pool)])

@@ -180,8 +180,21 @@ def short_error(error: BaseException) -> str:
     return text if len(text) <= 300 else text[:297] + '...'
 
 
+#: Runtime threads a process, where set (``seg-ros fleet`` sets it in each worker so that workers
+#: x threads = the CPUs it was given); else a runtime uses every core the process may use.
+THREADS_VARIABLE = 'SEG_ROS_THREADS'
+
+
+def thread_limit() -> int:
+    """Return ``$SEG_ROS_THREADS`` as a number of threads, 0 where it is unset or not a number."""
+    text = os.environ.get(THREADS_VARIABLE, '').strip()
+    return int(text) if text.isdigit() else 0
+
+
 def cpu_threads() -> int:
-    """Return the CPU cores this process may use."""
+    """Return the CPU cores this process may use (``$SEG_ROS_THREADS`` where it is set)."""
+    if thread_limit():
+        return thread_limit()
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not on Linux

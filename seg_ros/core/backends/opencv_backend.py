@@ -11,6 +11,7 @@ temporary copy whose input dimensions are fixed to the input shape it runs at.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import tempfile
@@ -22,6 +23,7 @@ import numpy as np
 from seg_ros.core.backends import opencv_probe
 from seg_ros.core.backends.base import Backend, ModelInfo, short_error
 from seg_ros.core.errors import ModelError
+from seg_ros.core.install_hints import install_hint, RUNTIME_MODULES
 from seg_ros.core.model.description import ModelDescription
 
 
@@ -138,11 +140,18 @@ class OpenCVBackend(Backend):
         self._net = self._load(cuda=False)
 
     def _unsupported(self, why: str) -> ModelError:
-        others = ('; use backend onnxruntime or openvino' if self.info.file_format == 'onnx'
-                  else '')
+        others = ''
+        if self.info.file_format == 'onnx':
+            if any(importlib.util.find_spec(name) for name in RUNTIME_MODULES.values()):
+                others = '; use backend onnxruntime or openvino'
+            else:
+                # A robot with what rosdep installs: OpenCV DNN is the only runtime.
+                others = ('; ONNX Runtime or OpenVINO may run it, and neither is installed: '
+                          + install_hint('onnxruntime'))
         return ModelError('backend', self.name,
-                          f'OpenCV DNN cannot run model_path {self.info.path!r} at input shape '
-                          f'{list(self.input_shape)}: {why}{others}')
+                          f'OpenCV DNN {cv2.__version__} cannot run model_path '
+                          f'{self.info.path!r} at input shape {list(self.input_shape)}: '
+                          f'{why}{others}')
 
     def _read_error(self, why: str) -> ModelError:
         """Return the error for a file OpenCV DNN cannot parse, naming the file at fault."""

@@ -15,6 +15,7 @@ from seg_ros.core.backends.openvino_backend import OpenVinoBackend
 from seg_ros.core.backends.ort_backend import OnnxRuntimeBackend, ort_cuda_problem
 from seg_ros.core.decode.semantic import check_output, output_layout
 from seg_ros.core.errors import ModelError
+from seg_ros.core.install_hints import install_hint, RUNTIME_MODULES
 from seg_ros.core.model.description import describe_model, ModelDescription
 from seg_ros.core.model.files import inspect_model, KIND_FUSED, ModelInfo
 from seg_ros.core.model.signature import task_from_signature, task_hint
@@ -37,8 +38,12 @@ def _runtime_problem(name: str) -> str | None:
         return None
     try:
         import_runtime(name)
+    except ModuleNotFoundError as error:
+        if error.name == name:
+            return f'{name} is not installed'
+        return f'{name} does not import ({short_error(error)})'
     except Exception as error:  # ImportError, or a broken installation raising anything
-        return f'{name} is not installed or does not import ({short_error(error)})'
+        return f'{name} does not import ({short_error(error)})'
     return None
 
 
@@ -372,7 +377,8 @@ def open_planned(plan: ModelPlan, backend: str = 'auto', target: str = 'auto',
     _check_backend_format(backend, plan.info)
     problem = _runtime_problem(backend)
     if problem:
-        raise ModelError('backend', backend, f'backend {backend!r} cannot be used: {problem}')
+        raise ModelError('backend', backend, f'backend {backend!r} cannot be used: {problem}; '
+                         f'{install_hint(RUNTIME_MODULES[backend])}')
     opened = _open_one(backend, plan.info, plan.description, plan.shape, target, require_cuda,
                        notes, precision)
     opened.notes = _precision_notes(opened, precision, notes)

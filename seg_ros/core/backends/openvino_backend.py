@@ -7,7 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from seg_ros.core.backends.base import Backend, import_runtime, ModelInfo, short_error
+from seg_ros.core.backends.base import (Backend, import_runtime, ModelInfo, short_error,
+                                        thread_limit)
 from seg_ros.core.backends.openvino_graph import add_confidence_output, first_max_rewrites
 from seg_ros.core.decode.semantic import CONFIDENCE_OUTPUT
 from seg_ros.core.errors import ModelError
@@ -61,8 +62,10 @@ class OpenVinoBackend(Backend):
                     return problem
             # An argmax in the graph as two reductions: the same indices, a fraction of the time.
             first_max_rewrites(model)
-            compiled = self._core.compile_model(model, self.device, {
-                'PERFORMANCE_HINT': 'LATENCY', 'INFERENCE_PRECISION_HINT': self._hint})
+            config = {'PERFORMANCE_HINT': 'LATENCY', 'INFERENCE_PRECISION_HINT': self._hint}
+            if thread_limit() and self.device == 'CPU':
+                config['INFERENCE_NUM_THREADS'] = thread_limit()
+            compiled = self._core.compile_model(model, self.device, config)
         except Exception as error:  # OpenVINO raises RuntimeError and its own types
             raise ModelError('model_path', info.path,
                              f'openvino cannot load {info.path!r} at input shape '
@@ -114,7 +117,13 @@ class OpenVinoBackend(Backend):
 
     def describe(self) -> str:
         """Return e.g. ``openvino 2026.4.1, device CPU, precision f32, ...``."""
-        return f'openvino {self._version}, device {self.device}, {self.size_text()}'
+        threads = ''
+        if self.device == 'CPU':
+            try:
+                threads = f', {self._compiled.get_property("INFERENCE_NUM_THREADS")} threads'
+            except Exception:  # noqa: BLE001 - a property this OpenVINO does not report
+                pass
+        return f'openvino {self._version}, device {self.device}{threads}, {self.size_text()}'
 
 
 def _openvino_fast_precision(core: Any, device: str) -> str:

@@ -6,25 +6,27 @@ at most ``max_instances`` of them. Instance models see the frame letterboxed (:c
 aspect ratio kept, grey padding, as ultralytics does); boxes and masks are mapped back to the
 frame.
 
-YOLO-seg masks follow ultralytics' ``retina_masks=True`` rule (``process_mask_native``): mask
-logits = coefficients x prototypes at prototype resolution, the letterbox padding cut from them
-(``scale_masks``' rounding), resized bilinearly to the frame (``align_corners=False``), zeroed
-outside the box's pixels, thresholded at logit 0; a detection whose mask is then empty is
+YOLO-seg masks follow ultralytics' (8.4) ``retina_masks=True`` rule (``process_mask_native``):
+mask logits = coefficients x prototypes at prototype resolution, enlarged 2 or 4 times where the
+letterbox padding is not whole prototype cells, the padding cut from them (``scale_masks``'
+rounding), resized bilinearly to the frame (``align_corners=False``), zeroed outside the pixels
+whose indices lie in the box, thresholded at logit 0; a detection whose mask is then empty is
 dropped. Only the box region of the resized logits is computed, with the same taps and weights
-as the full-frame resize. Mask R-CNN masks are sampled once, bilinearly, at each frame pixel
+as the full-frame resizes. Mask R-CNN masks are sampled once, bilinearly, at each frame pixel
 centre of the box from the model's probability grid (at the input size), thresholded at 0.5.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+import math
 from typing import Mapping, Sequence
 
 import cv2
 import numpy as np
 
-from seg_ros.core.decode.instances import (equal_mask, Instances, MAX_INSTANCE_ID,
-                                           pixel_region)
+from seg_ros.core.decode.instances import (crop_region, equal_mask, Instances,
+                                           MAX_INSTANCE_ID, pixel_region)
 from seg_ros.core.decode.semantic import linear_taps
 from seg_ros.core.errors import ModelError
 
@@ -41,6 +43,8 @@ MASK_THRESHOLD = 0.5
 # Candidates above the score threshold that go into NMS, best first; the rest are dropped
 # (ultralytics' non_max_suppression max_nms).
 MAX_NMS_CANDIDATES = 30000
+# NMS keeps classes apart by moving each box by class x this many pixels (ultralytics' max_wh).
+CLASS_OFFSET = 7680
 
 
 @dataclass(frozen=True)
@@ -82,6 +86,22 @@ class InstanceSettings:
 
 # --------------------------------------------------------------------------------------------
 # Letterbox
+
+
+@dataclass(frozen=True)
+class MaskUpsampling:
+    """
+    Prototype-grid logits to frame size: enlarged ``factor`` times, then the frame's part cut.
+
+    The part ``[top:bottom, left:right]`` of the enlarged grid is then resized bilinearly to the
+    frame (see :meth:`Letterbox.mask_upsampling`).
+    """
+
+    factor: int
+    left: int
+    top: int
+    right: int
+    bottom: int
 
 
 @dataclass(frozen=True)
@@ -135,7 +155,12 @@ class Letterbox:
                                   cv2.BORDER_CONSTANT, value=(pad, pad, pad))
 
     def boxes_to_frame(self, xyxy: np.ndarray) -> np.ndarray:
-        """Map (N, 4) network-input boxes to frame pixels, clipped to the frame (float32)."""
+        """
+        Map (N, 4) network-input boxes to frame pixels, clipped to the frame (float32).
+
+        ``(x - left) / scale_x`` with the letterbox's own rounded size and padding on each axis:
+        ultralytics' ``scale_boxes`` (8.4: "LetterBox rounds each side").
+        """
         boxes = np.empty((len(xyxy), 4), np.float32)
         boxes[:, 0::2] = (xyxy[:, 0::2] - self.left) / self.scale_x
         boxes[:, 1::2] = (xyxy[:, 1::2] - self.top) / self.scale_y
@@ -143,41 +168,26 @@ class Letterbox:
         np.clip(boxes[:, 1::2], 0, self.frame_height, out=boxes[:, 1::2])
         return boxes
 
-    @property
-    def gain(self) -> float:
-        """Return ultralytics' one scale for both axes: network pixels per frame pixel."""
-        return min(self.input_width / self.frame_width, self.input_height / self.frame_height)
-
-    def scale_boxes(self, xyxy: np.ndarray) -> np.ndarray:
+    def mask_upsampling(self, grid_width: int, grid_height: int) -> MaskUpsampling:
         """
-        Map (N, 4) network-input boxes to frame pixels as ultralytics' ``scale_boxes`` does.
+        Return how a prototype grid becomes frame-size masks: ultralytics' ``process_mask_native``.
 
-        ``(x - pad) / gain`` with one ``gain`` for both axes and ``pad = round((input - frame x
-        gain) / 2 - 0.1)``, clipped to the frame (float32).
+        The grid (1/4 of the input) is first enlarged ``factor`` times (1, 2 or 4, the smallest
+        on which the letterbox padding is whole cells), then the frame's part of it is cut out
+        with ``scale_masks``' rounding: ``top = round(pad - 0.1)``, ``bottom = top +
+        round(frame height x gain)``.
         """
-        gain = self.gain
-        pad_x = round((self.input_width - self.frame_width * gain) / 2 - 0.1)
-        pad_y = round((self.input_height - self.frame_height * gain) / 2 - 0.1)
-        boxes = np.empty((len(xyxy), 4), np.float32)
-        boxes[:, 0::2] = (xyxy[:, 0::2] - pad_x) / gain
-        boxes[:, 1::2] = (xyxy[:, 1::2] - pad_y) / gain
-        np.clip(boxes[:, 0::2], 0, self.frame_width, out=boxes[:, 0::2])
-        np.clip(boxes[:, 1::2], 0, self.frame_height, out=boxes[:, 1::2])
-        return boxes
-
-    def grid_crop(self, grid_width: int, grid_height: int) -> tuple[int, int, int, int]:
-        """
-        Return the cells ``(left, top, right, bottom)`` of a grid over the input holding the frame.
-
-        Ultralytics' ``scale_masks`` arithmetic: the padding is measured on the grid itself,
-        ``top = round(pad_h - 0.1)``, ``bottom = grid_height - round(pad_h + 0.1)``.
-        """
-        gain = min(grid_width / self.frame_width, grid_height / self.frame_height)
-        pad_w = (grid_width - self.frame_width * gain) / 2
-        pad_h = (grid_height - self.frame_height * gain) / 2
-        left, top = round(pad_w - 0.1), round(pad_h - 0.1)
-        right, bottom = grid_width - round(pad_w + 0.1), grid_height - round(pad_h + 0.1)
-        return left, top, max(right, left + 1), max(bottom, top + 1)
+        gain = min(4 * grid_height / self.frame_height, 4 * grid_width / self.frame_width)
+        padding = (4 * grid_height - max(round(self.frame_height * gain), 1)) \
+            | (4 * grid_width - max(round(self.frame_width * gain), 1))
+        factor = 4 // math.gcd(4, padding | padding // 2)
+        height, width = grid_height * factor, grid_width * factor
+        gain = min(height / self.frame_height, width / self.frame_width)
+        content_height = max(round(self.frame_height * gain), 1)
+        content_width = max(round(self.frame_width * gain), 1)
+        top = round((height - content_height) / 2 - 0.1)
+        left = round((width - content_width) / 2 - 0.1)
+        return MaskUpsampling(factor, left, top, left + content_width, top + content_height)
 
     def grid_mapping(self, grid_width: int) -> tuple[float, float, float, float]:
         """
@@ -204,7 +214,9 @@ def letterbox_blob(frame: np.ndarray, encoding: str, letterbox: Letterbox) -> np
     if image.ndim == 2:
         image = cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
         encoding = 'rgb8'
-    return cv2.dnn.blobFromImage(image, 1.0 / 255.0, swapRB=encoding != 'rgb8')
+    blob = cv2.dnn.blobFromImage(image, 1.0, swapRB=encoding != 'rgb8')
+    blob /= 255  # divided in float32, bit for bit ultralytics' input
+    return blob
 
 
 # --------------------------------------------------------------------------------------------
@@ -214,10 +226,13 @@ def letterbox_blob(frame: np.ndarray, encoding: str, letterbox: Letterbox) -> np
 def nms(xyxy: np.ndarray, scores: np.ndarray, class_ids: np.ndarray, iou_threshold: float,
         max_keep: int) -> np.ndarray:
     """
-    Class-aware greedy non-maximum suppression.
+    Class-aware greedy non-maximum suppression, as ultralytics runs ``torchvision.ops.nms``.
 
-    Candidates are visited best first (equal scores: lower index first); one is kept unless a kept
-    candidate of its class overlaps it with IoU above ``iou_threshold``. Stops after ``max_keep``.
+    Classes are kept apart as ultralytics does: each box is moved by ``class x``
+    :data:`CLASS_OFFSET` pixels in float32 before the IoUs are computed (float32, as
+    torchvision's kernel), so the IoUs are those of the moved boxes, rounded where they lie.
+    Candidates are visited best first (equal scores: lower index first); one is kept unless a
+    kept candidate overlaps it with IoU above ``iou_threshold``. Stops after ``max_keep``.
 
     :param xyxy: (K, 4) boxes.
     :param scores: (K,) scores.
@@ -228,8 +243,8 @@ def nms(xyxy: np.ndarray, scores: np.ndarray, class_ids: np.ndarray, iou_thresho
     """
     order = np.argsort(-scores, kind='stable')
     boxes = xyxy[order].astype(np.float32)
-    classes = class_ids[order]
-    areas = (boxes[:, 2] - boxes[:, 0]).clip(0) * (boxes[:, 3] - boxes[:, 1]).clip(0)
+    boxes += (class_ids[order].astype(np.float32) * np.float32(CLASS_OFFSET))[:, np.newaxis]
+    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
     suppressed = np.zeros(len(order), bool)
     kept = []
     for index in range(len(order)):
@@ -243,9 +258,9 @@ def nms(xyxy: np.ndarray, scores: np.ndarray, class_ids: np.ndarray, iou_thresho
         width = (np.minimum(boxes[rest, 2], box[2]) - np.maximum(boxes[rest, 0], box[0])).clip(0)
         height = (np.minimum(boxes[rest, 3], box[3]) - np.maximum(boxes[rest, 1], box[1])).clip(0)
         overlap = width * height
-        union = areas[index] + areas[rest] - overlap
-        iou = np.divide(overlap, union, out=np.zeros_like(overlap), where=union > 0)
-        suppressed[rest] |= (iou > iou_threshold) & (classes[rest] == classes[index])
+        with np.errstate(divide='ignore', invalid='ignore'):  # 0 / 0: not suppressed, as there
+            iou = overlap / (areas[index] + areas[rest] - overlap)
+        suppressed[rest] |= iou.astype(np.float64) > iou_threshold
     return order[np.asarray(kept, dtype=np.int64)]
 
 
@@ -376,7 +391,7 @@ def decode_yolo_seg(outputs: Mapping[str, np.ndarray], layout: YoloSegLayout,
     cx, cy, box_w, box_h = predictions[:4, candidates]
     boxes = np.stack((cx - box_w / 2, cy - box_h / 2, cx + box_w / 2, cy + box_h / 2), axis=1)
     kept = nms(boxes, scores, class_id, settings.nms_iou, settings.max_instances)
-    frame_boxes = letterbox.scale_boxes(boxes[kept])
+    frame_boxes = letterbox.boxes_to_frame(boxes[kept])
     coefficients = predictions[4 + layout.num_classes:, candidates[kept]].T
     masks, nonempty = yolo_masks(outputs[layout.prototypes][0], coefficients, frame_boxes,
                                  letterbox)
@@ -390,10 +405,11 @@ def yolo_masks(prototypes: np.ndarray, coefficients: np.ndarray, frame_boxes: np
     """
     Return (N, H, W) masks, ultralytics' ``process_mask_native`` computed in each box only.
 
-    The logits ``coefficients @ prototypes`` with the letterbox padding cut off
-    (:meth:`Letterbox.grid_crop`) resized to the frame with ``align_corners=False`` bilinear
-    taps (``F.interpolate`` / ``cv2.resize`` ``INTER_LINEAR``), inside each box's
-    :func:`pixel_region` (ultralytics' ``crop_mask``, rounded box edges), above 0.
+    The logits ``coefficients @ prototypes``, enlarged bilinearly when the letterbox padding is
+    not whole cells, the padding cut off (:meth:`Letterbox.mask_upsampling`), resized to the
+    frame (``align_corners=False`` bilinear taps of ``F.interpolate`` / ``cv2.resize``
+    ``INTER_LINEAR``), inside each box's :func:`crop_region` (ultralytics' ``crop_mask``),
+    above 0. Each step only at the cells that the box's pixels read.
 
     :param prototypes: (32, h, w) prototypes over the network input.
     :param coefficients: (N, 32) mask coefficients.
@@ -403,31 +419,63 @@ def yolo_masks(prototypes: np.ndarray, coefficients: np.ndarray, frame_boxes: np
     """
     height, width = letterbox.frame_height, letterbox.frame_width
     channels, grid_height, grid_width = prototypes.shape
-    left, top, right, bottom = letterbox.grid_crop(grid_width, grid_height)
-    x_taps = linear_taps(width, right - left)
-    y_taps = linear_taps(height, bottom - top)
+    upsampling = letterbox.mask_upsampling(grid_width, grid_height)
+    x_stages = _resize_stages(width, grid_width, upsampling.factor, upsampling.left,
+                              upsampling.right)
+    y_stages = _resize_stages(height, grid_height, upsampling.factor, upsampling.top,
+                              upsampling.bottom)
     masks = np.zeros((len(frame_boxes), height, width), bool)
     nonempty = np.zeros(len(frame_boxes), bool)
     for index, box in enumerate(frame_boxes):
-        u0, v0, u1, v1 = pixel_region(box, width, height)
+        u0, v0, u1, v1 = crop_region(box, width, height)
         if u1 <= u0 or v1 <= v0:
             continue
-        (x0, x1, wx), (y0, y1, wy) = ((taps[0][start:stop], taps[1][start:stop],
-                                       taps[2][start:stop])
-                                      for taps, start, stop in ((x_taps, u0, u1),
-                                                                (y_taps, v0, v1)))
-        # The cropped-logit cells these taps read, and the logits there; then the two passes of
-        # the resize (horizontal, vertical) as cv2.resize does them, element-wise (no BLAS
-        # threads: small products spin on a busy machine).
-        xa, xb, ya, yb = int(x0[0]), int(x1[-1]) + 1, int(y0[0]), int(y1[-1]) + 1
-        window = prototypes[:, top + ya:top + yb, left + xa:left + xb].reshape(channels, -1)
-        logits = (coefficients[index] @ window).reshape(yb - ya, xb - xa)
-        rows = logits[:, x0 - xa] * (1 - wx) + logits[:, x1 - xa] * wx
-        values = rows[y0 - ya] * (1 - wy)[:, None] + rows[y1 - ya] * wy[:, None]
+        xa, xb, x_steps = _window_steps(x_stages, u0, u1)
+        ya, yb, y_steps = _window_steps(y_stages, v0, v1)
+        # The logits at the prototype cells the box reads, then each resize pass, horizontal
+        # then vertical, element-wise (no BLAS threads: small products spin on a busy machine).
+        window = prototypes[:, ya:yb, xa:xb].reshape(channels, -1)
+        values = (coefficients[index] @ window).reshape(yb - ya, xb - xa)
+        for first, second, weight in x_steps:
+            values = values[:, first] * (1 - weight) + values[:, second] * weight
+        for first, second, weight in y_steps:
+            values = values[first] * (1 - weight)[:, None] + values[second] * weight[:, None]
         region = masks[index, v0:v1, u0:u1]
         np.greater(values, 0, out=region)
         nonempty[index] = region.any()
     return masks, nonempty
+
+
+def _resize_stages(out_size: int, grid_size: int, factor: int, start: int,
+                   stop: int) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """
+    Return one axis's bilinear passes from the frame back to the prototype grid.
+
+    Each pass is ``(first, second, weight)`` per output position (:func:`linear_taps`): the
+    frame from the cut-out ``[start, stop)`` of the enlarged grid, then (``factor`` > 1) the
+    enlarged grid from the prototype grid.
+    """
+    first, second, weight = linear_taps(out_size, stop - start)
+    stages = [(first + start, second + start, weight)]
+    if factor > 1:
+        stages.append(linear_taps(grid_size * factor, grid_size))
+    return stages
+
+
+def _window_steps(stages: list, start: int,
+                  stop: int) -> tuple[int, int, list[tuple[np.ndarray, np.ndarray, np.ndarray]]]:
+    """
+    Return the prototype cells ``[low, high)`` that outputs ``[start, stop)`` read, and the passes.
+
+    The passes go from that window of the grid to the outputs, their taps relative to the
+    window each reads.
+    """
+    steps = []
+    for first, second, weight in stages:
+        first, second, weight = first[start:stop], second[start:stop], weight[start:stop]
+        start, stop = int(first[0]), int(second[-1]) + 1  # taps never decrease
+        steps.append((first - start, second - start, weight))
+    return start, stop, steps[::-1]
 
 
 # --------------------------------------------------------------------------------------------

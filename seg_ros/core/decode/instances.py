@@ -5,12 +5,13 @@ An :class:`Instances` holds N objects of one frame, best first: boxes ``xyxy`` i
 (edges, ``x_max`` exclusive), full-frame boolean ``masks``, ``class_id``, ``score`` and ``ids``
 (1..N as decoded). Index it with a boolean or integer array to select some of them (the ids stay
 with their objects), as with supervision's ``Detections``. Every mask is zero outside its box's
-pixel region (:func:`pixel_region`), so per-object work only touches that region.
+region (:meth:`Instances.regions`), so per-object work only touches that region.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+import math
 from typing import Any, Sequence
 
 import cv2
@@ -50,6 +51,21 @@ def pixel_region(box: Sequence[float], width: int, height: int) -> tuple[int, in
     v0 = min(max(int(np.rint(y0)), 0), height)
     u1 = min(max(int(np.rint(x1)), u0), width)
     v1 = min(max(int(np.rint(y1)), v0), height)
+    return u0, v0, u1, v1
+
+
+def crop_region(box: Sequence[float], width: int, height: int) -> tuple[int, int, int, int]:
+    """
+    Return the pixels ``(u0, v0, u1, v1)`` whose indices lie in a box: ultralytics' ``crop_mask``.
+
+    A pixel ``u`` belongs to the box ``[x0, x1]`` when ``x0 <= u < x1`` (its corner, not its
+    centre), so ``u0 = ceil(x0)``, ``u1 = ceil(x1)``; clipped to the frame, may be empty.
+    """
+    x0, y0, x1, y1 = (float(value) for value in box)
+    u0 = min(max(math.ceil(x0), 0), width)
+    v0 = min(max(math.ceil(y0), 0), height)
+    u1 = min(max(math.ceil(x1), u0), width)
+    v1 = min(max(math.ceil(y1), v0), height)
     return u0, v0, u1, v1
 
 
@@ -120,9 +136,20 @@ class Instances:
         return self.masks.shape[1], self.masks.shape[2]
 
     def regions(self) -> list[tuple[int, int, int, int]]:
-        """Return each instance's :func:`pixel_region`."""
+        """
+        Return each instance's region: the pixels its mask may have.
+
+        Those of :func:`pixel_region` (centre in the box: Mask R-CNN, connected components) and
+        of :func:`crop_region` (index in the box: YOLO-seg), that is ``round(x0)`` to
+        ``ceil(x1)`` (clipped), at most one row or column more than either.
+        """
         height, width = self.frame_shape
-        return [pixel_region(box, width, height) for box in self.xyxy]
+        regions = []
+        for box in self.xyxy:
+            u0, v0, _, _ = pixel_region(box, width, height)
+            _, _, u1, v1 = crop_region(box, width, height)
+            regions.append((u0, v0, max(u1, u0), max(v1, v0)))
+        return regions
 
     def instance_map(self) -> np.ndarray:
         """

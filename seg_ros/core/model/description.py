@@ -29,6 +29,7 @@ import os
 from typing import Any
 
 from seg_ros.core.errors import ModelError
+from seg_ros.core.install_hints import install_hint
 
 TASKS = ('semantic', 'maskrcnn', 'yolo_seg')
 INPUT_LAYOUTS = ('NCHW', 'NHWC', 'CHW')
@@ -284,8 +285,8 @@ def read_sidecar(path: str) -> dict[str, Any]:
                 import yaml
             except ImportError as error:
                 raise ModelError('model_path', path,
-                                 f'description {path!r} is YAML but PyYAML is not installed: '
-                                 'install it or write the description as .seg_ros.json'
+                                 f'description {path!r} is YAML but PyYAML is not installed '
+                                 f'({install_hint("yaml")}); or write it as .seg_ros.json'
                                  ) from error
             data = yaml.safe_load(text)
     except ModelError:

@@ -3,8 +3,11 @@ Frames to network inputs, as a :class:`ModelDescription` says.
 
 ``(pixel * rescale_factor - image_mean) / image_std`` per channel, computed as
 ``(pixel - mean_px) * factor`` with ``mean_px = image_mean / rescale_factor`` and
-``factor = rescale_factor / image_std`` (one subtraction and one multiplication in float32),
-after resizing the frame to the input size and putting its channels in the network's order.
+``factor = rescale_factor / image_std`` (one subtraction and one multiplication in float32, as
+OpenCV's ``blobFromImage`` scales: the classic ENet tutorial's input, bit for bit), after
+resizing the frame to the input size and putting its channels in the network's order. A
+YOLO-seg model (task ``yolo_seg``) is divided by ``image_std / rescale_factor`` instead: for its
+0-1 input ``pixel / 255`` in float32, bit for bit what ultralytics feeds the network.
 
 The resize is ``cv2.resize`` bilinear (``resize: opencv``, no antialiasing) or Pillow's
 ``Image.resize`` with the description's ``resample`` filter (``resize: pil``, antialiased when
@@ -17,6 +20,7 @@ import cv2
 import numpy as np
 
 from seg_ros.core.errors import ModelError
+from seg_ros.core.install_hints import install_hint
 from seg_ros.core.model.description import ModelDescription
 
 
@@ -39,9 +43,8 @@ def pil_resized(image: np.ndarray, width: int, height: int, resample: int) -> np
         from PIL import Image
     except ImportError as error:
         raise ModelError('resize', 'pil',
-                         'resize pil (a HuggingFace preprocessor_config.json) needs Pillow: '
-                         'pip install Pillow (apt: python3-pil), or set resize opencv'
-                         ) from error
+                         'resize pil (a HuggingFace preprocessor_config.json) needs '
+                         f'{install_hint("PIL")}; or set resize opencv') from error
     if image.shape[1] == width and image.shape[0] == height:
         return image
     return np.asarray(Image.fromarray(np.ascontiguousarray(image)).resize(
@@ -91,7 +94,14 @@ def prepare_input(frame: np.ndarray, encoding: str, description: ModelDescriptio
     rescale = description.rescale_factor
     blob = image.astype(np.float32)
     blob -= np.array([m / rescale for m in mean], np.float32)
-    blob *= np.array([rescale / s for s in std], np.float32)
+    if description.task == 'yolo_seg':
+        # Divided, not multiplied by the inverse: x / 255 in float32 is what ultralytics
+        # (``div_(255)``) feeds the network; x * float32(1 / 255) differs in the last bit for
+        # most pixels, and that moves a YOLO-seg export's outputs.
+        blob /= np.array([s / rescale for s in std], np.float32)
+    else:
+        # Multiplied, as OpenCV's blobFromImage scales (the reference of OpenCV-era models).
+        blob *= np.array([rescale / s for s in std], np.float32)
     if description.input_layout == 'NHWC':
         return blob[np.newaxis]
     planes = np.ascontiguousarray(blob.transpose(2, 0, 1))
