@@ -15,6 +15,7 @@ The options and their values: :mod:`seg_ros.core.track.settings`.
 from __future__ import annotations
 
 from dataclasses import replace
+import pickle
 import threading
 
 import numpy as np
@@ -71,6 +72,24 @@ class FrameTracks:
             self._earlier_resets += previous.resets
         # An id is never given twice on one camera: the new tracker carries on the numbering.
         self._tracker = settings.tracker(previous.next_id if previous is not None else 1)
+
+    def snapshot(self) -> bytes:
+        """
+        Return the tracks as they stand, for :meth:`restore` in another process.
+
+        ``seg-ros fleet`` hands a bag's tracks from one chunk of frames to the next this way
+        (the chunks may run on different workers), so its ids are those of ``seg-ros bag``.
+        """
+        with self._lock:
+            return pickle.dumps((self._tracker, self._earlier_resets, self.failures,
+                                 self.last_failure), protocol=pickle.HIGHEST_PROTOCOL)
+
+    def restore(self, snapshot: bytes) -> None:
+        """Carry on from the tracks of :meth:`snapshot` (the settings stay this object's)."""
+        tracker, earlier_resets, failures, last_failure = pickle.loads(snapshot)
+        with self._lock:
+            self._tracker, self._earlier_resets = tracker, earlier_resets
+            self.failures, self.last_failure = failures, last_failure
 
     @property
     def resets(self) -> int:
