@@ -15,9 +15,13 @@ processes sharing it, unlike wall time):
 * ``organized cloud``: :func:`seg_ros.core.geometry.points.organized_points` from 720p depth on
   the class map at 1280x720 and at the network's 1024x512 (``output_resolution: model``);
 * ``objects``: :func:`seg_ros.core.geometry.objects.objects_3d` on the 1024x512 cloud, 20 and
-  1000 instances;
+  1000 instances; and the node's path for ``~/objects``,
+  :func:`seg_ros.core.geometry.objects.instance_points` (every 720p depth pixel of an instance)
+  then ``objects_3d``, with 20 instances;
 * ``tracks``: :meth:`seg_ros.core.track.ByteTracker.update` with 20 and 100 moving objects a
-  frame, and roboflow ``trackers`` 2.6 on the same detections where it is installed.
+  frame, and roboflow ``trackers`` 2.6 on the same detections where it is installed; and the
+  node's per-frame step, :meth:`seg_ros.frame_tracks.FrameTracks.identify` (tracker and the
+  1280x720 instance map rewritten with the track ids), with 20 moving instances.
 
 Usage::
 
@@ -32,12 +36,14 @@ import time
 import cv2
 import numpy as np
 
+from seg_ros.core.decode.instances import Instances
 from seg_ros.core.geometry.camera import Intrinsics
-from seg_ros.core.geometry.objects import objects_3d
+from seg_ros.core.geometry.objects import instance_points, objects_3d
 from seg_ros.core.geometry.points import organized_points
-from seg_ros.core.segmenter import Segmenter, SegmenterConfig
-from seg_ros.core.track import ByteTracker
+from seg_ros.core.segmenter import SegmentationResult, Segmenter, SegmenterConfig
+from seg_ros.core.track import ByteTracker, TrackSettings
 from seg_ros.data import synthetic
+from seg_ros.frame_tracks import FrameTracks
 from seg_ros.paths import default_label_paths, embedded_model_path
 
 WIDTH, HEIGHT = 1280, 720
@@ -137,6 +143,43 @@ def track_rows(rounds: int, rng: np.random.Generator) -> None:
               f'| trackers 2.6 on the same detections: {other} |')
 
 
+def instances_of(boxes: np.ndarray, scores: np.ndarray) -> tuple[Instances, np.ndarray]:
+    """Return 720p instances (ids 1..N) filling their boxes, and their instance map."""
+    masks = np.zeros((len(boxes), HEIGHT, WIDTH), bool)
+    for mask, (x0, y0, x1, y1) in zip(masks, np.clip(boxes, 0, [WIDTH, HEIGHT] * 2).astype(int)):
+        mask[y0:y1, x0:x1] = True
+    instances = Instances.numbered(boxes, masks, np.zeros(len(boxes)), scores)
+    return instances, instances.instance_map()
+
+
+def node_step_rows(depth: np.ndarray, rounds: int, rng: np.random.Generator) -> None:
+    """Print the node's per-frame steps behind ~/objects and track ids, 20 instances at 720p."""
+    stream = moving_objects(20, rounds, rng)
+    frames = []
+    for index, (boxes, scores) in enumerate(stream):
+        instances, instance_map = instances_of(boxes, scores)
+        frames.append(SegmentationResult(
+            class_map=np.zeros((512, 1024), np.uint8), class_map_full=None, color_mask=None,
+            overlay=None, inference_ms=0.0, total_ms=0.0, encoding='rgb8', instances=instances,
+            instance_map=instance_map))
+    tracks, spent = FrameTracks(TrackSettings()), []
+    for index, result in enumerate(frames):
+        started = time.process_time()
+        tracked = tracks.identify(result, index / 30.0)
+        spent.append((time.process_time() - started) * 1e3)
+    points = int((frames[-1].instance_map > 0).sum())
+    print(f'| tracks in the node: FrameTracks.identify, 20 instances, 720p map | '
+          f'{statistics.median(spent):.2f} | {len(set(tracked.instances.ids.tolist()))} ids |')
+    instances, instance_map = tracked.instances, tracked.instance_map
+
+    def objects() -> None:
+        xyz, owners = instance_points(depth, CAMERA, instance_map)
+        objects_3d(xyz, owners, instances.ids, instances.class_id, instances.score, 10)
+    [(_, cpu)] = interleaved([objects], rounds)
+    print(f'| objects in the node: instance_points + objects_3d, 20 instances ({points} '
+          f'points) | {cpu:.2f} | |')
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--rounds', type=int, default=15)
@@ -180,6 +223,7 @@ def main() -> None:
               f'{cpu:.1f} |')
     print('\n| tracks | CPU ms a frame | reference CPU ms |\n|---|---:|---|')
     track_rows(max(args.rounds, 30), rng)
+    node_step_rows(depth, max(args.rounds, 30), rng)
 
 
 if __name__ == '__main__':

@@ -38,16 +38,18 @@ PACKAGE = 'seg_ros'
 
 # Forwarded unchanged to every camera's segment.launch.py (same names, same meaning).
 FORWARDED_ARGUMENTS = ('params_file', 'model_path', 'input_width', 'input_height', 'alpha',
-                       'target', 'backend', 'class_masks', 'input_transport', 'depth_max_skew',
-                       'depth_range', 'cloud_stride', 'obstacle_classes', 'freespace_classes',
-                       'grid_frame', 'grid_resolution', 'grid_size', 'log_level', 'tune_malloc',
-                       'managed', 'autostart')
+                       'target', 'backend', 'confidence', 'class_masks', 'input_transport',
+                       'tracking', 'depth_max_skew', 'depth_range', 'cloud_stride',
+                       'cloud_organized', 'min_object_points', 'obstacle_classes',
+                       'freespace_classes', 'grid_frame', 'grid_resolution', 'grid_size',
+                       'log_level', 'tune_malloc', 'managed', 'autostart')
 # The subset that are node parameters ('' keeps the params file value); depth_topic is set per
 # camera from the depth argument.
 PARAMETER_ARGUMENTS = ('model_path', 'input_width', 'input_height', 'alpha', 'target', 'backend',
-                       'class_masks', 'input_transport', 'depth_max_skew', 'depth_range',
-                       'cloud_stride', 'obstacle_classes', 'freespace_classes', 'grid_frame',
-                       'grid_resolution', 'grid_size')
+                       'confidence', 'class_masks', 'input_transport', 'tracking',
+                       'depth_max_skew', 'depth_range', 'cloud_stride', 'cloud_organized',
+                       'min_object_points', 'obstacle_classes', 'freespace_classes',
+                       'grid_frame', 'grid_resolution', 'grid_size')
 
 LOOPBACK_DDS_ENVIRONMENT = (
     ('RMW_IMPLEMENTATION', 'rmw_fastrtps_cpp'),

@@ -42,9 +42,10 @@ MANAGED_NODE_EXECUTABLE = 'managed_segmentation_node'
 
 # Launch arguments that set the node parameter of the same name; '' leaves the params file's.
 PARAMETER_ARGUMENTS = ('model_path', 'input_width', 'input_height', 'alpha', 'target', 'backend',
-                       'class_masks', 'input_transport', 'depth_topic', 'depth_max_skew',
-                       'depth_range', 'cloud_stride', 'obstacle_classes', 'freespace_classes',
-                       'grid_frame', 'grid_resolution', 'grid_size')
+                       'confidence', 'class_masks', 'input_transport', 'tracking',
+                       'depth_topic', 'depth_max_skew', 'depth_range', 'cloud_stride',
+                       'cloud_organized', 'min_object_points', 'obstacle_classes',
+                       'freespace_classes', 'grid_frame', 'grid_resolution', 'grid_size')
 
 # The loopback Fast DDS setup measured by bench/dds_transport.py (see the profile's header).
 LOOPBACK_DDS_ENVIRONMENT = (
@@ -103,6 +104,11 @@ def generate_launch_description():
             'target', default_value='', choices=['', 'auto', 'cuda', 'cpu'],
             description="Inference device; '' keeps the params file value."),
         DeclareLaunchArgument(
+            'confidence', default_value='',
+            description='true: a class-id model (the argmax in the network, e.g. the Torch7 '
+                        'ENet) gets the confidence output that ~/confidence needs (computed '
+                        "every frame); '' keeps the params file value (false)."),
+        DeclareLaunchArgument(
             'class_masks', default_value='',
             description='Classes to publish as binary masks on ~/mask/<name>, comma-separated '
                         "(Road,Sidewalk) or '[Road, Sidewalk]'; '' keeps the params file value."),
@@ -111,6 +117,10 @@ def generate_launch_description():
             description='raw: sensor_msgs/Image on the image topic; compressed: '
                         "sensor_msgs/CompressedImage on <image topic>/compressed; '' keeps the "
                         'params file value.'),
+        DeclareLaunchArgument(
+            'tracking', default_value='',
+            description="Instance ids are track ids lasting across frames (true/false); '' "
+                        'keeps the params file value (true).'),
         DeclareLaunchArgument(
             'depth_topic', default_value='',
             description='Depth image registered to the colour camera (16UC1 mm or 32FC1 m), '
@@ -128,6 +138,14 @@ def generate_launch_description():
             'cloud_stride', default_value='',
             description="One point every N columns and rows (1-64); '' keeps the params file "
                         'value.'),
+        DeclareLaunchArgument(
+            'cloud_organized', default_value='',
+            description="true: ~/points organized and pixel-aligned with ~/class_map (Nav2's "
+                        "semantic segmentation layer); '' keeps the params file value (false)."),
+        DeclareLaunchArgument(
+            'min_object_points', default_value='',
+            description='Valid depth points an instance needs for its ~/objects entry '
+                        "(1-100000); '' keeps the params file value (10)."),
         DeclareLaunchArgument(
             'obstacle_classes', default_value='',
             description='Classes of ~/obstacle_points, comma-separated (car,person) or '

@@ -2,14 +2,15 @@
 ``seg-ros``: segment images, folders and videos from the shell, no ROS needed.
 
 ``seg-ros segment INPUT... [-o DIR]`` writes, for each image, ``<name>_overlay.png`` (with a legend
-panel unless ``--no-legend``), ``<name>_mask.png`` and ``<name>_classmap.png`` (one class index a
-pixel); for each video, ``<name>_overlay.mp4`` (``--start``, ``--end``, ``--every``,
-``--max-frames`` choose its frames). A folder stands for the images and videos in it. With an
-instance model (YOLO-seg, Mask R-CNN) or ``--instance-classes``, each image also gets
+panel unless ``--no-legend``), ``<name>_mask.png``, ``<name>_classmap.png`` (one class index a
+pixel) and, where the model has scores, ``<name>_confidence.png`` (``round(255 p)``, p the softmax
+probability of the pixel's class); for each video, ``<name>_overlay.mp4`` (``--start``, ``--end``,
+``--every``, ``--max-frames`` choose its frames). A folder stands for the images and videos in it.
+With an instance model (YOLO-seg, Mask R-CNN) or ``--instance-classes``, each image also gets
 ``<name>_instances.json`` (id, class, score and box of each instance, frame pixels) and
-``<name>_instances.png`` (16-bit instance ids), and the overlay shows the instances. It prints
-the share of pixels of each class of each input. With ``--depth`` (:mod:`seg_ros.offline_depth`)
-each image also gets ``<name>_points.ply``, its depth's points coloured by class. ``seg-ros bag``
+``<name>_instances.png`` (16-bit instance ids), and the overlay shows the instances. It prints the
+share of pixels of each class of each input. With ``--depth`` (:mod:`seg_ros.offline_depth`) each
+image also gets ``<name>_points.ply``, its depth's points coloured by class. ``seg-ros bag``
 segments the image topics of a rosbag2 bag into a bag (:mod:`seg_ros.bag`); ``seg-ros convert``
 turns the Torch7 ENet into ONNX. After a colcon build: ``ros2 run seg_ros seg-ros segment ...``.
 

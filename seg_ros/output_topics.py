@@ -2,7 +2,8 @@
 The node's output topic names, shared by the node and ``seg-ros bag`` (no ROS import).
 
 Relative to the node (``~/``): the image outputs of :data:`IMAGE_OUTPUTS`, each also as
-``<topic>/compressed`` in its codec, and the class masks of :func:`mask_topic`.
+``<topic>/compressed`` in its codec, the class masks of :func:`mask_topic`, and the outputs
+named below.
 """
 
 from dataclasses import dataclass
@@ -25,6 +26,14 @@ class ImageOutput:
 #: The image outputs, in the order they are made; ``publish_<name>`` switches each off.
 IMAGE_OUTPUTS = (ImageOutput('class_map', 'png'), ImageOutput('color_mask', 'jpeg'),
                  ImageOutput('overlay', 'jpeg'))
+
+
+#: The confidence map (mono8, the class map's size).
+CONFIDENCE = 'confidence'
+#: The objects in 3-D (vision_msgs/Detection3DArray).
+OBJECTS = 'objects'
+#: The labelled points (sensor_msgs/PointCloud2).
+POINTS = 'points'
 
 
 def mask_topic(class_name: str) -> str:

@@ -24,19 +24,15 @@ from models import make_frame, make_scores_model
 from seg_ros.paths import executable_path
 
 rosbags = pytest.importorskip('rosbags', reason='seg-ros bag needs rosbags (pip install rosbags)')
-from rosbags.rosbag2 import Reader, StoragePlugin, Writer  # noqa: E402,I100
+from rosbags.rosbag2 import StoragePlugin, Writer  # noqa: E402,I100
 
-from seg_ros.bag import messages  # noqa: E402,I100
+from bags import (CHATTER, CLASSES, COLORS, header, jpeg, MODEL_OPTIONS,  # noqa: E402,I100
+                  of_topic, PACKED, pixels_of, RAW, read_bag, START_NS, STEP_NS, street_frames,
+                  write_bag)
+from seg_ros.bag import messages  # noqa: E402
 
 SEG_ROS = executable_path('seg-ros')
-CLASSES = ['road', 'car', 'person', 'sky']
-COLORS = '128,64,128\n0,0,142\n220,20,60\n70,130,180\n'
-MODEL_OPTIONS = ('--width', '64', '--height', '48', '--backend', 'opencv')
-RAW, PACKED, CHATTER = '/left/image_raw', '/right/image_raw/compressed', '/chatter'
 IMAGES = Path(__file__).resolve().parent.parent.parent / 'shared' / 'images'
-STORAGES = {'mcap': StoragePlugin.MCAP, 'sqlite3': StoragePlugin.SQLITE3}
-STEP_NS = 100_000_000  # 10 frames a second
-START_NS = 1_700_000_000 * 10**9
 
 
 @pytest.fixture(scope='module')
@@ -50,77 +46,6 @@ def model(tmp_path_factory) -> str:
 
 def run_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
     return subprocess.run([SEG_ROS, *args], capture_output=True, text=True, timeout=timeout)
-
-
-def header(index: int, frame_id: str):
-    types = messages.typestore().types
-    stamp = types['builtin_interfaces/msg/Time'](sec=1000 + index, nanosec=123 + index)
-    return types['std_msgs/msg/Header'](stamp=stamp, frame_id=frame_id)
-
-
-def jpeg(frame: np.ndarray) -> np.ndarray:
-    ok, data = cv2.imencode('.jpg', frame, [cv2.IMWRITE_JPEG_QUALITY, 90])
-    assert ok
-    return data.reshape(-1)
-
-
-def write_bag(path: Path, storage: str, frames: list[np.ndarray], *,
-              raw_data: dict[int, bytes] | None = None,
-              packed_data: dict[int, bytes] | None = None) -> None:
-    """
-    Write a bag of two cameras and a chatter topic, ``STEP_NS`` apart.
-
-    The left camera is raw (bgr8, every third frame rgb8), the right one JPEG; ``raw_data`` and
-    ``packed_data`` replace a frame's CDR bytes (broken frames).
-    """
-    store = messages.typestore()
-    with Writer(path, version=9, storage_plugin=STORAGES[storage]) as writer:
-        left = writer.add_connection(RAW, messages.IMAGE, typestore=store)
-        right = writer.add_connection(PACKED, messages.COMPRESSED_IMAGE, typestore=store)
-        chatter = writer.add_connection(CHATTER, messages.STRING, typestore=store)
-        for index, frame in enumerate(frames):
-            timestamp = START_NS + index * STEP_NS
-            encoding = 'rgb8' if index % 3 == 2 else 'bgr8'
-            pixels = frame[..., ::-1] if encoding == 'rgb8' else frame
-            data = (raw_data or {}).get(index) or messages.serialize(
-                messages.image(pixels, encoding, header(index, 'left')), messages.IMAGE)
-            writer.write(left, timestamp, data)
-            data = (packed_data or {}).get(index) or messages.serialize(
-                messages.compressed_image('bgr8; jpeg compressed bgr8', jpeg(frame),
-                                          header(index, 'right')), messages.COMPRESSED_IMAGE)
-            writer.write(right, timestamp + 1000, data)
-            writer.write(chatter, timestamp + 2000,
-                         messages.serialize(messages.string(f'note {index}'), messages.STRING))
-
-
-def read_bag(path: Path) -> tuple[dict[str, str], list[tuple[str, int, bytes]]]:
-    """Return the topics (name: type) and every message (topic, bag time, bytes) of a bag."""
-    with Reader(path) as reader:
-        topics = {connection.topic: connection.msgtype for connection in reader.connections}
-        rows = [(connection.topic, timestamp, bytes(data))
-                for connection, timestamp, data in reader.messages()]
-    return topics, rows
-
-
-def of_topic(rows, topic: str) -> list[tuple[int, object]]:
-    """Return (bag time, message) of one topic, in bag order."""
-    return [(timestamp, messages.deserialize(data, msgtype))
-            for name, timestamp, data in rows
-            for msgtype in [TOPIC_TYPES.get(name.rsplit('/', 1)[-1], messages.IMAGE)]
-            if name == topic]
-
-
-TOPIC_TYPES = {'compressed': messages.COMPRESSED_IMAGE, 'label_info': messages.LABEL_INFO,
-               'labels': messages.STRING, 'instances': messages.DETECTION_2D_ARRAY}
-
-
-def pixels_of(msg) -> np.ndarray:
-    """Return the pixels of a rosbags Image, as BGR for a colour one."""
-    dtype = np.uint16 if msg.encoding == 'mono16' else np.uint8
-    channels = msg.step // msg.width // np.dtype(dtype).itemsize
-    shape = (msg.height, msg.width) if channels == 1 else (msg.height, msg.width, channels)
-    array = np.frombuffer(msg.data.tobytes(), dtype).reshape(shape)
-    return array[..., ::-1] if msg.encoding == 'rgb8' else array
 
 
 def segment_reference(model: str, folder: Path, files: list[Path], *extra: str) -> None:
@@ -144,18 +69,19 @@ def frame_files(folder: Path, frames: list[np.ndarray]) -> tuple[list[Path], lis
 def check_outputs(rows, prefix: str, reference: Path, stems: list[str], frame_id: str,
                   indices: list[int]) -> None:
     """Compare every image output of a camera with ``seg-ros segment``'s files."""
-    for name in ('class_map', 'color_mask', 'overlay'):
+    for name in ('class_map', 'color_mask', 'overlay', 'confidence'):
         outputs = of_topic(rows, f'{prefix}/{name}')
         assert [timestamp for timestamp, _ in outputs] == [
             START_NS + index * STEP_NS + (1000 if frame_id == 'right' else 0)
             for index in indices]
-        suffix = {'class_map': 'classmap', 'color_mask': 'mask', 'overlay': 'overlay'}[name]
+        suffix = {'class_map': 'classmap', 'color_mask': 'mask', 'overlay': 'overlay',
+                  'confidence': 'confidence'}[name]
         for (timestamp, msg), index in zip(outputs, indices):
             assert msg.header.frame_id == frame_id
             assert (msg.header.stamp.sec, msg.header.stamp.nanosec) == (1000 + index, 123 + index)
             expected = cv2.imread(str(reference / f'{stems[index]}_{suffix}.png'),
                                   cv2.IMREAD_UNCHANGED)
-            assert msg.encoding == ('mono8' if name == 'class_map' else 'rgb8')
+            assert msg.encoding == ('mono8' if name in ('class_map', 'confidence') else 'rgb8')
             np.testing.assert_array_equal(pixels_of(msg), expected, err_msg=f'{prefix}/{name}')
 
 
@@ -238,8 +164,10 @@ def test_instances_match_seg_ros_segment(model, tmp_path):
     frames = [make_frame(96, 64, seed=index) for index in range(3)]
     write_bag(tmp_path / 'in', 'mcap', frames)
     options = ('--instance-classes', 'car', 'person', '--min-instance-area', '20')
+    # Unrelated random frames: ids 1..N each, as seg-ros segment numbers an image's instances
+    # (test_tracks_follow_objects_across_frames: the track ids).
     result = run_cli('bag', str(tmp_path / 'in'), str(tmp_path / 'out'), '--image-topic', RAW,
-                     '--model', model, *MODEL_OPTIONS, *options)
+                     '--model', model, *MODEL_OPTIONS, *options, '--no-tracking')
     assert result.returncode == 0, result.stderr
     _, rows = read_bag(tmp_path / 'out')
     reference = tmp_path / 'reference'
@@ -266,6 +194,38 @@ def test_instances_match_seg_ros_segment(model, tmp_path):
             assert detection.bbox.size_y == pytest.approx(y1 - y0, abs=0.01)
         found += len(expected)
     assert found, 'the test frames should hold car or person instances'
+
+
+def test_tracks_follow_objects_across_frames(model, tmp_path):
+    """Track ids, one tracker a camera: each object keeps its id, a new one gets a new id."""
+    frames = street_frames(4)
+    write_bag(tmp_path / 'in', 'mcap', frames)
+    options = ('--instance-classes', 'car', 'person', '--min-instance-area', '20')
+    result = run_cli('bag', str(tmp_path / 'in'), str(tmp_path / 'out'), '--image-topic', RAW,
+                     '--image-topic', PACKED, '--model', model, *MODEL_OPTIONS, *options)
+    assert result.returncode == 0, result.stderr
+    _, rows = read_bag(tmp_path / 'out')
+    reference = tmp_path / 'reference'
+    raw_files, _ = frame_files(tmp_path / 'frames', frames)
+    segment_reference(model, reference, raw_files, *options)
+    for prefix in ('/left/segmentation', '/right/segmentation'):
+        maps = [pixels_of(msg) for _, msg in of_topic(rows, f'{prefix}/instance_map')]
+        arrays = [msg for _, msg in of_topic(rows, f'{prefix}/instances')]
+        assert len(maps) == len(arrays) == 4
+        at = [(10, 9), (35, 27), (23, 54)]        # (row, column) inside each object
+        ids = [[int(instance_map[r, c + 3 * i if k == 0 else c + 2 * i if k == 1 else c])
+                for k, (r, c) in enumerate(at[:2 + (i >= 2)])]
+               for i, instance_map in enumerate(maps)]
+        # Each camera its own tracker: ids from 1 on each; the new object gets the next one.
+        assert ids[0] == ids[1] and sorted(ids[0]) == [1, 2], (prefix, ids)
+        assert ids[2] == ids[3] == ids[0] + [3], (prefix, ids)
+        for index, (instance_map, array) in enumerate(zip(maps, arrays)):
+            assert sorted(d.id for d in array.detections) == [
+                str(i) for i in sorted(set(np.unique(instance_map).tolist()) - {0})]
+            if prefix.startswith('/left'):  # the same pixels as seg-ros segment's instances
+                expected = cv2.imread(str(reference / f'left{index}_instances.png'),
+                                      cv2.IMREAD_UNCHANGED)
+                np.testing.assert_array_equal(instance_map > 0, expected > 0)
 
 
 def test_bad_topics_existing_output_and_not_a_bag(model, tmp_path):
@@ -462,3 +422,90 @@ def test_one_storage_file_or_a_folder_without_metadata_is_a_bag(model, tmp_path,
     assert result.returncode == 0, result.stderr
     assert 'damaged' not in result.stderr
     assert read_bag(tmp_path / 'out1')[1] == read_bag(tmp_path / 'out2')[1]
+
+
+def test_depth_gives_points_and_objects_as_the_node(model, tmp_path):
+    """--depth-topic: each frame's points and objects from its depth, paired by stamp."""
+    frames = street_frames(4)
+    fx, fy, cx, cy = 50.0, 52.0, 32.0, 22.0
+    depths = []
+    for index in range(4):
+        depth = np.full((48, 64), 6.0 + index, np.float32)        # the road
+        depth[5:15, :] = 2.0 + 0.1 * np.arange(64)[None, :]       # the first car's rows
+        depth[30:40, :] = 3.0
+        depth[0:2, :] = np.nan                                    # no depth at the top
+        depths.append(depth)
+    store = messages.typestore()
+    info = store.types[messages.CAMERA_INFO](
+        header=header(0, 'cam'), height=48, width=64, distortion_model='plumb_bob',
+        d=np.zeros(5), k=np.array([fx, 0, cx, 0, fy, cy, 0, 0, 1], np.float64),
+        r=np.eye(3).reshape(-1), p=np.zeros(12), binning_x=0, binning_y=0,
+        roi=store.types['sensor_msgs/msg/RegionOfInterest'](
+            x_offset=0, y_offset=0, height=0, width=0, do_rectify=False))
+    with Writer(tmp_path / 'in', version=9, storage_plugin=StoragePlugin.MCAP) as writer:
+        image = writer.add_connection('/cam/image_raw', messages.IMAGE, typestore=store)
+        depth_topic = writer.add_connection('/cam/depth', messages.IMAGE, typestore=store)
+        info_topic = writer.add_connection('/cam/camera_info', messages.CAMERA_INFO,
+                                           typestore=store)
+        for index, frame in enumerate(frames):
+            timestamp = START_NS + index * STEP_NS
+            depth_data = messages.serialize(messages.image(depths[index], '32FC1',
+                                                           header(index, 'cam')), messages.IMAGE)
+            if index == 2:   # the depth before its frame
+                writer.write(depth_topic, timestamp - 500, depth_data)
+            writer.write(info_topic, timestamp, messages.serialize(info, messages.CAMERA_INFO))
+            writer.write(image, timestamp + 100, messages.serialize(
+                messages.image(frame, 'bgr8', header(index, 'cam')), messages.IMAGE))
+            if index in (0, 3):   # after its frame; frame 1 has none
+                writer.write(depth_topic, timestamp + 200, depth_data)
+    options = ('--image-topic', '/cam/image_raw', '--depth-topic', '/cam/depth',
+               '--instance-classes', 'car', 'person', '--min-instance-area', '20',
+               '--cloud-organized')
+    result = run_cli('bag', str(tmp_path / 'in'), str(tmp_path / 'out'), '--model', model,
+                     *MODEL_OPTIONS, *options)
+    assert result.returncode == 0, result.stderr
+    assert 'frames without points and objects: 1 (no depth image on /cam/depth' in \
+        result.stdout
+    _, rows = read_bag(tmp_path / 'out')
+    clouds = of_topic(rows, '/cam/segmentation/points')
+    objects = of_topic(rows, '/cam/segmentation/objects')
+    maps = {msg.header.stamp.sec - 1000: pixels_of(msg)
+            for _, msg in of_topic(rows, '/cam/segmentation/instance_map')}
+    class_maps = {msg.header.stamp.sec - 1000: pixels_of(msg)
+                  for _, msg in of_topic(rows, '/cam/segmentation/class_map')}
+    assert [msg.header.stamp.sec - 1000 for _, msg in clouds] == [0, 2, 3]
+    assert [msg.header.stamp.sec - 1000 for _, msg in objects] == [0, 2, 3]
+    v, u = np.mgrid[0:48, 0:64]
+    for (_, cloud), (_, found) in zip(clouds, objects):
+        index = cloud.header.stamp.sec - 1000
+        z = depths[index].astype(np.float64)
+        assert (cloud.height, cloud.width) == (48, 64) and not cloud.is_dense
+        points = np.frombuffer(cloud.data.tobytes(), np.dtype({
+            'names': ['x', 'y', 'z', 'label', 'instance'], 'formats': ['<f4'] * 3 + ['<u2'] * 2,
+            'offsets': [0, 4, 8, 16, 18], 'itemsize': 20})).reshape(48, 64)
+        np.testing.assert_allclose(points['z'], z, rtol=1e-6)
+        np.testing.assert_allclose(points['x'], (u - cx) * z / fx, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(points['y'], (v - cy) * z / fy, rtol=1e-5, atol=1e-6)
+        assert np.array_equal(points['label'], class_maps[index])
+        assert np.array_equal(points['instance'], maps[index])
+        instance_map = maps[index]
+        expected = {}
+        for instance in sorted(set(np.unique(instance_map).tolist()) - {0}):
+            pixels = (instance_map == instance) & np.isfinite(z)
+            xyz = np.stack([((u - cx) * z / fx)[pixels], ((v - cy) * z / fy)[pixels],
+                            z[pixels]], axis=1)
+            expected[str(instance)] = (np.median(xyz, axis=0), np.percentile(xyz, 95, axis=0) -
+                                       np.percentile(xyz, 5, axis=0))
+        assert sorted(d.id for d in found.detections) == sorted(expected) and expected
+        for detection in found.detections:
+            center, size = expected[detection.id]
+            position = detection.bbox.center.position
+            np.testing.assert_allclose([position.x, position.y, position.z], center, rtol=1e-5)
+            np.testing.assert_allclose([detection.bbox.size.x, detection.bbox.size.y,
+                                        detection.bbox.size.z], size, rtol=1e-5, atol=1e-6)
+    # A depth topic of another type is refused before the model loads.
+    result = run_cli('bag', str(tmp_path / 'in'), str(tmp_path / 'bad'), '--model', model,
+                     *MODEL_OPTIONS, '--image-topic', '/cam/image_raw', '--depth-topic',
+                     '/cam/camera_info')
+    assert result.returncode == 2
+    assert '--depth-topic /cam/camera_info: it is sensor_msgs/msg/CameraInfo' in result.stderr

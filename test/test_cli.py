@@ -7,8 +7,8 @@ import cv2
 import numpy as np
 import pytest
 
-from models import (ambiguous_pixels, make_frame, make_scores_model,
-                    reference_normalised_scores)
+from models import (ambiguous_pixels, make_frame, make_scores_model, reference_normalised_scores,
+                    reference_scores)
 from seg_ros.core.model.description import IMAGENET_MEAN, IMAGENET_STD
 from seg_ros.core.segmenter import Segmenter, SegmenterConfig
 from seg_ros.paths import executable_path
@@ -66,6 +66,23 @@ def test_images_write_overlay_mask_and_class_map(model, tmp_path):
         assert set(shares) <= set(CLASSES) and len(shares) >= 2
         assert sum(shares.values()) == pytest.approx(100.0, abs=0.05)
     assert tables[inputs[0][0]] != tables[inputs[1][0]]
+
+
+def test_images_write_the_confidence_of_each_pixels_class(model, tmp_path):
+    """<stem>_confidence.png: round(255 * softmax of the winning class), the class map's size."""
+    frame = make_frame(64, 48, seed=3)
+    cv2.imwrite(str(tmp_path / 'frame.png'), frame)
+    result = run_cli('segment', str(tmp_path / 'frame.png'), '-o', str(tmp_path / 'out'),
+                     '--model', model, '--width', '64', '--height', '48', '--backend', 'opencv')
+    assert result.returncode == 0, result.stderr
+    assert 'frame_confidence.png' in result.stdout
+    confidence = cv2.imread(str(tmp_path / 'out' / 'frame_confidence.png'), cv2.IMREAD_UNCHANGED)
+    assert confidence.shape == (48, 64) and confidence.dtype == np.uint8
+    scores = reference_scores(frame, 4, width=64, height=48, scale=1 / 255)
+    exponentials = np.exp(scores - scores.max(axis=0))
+    expected = np.rint(255 * exponentials.max(axis=0) / exponentials.sum(axis=0))
+    difference = np.abs(confidence.astype(int) - expected.astype(int))
+    assert difference.max() <= 1 and (difference > 0).mean() < 0.01
 
 
 def test_no_legend_keeps_the_image_size(model, tmp_path):

@@ -28,6 +28,9 @@ def test_yolo_seg_model_writes_the_reference_instances(tmp_path):
     result = run_cli('segment', str(image), '-o', str(tmp_path / 'out'), '--model', model,
                      '--backend', 'onnxruntime', '--max-instances', '4', '--quiet')
     assert result.returncode == 0, result.stderr
+    # An instance model has no per-pixel scores: it says so once, writes no confidence map.
+    assert result.stdout.count('no <name>_confidence.png: --task yolo_seg') == 1
+    assert not (tmp_path / 'out' / 'frame_confidence.png').exists()
     expected = reference_yolo_seg(*yolo_constants(), FRAME_W, FRAME_H, YOLO_W, YOLO_H, 0.5, 0.5,
                                   4)
     with open(tmp_path / 'out' / 'frame_instances.json') as json_file:

@@ -6,7 +6,7 @@ import pytest
 
 from instance_models import reference_components
 from seg_ros.core.decode.instance_decoders import instances_from_class_map, InstanceSettings
-from seg_ros.core.decode.instances import Instances, pixel_region
+from seg_ros.core.decode.instances import equal_mask, Instances, pixel_region
 from seg_ros.core.render.instances import draw_instances, instance_colors
 from seg_ros.data import synthetic
 
@@ -125,3 +125,18 @@ def test_components_respect_min_area_and_max_instances():
                                                                min_instance_area=0))
     assert len(top) == 1 and top.masks[0].sum() == 9
     assert len(instances_from_class_map(class_map, InstanceSettings(class_ids=()))) == 0
+
+
+def test_one_pixel_instances_are_drawn_and_a_one_pixel_frame_is_segmented():
+    """cv2.compare takes a 1x1 image and a number for two arrays: equal_mask does not."""
+    class_map = np.zeros((6, 8), np.uint8)
+    class_map[1, 1] = class_map[4, 6] = 3             # two one-pixel components
+    settings = InstanceSettings(0.5, 0.5, 100, 1, (3,))
+    instances = instances_from_class_map(class_map, settings)
+    assert len(instances) == 2
+    image = np.zeros((6, 8, 3), np.uint8)
+    draw_instances(image, instances, instances.instance_map(), ['a', 'b', 'c', 'd'])
+    assert image.any()
+    assert len(instances_from_class_map(np.full((1, 1), 3, np.uint8), settings)) == 1
+    assert equal_mask(np.full((1, 1), 7, np.uint16), 7).tolist() == [[255]]
+    assert equal_mask(np.array([[7, 2]], np.uint8), 7).tolist() == [[255, 0]]

@@ -16,7 +16,7 @@ import pytest
 import depth_scene as scene
 from seg_ros.core.geometry.camera import Intrinsics
 from seg_ros.core.geometry.depth import depth_to_metres
-from seg_ros.core.geometry.objects import objects_3d
+from seg_ros.core.geometry.objects import instance_points, objects_3d
 from seg_ros.core.geometry.points import labelled_points, organized_points
 
 COLORS_RGB = np.array([[128, 64, 128], [0, 0, 142], [244, 35, 232], [70, 130, 180]], np.uint8)
@@ -203,3 +203,27 @@ def test_no_points_no_objects_no_error():
         objects_3d(np.zeros((0, 3)), np.zeros(0), [], [], [], 0)
     with pytest.raises(ValueError, match='parallel'):
         objects_3d(np.zeros((4, 3)), np.zeros(3), [], [], [], 1)
+
+
+@pytest.mark.parametrize('scale', [1, 2])
+def test_instance_points_are_each_instance_pixels_back_projected(scale):
+    """Every depth pixel whose centre lies on an instance (a map ``scale`` times the depth's)."""
+    metres = depth_to_metres(scene.encoded_depth('32FC1'), scene.DEPTH_RANGE, '32FC1')
+    instances = np.repeat(np.repeat(scene_instances(), scale, axis=0), scale, axis=1)
+    instances[:scale, :3 * scale] = 11                   # an instance on the frame's edge, sky
+    xyz, owners = instance_points(metres, INTRINSICS, instances)
+    expected_xyz, expected_owners = [], []
+    for v in range(scene.HEIGHT):
+        for u in range(scene.WIDTH):
+            owner = instances[int((v + 0.5) * scale), int((u + 0.5) * scale)]
+            if owner:
+                z = float(metres[v, u])
+                expected_xyz.append(((u - scene.CX) * z / scene.FX, (v - scene.CY) * z / scene.FY,
+                                     z))
+                expected_owners.append(owner)
+    assert owners.dtype == np.uint16 and owners.tolist() == expected_owners
+    np.testing.assert_allclose(xyz, np.array(expected_xyz), rtol=1e-6, atol=1e-6)
+    assert np.isnan(xyz[owners == 11]).all() and (owners == 11).any(), 'the sky has no depth'
+    found = objects_3d(xyz, owners, [7, 11], [1, 3], [1.0, 1.0], 10)
+    assert found.ids.tolist() == [7], 'no valid depth, no entry, no error'
+    assert found.center[0, 2] == pytest.approx(scene.BOX_DISTANCE)

@@ -27,8 +27,9 @@ from seg_ros.paths import executable_path
 pytest.importorskip('rosbags', reason='seg-ros fleet needs rosbags (pip install rosbags)')
 ray = pytest.importorskip('ray', reason="seg-ros fleet needs Ray (pip install -e '.[fleet]')")
 from rosbags.rosbag2 import Reader, Writer  # noqa: E402,I100
-from test_bag import CLASSES, COLORS, header, PACKED, RAW, write_bag  # noqa: E402
 
+from bags import (CLASSES, COLORS, header, of_topic, PACKED,  # noqa: E402,I100
+                  pixels_of, RAW, read_bag, street_frames, write_bag)
 from seg_ros.bag import messages  # noqa: E402,I100
 from seg_ros.cli import build_parser  # noqa: E402
 from seg_ros.fleet import parts  # noqa: E402
@@ -99,7 +100,11 @@ def bag_contents(path: Path) -> tuple[list, list]:
 
 
 def assert_same_as_seg_ros_bag(bag: Path, output: Path, reference: Path, *options: str) -> None:
-    """Run ``seg-ros bag`` on ``bag``; its output must equal ``output`` message by message."""
+    """
+    Run ``seg-ros bag`` on ``bag``; its output must equal ``output`` message by message.
+
+    Track ids included: a bag's chunks hand their tracks on to the next chunk.
+    """
     result = run_cli('bag', str(bag), str(reference), '--quiet', *options)
     assert result.returncode in (0, 1), result.stderr
     assert_same_bag(output, reference)
@@ -217,6 +222,38 @@ def test_outputs_equal_seg_ros_bag_message_by_message(model, tmp_path):
     topics = {row[0] for row in rows}
     assert {'/left/segmentation/instances', '/right/segmentation/mask/sky',
             '/left/segmentation/class_map/compressed'} <= topics
+
+
+def test_tracks_go_on_from_chunk_to_chunk_as_seg_ros_bag_gives_them(model, tmp_path):
+    """
+    Chunks of one frame a camera on 2 workers: every object keeps its track id to the end.
+
+    The first car leaves at frame 5: a tracker started afresh in a later chunk would number
+    the second car and the person from 1 again.
+    """
+    write_bag(tmp_path / 'drives' / 'street', 'mcap', street_frames(12, first_car_leaves=5))
+    write_bag(tmp_path / 'drives' / 'other', 'sqlite3', street_frames(6))
+    options = ('--image-topic', RAW, '--image-topic', PACKED, '--model', model, *TINY_OPTIONS,
+               '--instance-classes', 'car', 'person', '--min-instance-area', '20')
+    outdir = tmp_path / 'out'
+    result = subprocess.run(fleet_command([tmp_path / 'drives'], outdir, '--num-cpus', '2',
+                                          '--chunk-frames', '2', *options),
+                            capture_output=True, text=True, timeout=300, env=fleet_env())
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert report(outdir)['street']['chunks'] == 12  # 12 frames of two cameras, 2 a chunk
+    for name in ('street', 'other'):
+        assert_same_as_seg_ros_bag(tmp_path / 'drives' / name, outdir / name,
+                                   tmp_path / f'reference_{name}', *options)
+    _, rows = read_bag(outdir / 'street')
+    for prefix in ('/left/segmentation', '/right/segmentation'):
+        maps = [pixels_of(msg) for _, msg in of_topic(rows, f'{prefix}/instance_map')]
+        assert len(maps) == 12
+        # (row, column) inside the second car (it drives right 2 pixels a frame), the person.
+        second_car = {int(m[35, 27 + 2 * i]) for i, m in enumerate(maps)}
+        person = {int(m[23, 54]) for m in maps[2:]}
+        first_car = int(maps[0][10, 9])
+        assert len(second_car) == len(person) == 1, (prefix, second_car, person)
+        assert sorted({first_car} | second_car | person) == [1, 2, 3], prefix
 
 
 @pytest.fixture(scope='module')
@@ -373,7 +410,8 @@ def test_bad_options_and_inputs_are_one_line_before_ray_starts(model, tmp_path):
             (('--model', str(tmp_path / 'nosuch.onnx')), 'nosuch.onnx: no such file'),
             (('--model', model, '--start', '2', '--end', '1'), '--end 1.0 is not after'),
             (('--model', model, '--workers', '3', '--num-cpus', '2'),
-             '3 workers of 1 threads need 3 CPUs')):
+             '3 workers of 1 threads need 3 CPUs'),
+            (('--model', model, '--depth-topic', '/depth'), '--depth-topic: a worker gets')):
         result = run_cli(*base, *options)
         assert result.returncode == 2, result.stderr
         assert result.stderr.count('\n') == 1 and message in result.stderr, result.stderr

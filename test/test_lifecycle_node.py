@@ -268,6 +268,55 @@ def test_failed_configure_then_a_good_one_after_a_parameter_change(probe, model_
         node.close()
 
 
+def test_tracking_set_while_unconfigured_and_confidence_while_active(probe, model_dir):
+    """Values set before configure are the tracker's; ~/confidence follows the lifecycle."""
+    from lifecycle_msgs.msg import Transition
+    from rclpy.qos import QoSProfile, ReliabilityPolicy
+    from sensor_msgs.msg import Image
+
+    reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+    confidence = probe.record(Image, f'{NODE}/confidence', reliable)
+    instance_map = probe.record(Image, f'{NODE}/instance_map', reliable)
+    node = managed_node(os.path.join(model_dir, 'tiny.onnx'), 'instance_classes:=[car]',
+                        'min_instance_area:=1')
+    lifecycle = probe.lifecycle
+    parameters = ParameterCaller(probe, NODE)
+
+    def ids_of(stamp_sec: int) -> list[int] | None:
+        msg = frame_message(stamp_sec)
+        for _ in range(60):
+            probe.image_publisher.publish(msg)
+            found = wait_until(lambda: [m for m in list(instance_map)
+                                        if m.header.stamp.sec == stamp_sec], 0.5)
+            if found:
+                values = set(memoryview(bytes(found[0].data)).cast('H').tolist())
+                return sorted(values - {0})
+        return None
+    try:
+        lifecycle.wait_ready()
+        assert parameters.wait_ready()
+        assert parameters.set_values(tracking=False)[0].successful   # no model yet
+        assert lifecycle.change(Transition.TRANSITION_CONFIGURE)
+        assert lifecycle.change(Transition.TRANSITION_ACTIVATE)
+        first = ids_of(20)
+        assert first and first == list(range(1, len(first) + 1)), node.output()
+        assert ids_of(21) == first                  # 1..N again: no tracks
+        assert wait_until(lambda: [m for m in list(confidence) if m.header.stamp.sec == 21], 5)
+        assert confidence[-1].encoding == 'mono8' and confidence[-1].width == 80
+        assert parameters.set_values(tracking=True)[0].successful
+        tracked = ids_of(22)
+        assert tracked and ids_of(23) == tracked, 'the same frame keeps its ids'
+        assert lifecycle.change(Transition.TRANSITION_DEACTIVATE)
+        count = len(confidence)
+        probe.image_publisher.publish(frame_message(24))
+        time.sleep(QUIET_S)
+        assert len(confidence) == count, 'nothing while inactive'
+        assert lifecycle.change(Transition.TRANSITION_INACTIVE_SHUTDOWN)
+        assert node.wait(timeout=15) == 0, node.output()
+    finally:
+        node.close()
+
+
 # ---- ros2 launch, as on a robot ------------------------------------------------------------
 NETWORK = ['input_width:=128', 'input_height:=64', 'backend:=opencv']
 

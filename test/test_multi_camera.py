@@ -202,3 +202,42 @@ def test_grey_frames_of_one_camera_and_colour_of_another(probe, hub, model_dir):
     width, height = SIZES['left']
     got = np.frombuffer(bytes(class_map.data), np.uint8).reshape(height, width)
     assert np.array_equal(got, reference_class_map(model_dir, grey))
+
+
+def test_each_camera_has_its_own_tracks(probe, model_dir):
+    """Two cameras of one process, one network: each its own tracker, ids from 1 on each."""
+    from models import class_weights
+    prototypes = (class_weights(len(TINY_CLASS_NAMES))[0] / 2).astype(np.uint8)
+    road, car = TINY_CLASS_NAMES.index('road'), TINY_CLASS_NAMES.index('car')
+    cars = {'ahead': [(10, 10, 20, 20)], 'behind': [(5, 30, 15, 40), (40, 5, 52, 15)]}
+    args = ['-p', f'cameras:={list(cars)}', '-r', 'segmentation_cameras:__node:=tracks_hub',
+            *tiny_model_params(model_dir, MODEL_WIDTH, MODEL_HEIGHT, 'instance_classes:=[car]',
+                               'min_instance_area:=1')]
+    process = NodeProcess('multi_camera_segmentation', args, DOMAIN_ID)
+    try:
+        publishers = {}
+        for camera in cars:
+            probe.record_outputs(f'/{camera}/segmentation', ('instance_map',))
+            publishers[camera] = probe.camera_publisher(f'/{camera}/image_raw')
+            assert probe.wait_for_subscribers(publishers[camera], timeout=60), process.output()
+        seen = {}
+        for index in range(3):
+            for camera, boxes in cars.items():
+                classes = np.full((MODEL_HEIGHT, MODEL_WIDTH), road, np.uint8)
+                for u0, v0, u1, v1 in boxes:
+                    classes[v0:v1, u0 + index:u1 + index] = car
+                msg = encode(np.ascontiguousarray(prototypes[classes][:, :, ::-1]), 'bgr8')
+                msg.header.stamp.sec, msg.header.stamp.nanosec = 8000, index * 100_000_000
+
+                def arrived(camera=camera, msg=msg):
+                    publishers[camera].publish(msg)
+                    return wait_until(lambda: [
+                        m for m in list(probe.received[f'/{camera}/segmentation/instance_map'])
+                        if m.header.stamp == msg.header.stamp and m.width == MODEL_WIDTH], 0.5)
+                found = wait_until(arrived, 20)
+                assert found, process.output()
+                ids = np.frombuffer(bytes(found[0].data), '<u2')
+                seen.setdefault(camera, []).append(sorted(set(ids.tolist()) - {0}))
+        assert seen['ahead'] == [[1]] * 3 and seen['behind'] == [[1, 2]] * 3, seen
+    finally:
+        process.finish()

@@ -192,3 +192,26 @@ def test_progress_on_a_terminal_is_one_bar():
     text = stream.getvalue()
     assert text.count('\r') == 3 and text.endswith('\n')
     assert '[' + '#' * 30 + '] 2/2 frames' in text
+
+
+def test_the_tracking_options_are_defined_once():
+    """TRACK_OPTIONS: the node's parameters, TrackSettings' fields and seg-ros bag's flags."""
+    from seg_ros.bag.options import add_track_arguments
+    from seg_ros.core.track.settings import TRACK_OPTIONS, TrackSettings
+    assert {spec.name: spec.default for spec in fields(TrackSettings)} == {
+        option.name: option.default for option in TRACK_OPTIONS}
+    parameters = pytest.importorskip('seg_ros.ros.parameters',
+                                     reason='needs rcl_interfaces (ROS 2)')
+    for option in TRACK_OPTIONS:
+        spec = parameters.PARAMETERS_BY_NAME[option.name]
+        assert spec.default == option.default and spec.change == parameters.TRACKS
+    parser = argparse.ArgumentParser()
+    add_track_arguments(parser)
+    defaults = parser.parse_args([])
+    assert TrackSettings.from_values(vars(defaults)) == TrackSettings()
+    changed = parser.parse_args(['--no-tracking', '--track-buffer', '5',
+                                 '--minimum-consecutive-frames', '3'])
+    assert TrackSettings.from_values(vars(changed)) == TrackSettings(
+        tracking=False, track_buffer=5, minimum_consecutive_frames=3)
+    with pytest.raises(SystemExit):
+        parser.parse_args(['--track-activation-threshold', '1.5'])

@@ -123,3 +123,24 @@ def test_score_threshold_changes_without_a_rebuild_and_bad_values_are_refused(pr
     assert set(np.unique(ids)) == {0, 1}  # only the 0.9 detection is left
     assert node.output().count(': Model ') == 1  # applied without loading the model again
     assert parameters.set_values(score_threshold=0.5)[0].successful
+
+
+def test_an_instance_model_says_once_that_it_has_no_confidence(probe, node):
+    from rclpy.qos import QoSProfile
+    from sensor_msgs.msg import Image
+    confidence = probe.record(Image, f'{NODE}/confidence', QoSProfile(depth=10))
+    diagnostics = probe.record_diagnostics()
+    assert wait_until(lambda: probe.node.count_subscribers(f'{NODE}/confidence') >= 1, 10)
+    wait_for(probe, node, ['instance_map'], 103)   # a frame segmented while subscribed
+
+    def status():
+        for array in reversed(list(diagnostics)):
+            for entry in array.status:
+                if NODE in entry.name:
+                    return {kv.key: kv.value for kv in entry.values}
+        return None
+    values = wait_until(status, 10)
+    assert values['confidence'].startswith('none: task yolo_seg')
+    assert values['tracking'].startswith('on')
+    assert not confidence
+    assert node.output().count('~/confidence is not published: task yolo_seg') == 1

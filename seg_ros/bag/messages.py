@@ -2,8 +2,9 @@
 The node's output messages as ``rosbags`` messages, serialised to CDR for a bag.
 
 The type store is ROS 2 Jazzy's plus the vision_msgs types the node publishes (``LabelInfo``,
-``Detection2DArray``), registered from their message definitions (vision_msgs 4.1, Apache-2.0;
-comments left out), since rosbags ships only the core message packages.
+``Detection2DArray``, ``Detection3DArray``), registered from their message definitions
+(vision_msgs 4.1, Apache-2.0; comments left out), since rosbags ships only the core message
+packages.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from rosbags.interfaces import (Qos, QosDurability, QosHistory, QosLiveliness, Q
 from rosbags.typesys import get_types_from_msg, get_typestore, Stores
 
 from seg_ros.core.decode.instances import Instances
-from seg_ros.frame_outputs import detection_boxes
+from seg_ros.core.geometry.objects import Objects3D
+from seg_ros.frame_outputs import detection_boxes, object_boxes
 from seg_ros.ros.image_conversion import pixel_layout
 
 IMAGE = 'sensor_msgs/msg/Image'
@@ -25,7 +27,11 @@ COMPRESSED_IMAGE = 'sensor_msgs/msg/CompressedImage'
 STRING = 'std_msgs/msg/String'
 LABEL_INFO = 'vision_msgs/msg/LabelInfo'
 DETECTION_2D_ARRAY = 'vision_msgs/msg/Detection2DArray'
+DETECTION_3D_ARRAY = 'vision_msgs/msg/Detection3DArray'
+POINT_CLOUD2 = 'sensor_msgs/msg/PointCloud2'
+CAMERA_INFO = 'sensor_msgs/msg/CameraInfo'
 IMAGE_TYPES = (IMAGE, COMPRESSED_IMAGE)
+_POINT_FIELD_TYPES = {'<f4': 7, '<u2': 4}  # sensor_msgs/PointField FLOAT32, UINT16
 
 VISION_MSGS = {
     'VisionClass': 'uint16 class_id\nstring class_name\n',
@@ -40,6 +46,10 @@ VISION_MSGS = {
     'Detection2D': 'std_msgs/Header header\nObjectHypothesisWithPose[] results\n'
                    'BoundingBox2D bbox\nstring id\n',
     'Detection2DArray': 'std_msgs/Header header\nDetection2D[] detections\n',
+    'BoundingBox3D': 'geometry_msgs/Pose center\ngeometry_msgs/Vector3 size\n',
+    'Detection3D': 'std_msgs/Header header\nObjectHypothesisWithPose[] results\n'
+                   'BoundingBox3D bbox\nstring id\n',
+    'Detection3DArray': 'std_msgs/Header header\nDetection3D[] detections\n',
 }
 
 _NO_TIME = QosTime(0, 0)
@@ -142,3 +152,43 @@ def detections(instances: Instances, header) -> object:
         items.append(detection(header=header, results=[result], bbox=bbox,
                                id=item.instance_id))
     return types[DETECTION_2D_ARRAY](header=header, detections=items)
+
+
+def point_cloud(cloud: np.ndarray, header) -> object:
+    """
+    Return a ``sensor_msgs/PointCloud2`` of a structured array, as the node's ``~/points``.
+
+    :param cloud: 1-D (unorganised, dense) or (h, w) (organized, NaN where no point) records of
+        little-endian float32 / uint16 fields (:func:`seg_ros.core.geometry.points.cloud_dtype`).
+    """
+    types = typestore().types
+    field = types['sensor_msgs/msg/PointField']
+    fields = [field(name=name, offset=offset, datatype=_POINT_FIELD_TYPES[kind.str], count=1)
+              for name, (kind, offset) in cloud.dtype.fields.items()]
+    height, width = cloud.shape if cloud.ndim == 2 else (1, len(cloud))
+    data = np.ascontiguousarray(cloud).view(np.uint8).reshape(-1)
+    return types[POINT_CLOUD2](header=header, height=height, width=width, fields=fields,
+                               is_bigendian=False, point_step=cloud.dtype.itemsize,
+                               row_step=cloud.dtype.itemsize * width, data=data,
+                               is_dense=cloud.ndim != 2)
+
+
+def objects(found: Objects3D, header) -> object:
+    """Return 3-D objects as the node's ``~/objects`` (see ``seg_ros.ros.messages.objects``)."""
+    types = typestore().types
+    point, quaternion = types['geometry_msgs/msg/Point'], types['geometry_msgs/msg/Quaternion']
+    pose, vector = types['geometry_msgs/msg/Pose'], types['geometry_msgs/msg/Vector3']
+    hypothesis = types['vision_msgs/msg/ObjectHypothesis']
+    with_pose = types['vision_msgs/msg/ObjectHypothesisWithPose']
+    covariance_pose = types['geometry_msgs/msg/PoseWithCovariance']
+    box, detection = types['vision_msgs/msg/BoundingBox3D'], types['vision_msgs/msg/Detection3D']
+    items = []
+    for item in object_boxes(found):
+        center = pose(position=point(*item.center), orientation=quaternion(0.0, 0.0, 0.0, 1.0))
+        result = with_pose(hypothesis=hypothesis(class_id=item.class_id, score=item.score),
+                           pose=covariance_pose(pose=center,
+                                                covariance=np.zeros(36, np.float64)))
+        items.append(detection(header=header, results=[result],
+                               bbox=box(center=center, size=vector(*item.size)),
+                               id=item.instance_id))
+    return types[DETECTION_3D_ARRAY](header=header, detections=items)

@@ -4,9 +4,11 @@
 OUTPUT holds every input message unchanged (same bytes, same bag time) and, for each selected
 frame, the outputs the node publishes, under ``--prefix`` (default ``/<camera
 namespace>/segmentation``): ``class_map``, ``color_mask``, ``overlay`` (each as
-``<topic>/compressed`` with ``--transport``), ``mask/<class>``, ``instance_map`` and
-``instances`` where the model gives instances, each with the input frame's header and the input
-message's bag time, and ``labels`` / ``label_info`` once, before the first output.
+``<topic>/compressed`` with ``--transport``), ``confidence`` where the model has a confidence
+map, ``mask/<class>``, ``instance_map`` and ``instances`` where the model gives instances (their
+ids track ids, one tracker an image topic, as the node's), with ``--depth-topic`` ``points``
+and ``objects`` (``seg_ros/bag/depth.py`` pairs the depth), each with the input frame's header
+and the input message's bag time, and ``labels`` / ``label_info`` once, before the first output.
 
 Frames go through the backend one by one and none is dropped: no backend of seg_ros takes a
 batch (each opens its network at a static input shape of batch 1). The bag is written under a
@@ -16,6 +18,7 @@ temporary name beside OUTPUT and renamed only once complete.
 from __future__ import annotations
 
 import argparse
+from collections import deque
 from dataclasses import dataclass, field
 import os
 from pathlib import Path
@@ -27,11 +30,16 @@ from typing import Iterator
 from rosbags.rosbag2 import StoragePlugin, Writer, WriterError
 
 from seg_ros.bag import messages
+from seg_ros.bag.depth import BagDepth, FOUND, WAIT
 from seg_ros.bag.reading import BagError, BagSource, open_bag, Topic
+from seg_ros.core.geometry.depth import check_depth_range
 from seg_ros.core.segmenter import Segmenter
-from seg_ros.frame_outputs import assemble, OutputSelection, segment
-from seg_ros.offline.model_options import make_segmenter, print_model
-from seg_ros.output_topics import class_mask_indices, IMAGE_OUTPUTS
+from seg_ros.core.track.settings import TrackSettings
+from seg_ros.frame_outputs import (assemble, frame_objects, frame_points, OutputSelection,
+                                   segment)
+from seg_ros.frame_tracks import FrameTracks
+from seg_ros.offline.model_options import flag_text, make_segmenter, print_model
+from seg_ros.output_topics import class_mask_indices, CONFIDENCE, IMAGE_OUTPUTS, OBJECTS, POINTS
 from seg_ros.ros import compressed
 from seg_ros.ros.image_conversion import (image_to_array, ImageConversionError, NODE_ENCODINGS,
                                           to_bgr8, to_rgb8)
@@ -69,6 +77,8 @@ class Camera:
     topic: str
     compressed: bool
     prefix: str
+    tracks: FrameTracks = field(default_factory=lambda: FrameTracks(TrackSettings()))
+    depth: BagDepth | None = None
     seen: int = 0
     segmented: int = 0
     labels_written: bool = False
@@ -220,8 +230,10 @@ class BagSegmenter:
             raw=images if args.transport in ('raw', 'both') else frozenset(),
             compressed=images if args.transport in ('compressed', 'both') else frozenset(),
             masks=tuple(self.masks), instance_map='instance_map' in self.outputs,
-            instances='instances' in self.outputs, class_map=True)
+            instances='instances' in self.outputs, class_map=True,
+            confidence=CONFIDENCE in self.outputs and segmenter.makes_confidence)
         self.convert = to_rgb8 if args.color_encoding == 'rgb8' else to_bgr8
+        self.three_d = {POINTS, OBJECTS} & self.outputs
 
     def frame(self, camera: Camera, msgtype: str, data: bytes):
         """Return the message and the frame in ``--color-encoding`` order."""
@@ -241,8 +253,9 @@ class BagSegmenter:
         except ImageConversionError as error:
             raise FrameError(str(error)) from None
 
-    def write_outputs(self, bag: OutputBag, camera: Camera, msg, image, timestamp: int) -> None:
-        """Segment one frame and write what the node would publish for it."""
+    def write_outputs(self, bag: OutputBag, camera: Camera, msg, image, timestamp: int,
+                      depth_msg=None) -> None:
+        """Segment one frame and write what the node would publish for it (with its depth)."""
         header = msg.header
         encoding = self.args.color_encoding
         if not camera.labels_written:
@@ -258,6 +271,7 @@ class BagSegmenter:
                              encoding=encoding, alpha=self.args.alpha)
         except ValueError as error:
             raise FrameError(f'cannot be segmented: {error}') from None
+        result = camera.tracks.identify(result, header.stamp.sec + header.stamp.nanosec * 1e-9)
         outputs = assemble(result, selection, model_resolution=False, encoding=encoding)
         for name, (pixels, pixel_encoding) in outputs.images.items():
             topic = f'{camera.prefix}/{name}'
@@ -269,6 +283,9 @@ class BagSegmenter:
                                                jpeg_quality=self.args.jpeg_quality)
                 bag.write(f'{topic}/compressed', messages.COMPRESSED_IMAGE,
                           messages.compressed_image(text, data, header), timestamp)
+        if outputs.confidence is not None:
+            bag.write(f'{camera.prefix}/{CONFIDENCE}', messages.IMAGE,
+                      messages.image(outputs.confidence, 'mono8', header), timestamp)
         for class_id, mask in outputs.masks.items():
             bag.write(camera.prefix + self.masks[class_id][1:], messages.IMAGE,
                       messages.image(mask, 'mono8', header), timestamp)
@@ -278,6 +295,29 @@ class BagSegmenter:
         if outputs.instances is not None:
             bag.write(f'{camera.prefix}/instances', messages.DETECTION_2D_ARRAY,
                       messages.detections(outputs.instances, header), timestamp)
+        if depth_msg is not None and self.three_d:
+            self.write_3d(bag, camera, result, depth_msg, header, timestamp)
+
+    def write_3d(self, bag: OutputBag, camera: Camera, result, depth_msg, header,
+                 timestamp: int) -> None:
+        """Write the frame's points and objects from its depth (a fault is counted)."""
+        depth = camera.depth.metres(depth_msg)
+        if depth is None:
+            return
+        metres, intrinsics = depth
+        args, labels = self.args, self.segmenter.labels
+        try:
+            if POINTS in self.three_d:
+                cloud = frame_points(metres, intrinsics, result, labels.colors_rgb,
+                                     stride=args.cloud_stride, organized=args.cloud_organized)
+                bag.write(f'{camera.prefix}/{POINTS}', messages.POINT_CLOUD2,
+                          messages.point_cloud(cloud, header), timestamp)
+            if OBJECTS in self.three_d:
+                found = frame_objects(metres, intrinsics, result, args.min_object_points)
+                bag.write(f'{camera.prefix}/{OBJECTS}', messages.DETECTION_3D_ARRAY,
+                          messages.objects(found, header), timestamp)
+        except ValueError as error:  # depth of another camera (another aspect ratio)
+            camera.depth.count(f'depth image rejected: {error}')
 
 
 def make_bag_segmenter(args: argparse.Namespace) -> BagSegmenter:
@@ -286,6 +326,7 @@ def make_bag_segmenter(args: argparse.Namespace) -> BagSegmenter:
 
     :raises ValueError: a model option is wrong (``ModelError`` names it).
     """
+    args.confidence = CONFIDENCE in args.outputs  # a class-id model gets the graph's output
     return BagSegmenter(make_segmenter(args), args)
 
 
@@ -319,8 +360,49 @@ def cameras_of(source: BagSource, args: argparse.Namespace) -> dict[str, Camera]
         if clash:
             raise BagCommandError(f'the bag already has topics under {prefix}/ ({clash[0]}): '
                                   'give another --prefix')
-    return {name: Camera(name, by_name[name].msgtype == messages.COMPRESSED_IMAGE, prefix)
-            for name, prefix in zip(topics, prefixes)}
+    depths = depth_inputs(by_name, topics, args)
+    tracks = TrackSettings.from_values(vars(args))
+    return {name: Camera(name, by_name[name].msgtype == messages.COMPRESSED_IMAGE, prefix,
+                         FrameTracks(tracks), depth)
+            for name, prefix, depth in zip(topics, prefixes, depths)}
+
+
+def depth_inputs(by_name: dict, topics: list[str], args) -> list[BagDepth | None]:
+    """Check ``--depth-topic`` and ``--camera-info-topic`` against the bag; one a camera."""
+    depth_topics = list(args.depth_topic)
+    if not depth_topics:
+        if args.camera_info_topic:
+            raise BagCommandError('--camera-info-topic without --depth-topic')
+        return [None] * len(topics)
+    if len(depth_topics) != len(topics):
+        raise BagCommandError(f'{len(depth_topics)} --depth-topic for {len(topics)} '
+                              '--image-topic: give one a topic, in the same order')
+    info_topics = list(args.camera_info_topic) or [camera_info_beside(name) for name in topics]
+    if len(info_topics) != len(depth_topics):
+        raise BagCommandError(f'{len(info_topics)} --camera-info-topic for '
+                              f'{len(depth_topics)} --depth-topic: give one a depth topic')
+    try:
+        depth_range = check_depth_range(args.depth_range)
+    except ValueError as error:
+        raise BagCommandError(f'--{error}'.replace('--depth_range=', '--depth-range ')) \
+            from None
+    for name, kind, flag in [*((topic, messages.IMAGE, '--depth-topic')
+                               for topic in depth_topics),
+                             *((topic, messages.CAMERA_INFO, '--camera-info-topic')
+                               for topic in info_topics)]:
+        topic = by_name.get(name)
+        if topic is None or topic.msgtype != kind:
+            found = 'no such topic' if topic is None else f'it is {topic.msgtype}'
+            raise BagCommandError(f'{flag} {name}: {found}, not {kind}')
+    return [BagDepth(depth, info, args.depth_max_skew, depth_range)
+            for depth, info in zip(depth_topics, info_topics)]
+
+
+def camera_info_beside(image_topic: str) -> str:
+    """Return the camera_info topic beside an image topic: ``/a/image_raw``: ``/a/camera_info``."""
+    base = image_topic[:-len('/compressed')] if image_topic.endswith('/compressed') else \
+        image_topic
+    return f'{base.rstrip("/").rpartition("/")[0]}/camera_info'
 
 
 def expected_frames(source: BagSource, cameras: dict[str, Camera], args) -> int:
@@ -363,12 +445,14 @@ def run_bag(args: argparse.Namespace) -> int:
         print(f'seg-ros bag: warning: {source.path} is damaged ({source.salvaged}); reading it '
               'record by record up to where it breaks', file=sys.stderr)
     try:
-        segmenter = make_segmenter(args)
-        frames = BagSegmenter(segmenter, args)
+        frames = make_bag_segmenter(args)
     except ValueError as error:
         print(f'seg-ros bag: {error}', file=sys.stderr)
         return 2
+    segmenter = frames.segmenter
     print_model(segmenter)
+    if args.confidence and segmenter.confidence_reason:
+        print(f'no {CONFIDENCE} topic: {flag_text(segmenter.confidence_reason)}')
     try:
         bag = OutputBag(output, args.storage)
     except (OSError, WriterError) as error:
@@ -395,18 +479,74 @@ def run_bag(args: argparse.Namespace) -> int:
 
 def copy_and_segment(source: BagSource, cameras: dict[str, Camera], frames: BagSegmenter,
                      bag: OutputBag, progress: Progress, failures: list[str]) -> None:
-    """Copy every message; segment the selected frames."""
+    """
+    Copy every message; segment the selected frames.
+
+    Messages go through a queue in bag order: a frame whose depth image is not read yet waits
+    at its place (with every message after it), so the output bag stays in time order.
+    """
+    depths = {}
+    for camera in cameras.values():
+        if camera.depth is not None:
+            depths[camera.depth.depth_topic] = (camera.depth, 'depth')
+            depths[camera.depth.info_topic] = (camera.depth, 'info')
+    queue: deque = deque()
     for topic, timestamp, data, camera, index in selected_frames(source, cameras, frames.args):
-        bag.pass_through(topic, timestamp, data)
-        if camera is None:
+        queue.append((topic, timestamp, data, None))
+        found = depths.get(topic.topic)
+        if found is not None:
+            add_depth_input(*found, topic, data)
+        if camera is not None:
+            queue.append((topic, timestamp, data, [camera, index, None]))
+        drain(queue, frames, bag, progress, failures)
+    drain(queue, frames, bag, progress, failures, ended=True)
+
+
+def add_depth_input(depth: BagDepth, kind: str, topic: Topic, data: bytes) -> None:
+    """Keep a depth image or camera_info of a camera (one that cannot be read is counted)."""
+    try:
+        msg = messages.deserialize(data, topic.msgtype)
+    except Exception as error:  # noqa: BLE001 - rosbags raises several types on bad CDR
+        depth.count(f'{topic.topic}: a message cannot be deserialised ({error})')
+        return
+    (depth.add_depth if kind == 'depth' else depth.add_info)(msg)
+
+
+def drain(queue: deque, frames: BagSegmenter, bag: OutputBag, progress: Progress,
+          failures: list[str], ended: bool = False) -> None:
+    """Write the queue's messages and segment its frames, up to a frame still awaiting depth."""
+    while queue:
+        topic, timestamp, data, frame = queue[0]
+        if frame is None:
+            bag.pass_through(topic, timestamp, data)
+            queue.popleft()
             continue
+        camera, index, decoded = frame
         try:
-            msg, image = frames.frame(camera, topic.msgtype, data)
-            frames.write_outputs(bag, camera, msg, image, timestamp)
+            if decoded is None:  # once, though the frame may wait for its depth
+                decoded = frame[2] = frames.frame(camera, topic.msgtype, data)
+            msg, image = decoded
+            depth_msg = None
+            if camera.depth is not None and frames.three_d:
+                state, depth_msg = camera.depth.pairing(messages_stamp(msg), ended)
+                if state == WAIT:
+                    return
+                if state != FOUND:
+                    camera.depth.count(f'no depth image on {camera.depth.depth_topic} within '
+                                       f'--depth-max-skew of the frame')
+            queue.popleft()
+            frames.write_outputs(bag, camera, msg, image, timestamp, depth_msg)
             camera.segmented += 1
         except FrameError as error:
+            if queue and queue[0][3] is frame:
+                queue.popleft()
             failures.append(f'{camera.topic} frame {index} (bag time {timestamp} ns): {error}')
         progress.tick()
+
+
+def messages_stamp(msg) -> int:
+    """Return a message's header stamp in nanoseconds."""
+    return msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
 
 
 def selected_frames(source: BagSource, cameras: dict[str, Camera], args: argparse.Namespace
@@ -442,6 +582,13 @@ def report(source: BagSource, cameras: dict[str, Camera], bag: OutputBag, failur
     """Print what was written and what failed; return the exit status."""
     for camera in cameras.values():
         print(f'{camera.topic}: {camera.segmented} frames segmented into {camera.prefix}/')
+        if camera.depth is not None and camera.depth.problems:
+            print(f'{camera.topic}: frames without points and objects: ' + ', '.join(
+                f'{count} ({problem})' for problem, count in camera.depth.problems.items()))
+        if camera.tracks.failures:
+            print(f'seg-ros bag: {camera.topic}: the tracker failed on {camera.tracks.failures} '
+                  f'frames (they kept their own instance ids), last: '
+                  f'{camera.tracks.last_failure}', file=sys.stderr)
     print(f'wrote {output} ({bag.written} messages)')
     status = 0
     if failures:

@@ -125,6 +125,10 @@ MODEL_OPTIONS: tuple[ModelOption, ...] = (
     ModelOption('precision', '--precision', str, 'f32',
                 'fast: OpenVINO may use bf16/f16 (faster, slightly different masks)',
                 choices=PRECISIONS),
+    ModelOption('confidence', '', bool, False,
+                'class-id models (the argmax inside the network): add the probability behind '
+                'the argmax as a network output, computed every frame, so a confidence map can '
+                'be made (OpenVINO); models with scores make one without it'),
     ModelOption('instance_classes', '--instance-classes', str, (),
                 'semantic models: classes whose connected components become instances (e.g. '
                 'Car Person, any case); instance models: the classes kept (default: all)',

@@ -9,11 +9,14 @@ chunks it finished. ``plan.json`` beside them holds the input's files and the op
 another input or other options starts the bag over. The folder goes once the bag is written.
 
 File layout: ``MAGIC``, the header's length (uint64, little-endian), the header (JSON: every
-frame's camera topic, index, bag time, failure and records), then the records' bytes.
+frame's camera topic, index, bag time, failure and records; with tracking, each camera's tracks
+after the chunk, pickled by :meth:`~seg_ros.frame_tracks.FrameTracks.snapshot`, for the next
+chunk of a resumed run: the folder is the run's own), then the records' bytes.
 """
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
 import json
 import os
@@ -57,13 +60,20 @@ def chunk_path(folder: Path, number: int) -> Path:
     return folder / f'chunk-{number:06d}'
 
 
-def write_chunk(path: Path, frames: list[FrameOutputs], data: np.ndarray) -> None:
-    """Write a chunk under a temporary name, then give it its name."""
+def write_chunk(path: Path, frames: list[FrameOutputs], data: np.ndarray,
+                tracks: dict[str, bytes] | None = None) -> None:
+    """
+    Write a chunk under a temporary name, then give it its name.
+
+    :param tracks: each camera's tracks after the chunk, for the bag's next chunk.
+    """
     header = json.dumps({'frames': [
         [frame.topic, frame.index, frame.timestamp, frame.failure,
          [[record.topic, record.msgtype, record.latched, record.timestamp, record.offset,
            record.size] for record in frame.records]] for frame in frames],
-        'size': int(data.nbytes)}).encode()
+        'size': int(data.nbytes),
+        'tracks': {topic: base64.b64encode(snapshot).decode()
+                   for topic, snapshot in (tracks or {}).items()}}).encode()
     temporary = path.with_name(path.name + _TEMPORARY)
     try:
         with open(temporary, 'wb') as handle:
@@ -100,6 +110,15 @@ def chunk_frames(path: Path) -> int | None:
     if path.stat().st_size != start + header.get('size', -1):
         return None
     return len(header['frames'])
+
+
+def chunk_tracks(path: Path) -> dict[str, bytes]:
+    """Return each camera's tracks after a complete chunk file (empty with tracking off)."""
+    with open(path, 'rb') as handle:
+        found = _header(handle)
+    if found is None:
+        raise ValueError(f'{path}: not a chunk file of seg-ros fleet')
+    return {topic: base64.b64decode(text) for topic, text in found[0].get('tracks', {}).items()}
 
 
 def read_chunk(path: Path) -> tuple[list[FrameOutputs], memoryview]:

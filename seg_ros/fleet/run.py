@@ -4,7 +4,9 @@
 Each output is the bag ``seg-ros bag`` writes for its input with the same options. This process
 (the driver) reads the bags and cuts the frames to segment into chunks of ``--chunk-frames``;
 Ray actors (:class:`seg_ros.fleet.worker.FrameWorker`, the model loaded once a worker) segment
-the chunks, two queued on each so that none waits for the driver, and keep each finished chunk
+the chunks, two queued on each so that none waits for the driver (with tracking, a bag's chunks
+one after another, each handed the tracks where the one before left them, as many bags at once
+as workers, so that track ids are those of ``seg-ros bag``), and keep each finished chunk
 in a file (:mod:`seg_ros.fleet.parts`; a worker on another machine sends it back and the driver
 writes it); a thread of the driver writes each output bag from its input and its chunks as they
 come (:mod:`seg_ros.fleet.merge`), under a temporary name, renamed when complete. Only the
@@ -43,6 +45,7 @@ from seg_ros.core.backends.base import cpu_threads
 from seg_ros.fleet import parts
 from seg_ros.fleet.inputs import find_bags, FleetBag, FleetInputError
 from seg_ros.fleet.merge import merge_bag, MergeError, Stopped
+from seg_ros.fleet.report import previous_report, summary_table, write_report
 from seg_ros.fleet.worker import FrameWorker
 from seg_ros.offline.model_options import check_model_arguments
 
@@ -51,7 +54,6 @@ RAY_MISSING = ("seg-ros fleet needs Ray: pip install 'ray>=2.10' (or, in the sou
 NAMESPACE = 'seg_ros_fleet'
 TASK_RETRIES = 3  # a chunk whose worker dies runs again on the restarted worker, this many times
 IN_FLIGHT = 2  # chunks queued on a worker: the next one is there when it finishes one
-REPORT = 'fleet.json'
 PROGRESS_PERIOD_S = {True: 2.0, False: 10.0}  # on a terminal, in a log
 #: Options that do not change what a bag's output holds (the rest are in a chunk's plan).
 RUN_ONLY = ('command', 'inputs', 'output_dir', 'overwrite', 'address', 'num_cpus', 'threads',
@@ -70,6 +72,8 @@ class BagJob:
     chunks: int = 0
     finished: set = field(default_factory=set)  # chunk numbers with a file
     kept_frames: int = 0  # in chunk files of an earlier run
+    in_flight: int = 0  # chunks on workers
+    tracks: dict = field(default_factory=dict)  # camera topic: tracks after the last chunk
     new_frames: int = 0  # segmented by this run
     worker_s: float = 0.0
     messages: int = 0
@@ -138,7 +142,11 @@ class Fleet:
         self.in_flight: dict = {}  # object ref: (actor number, chunk)
         self.node = ray.get_runtime_context().get_node_id()  # workers here write chunk files
         self.load = [0] * len(actors)
-        self.reader = self._chunks()
+        self.to_read = iter(jobs)
+        # With tracking a bag's chunks run one after another, each taking the tracks where the
+        # one before left them: bags are read side by side to keep every worker busy.
+        self.open_bags: list = []  # (job, its chunks) being read
+        self.most_open = len(actors) if args.tracking else 1
         self.reading = True
         self.stop = threading.Event()
         self.to_merge: queue.Queue = queue.Queue()
@@ -151,52 +159,76 @@ class Fleet:
         self.last_progress = time.monotonic()
 
     # ---- reading --------------------------------------------------------------------------
-    def _chunks(self):
-        """Yield the chunks to segment, bag after bag; count the frames of finished ones."""
-        for job in self.jobs:
-            if job.status != 'pending':
-                continue
-            try:
-                source = open_bag(job.bag.path)
-                cameras = cameras_of(source, self.args)
-                if self.args.overwrite:  # everything again, from the chunks on
-                    shutil.rmtree(job.bag.parts, ignore_errors=True)
-                kept = parts.prepare(job.bag.parts, plan_of(job, self.args))
-            except (BagError, BagCommandError, OSError) as error:
-                self._fail(job, str(error))
-                continue
-            job.status = 'segmenting'
-            self.to_merge.put(job)  # its bag is written as its chunks come, in order
-            topics = {topic: (camera.compressed, camera.prefix)
-                      for topic, camera in cameras.items()}
-            batch: list = []
-            try:
-                for topic, timestamp, data, camera, index in selected_frames(source, cameras,
-                                                                             self.args):
-                    if job.status == 'failed':
-                        break
-                    if camera is None:
-                        continue
-                    job.frames += 1
-                    batch.append((topic.topic, topic.msgtype, index, timestamp, data))
-                    if len(batch) == self.args.chunk_frames:
-                        yield from self._chunk(job, topics, batch, kept)
-                        batch = []
-                if batch and job.status != 'failed':
+    def _next_chunk(self) -> Chunk | None:
+        """
+        Return the next chunk to segment, or None where none can go now.
+
+        Without tracking that is the next chunk of the bag being read, bag after bag; with
+        tracking, the next chunk of an open bag that has none on a worker (a bag is opened
+        when every open one waits, up to a bag a worker).
+        """
+        while True:
+            for opened in list(self.open_bags):
+                job, chunks = opened
+                if self.args.tracking and job.in_flight:
+                    continue  # its tracks are not back yet
+                chunk = next(chunks, None)
+                if chunk is not None:
+                    return chunk
+                self.open_bags.remove(opened)
+            if len(self.open_bags) >= self.most_open:
+                return None
+            job = next(self.to_read, None)
+            if job is None:
+                self.reading = bool(self.open_bags)
+                return None
+            if job.status == 'pending':
+                self.open_bags.append((job, self._bag_chunks(job)))
+
+    def _bag_chunks(self, job: BagJob):
+        """Yield the chunks of one bag to segment; count the frames of finished ones."""
+        try:
+            source = open_bag(job.bag.path)
+            cameras = cameras_of(source, self.args)
+            if self.args.overwrite:  # everything again, from the chunks on
+                shutil.rmtree(job.bag.parts, ignore_errors=True)
+            kept = parts.prepare(job.bag.parts, plan_of(job, self.args))
+        except (BagError, BagCommandError, OSError) as error:
+            self._fail(job, str(error))
+            return
+        job.status = 'segmenting'
+        self.to_merge.put(job)  # its bag is written as its chunks come, in order
+        topics = {topic: (camera.compressed, camera.prefix) for topic, camera in cameras.items()}
+        batch: list = []
+        try:
+            for topic, timestamp, data, camera, index in selected_frames(source, cameras,
+                                                                         self.args):
+                if job.status == 'failed':
+                    break
+                if camera is None:
+                    continue
+                job.frames += 1
+                batch.append((topic.topic, topic.msgtype, index, timestamp, data))
+                if len(batch) == self.args.chunk_frames:
                     yield from self._chunk(job, topics, batch, kept)
-            finally:
-                source.close()
-            if source.stopped:
-                job.error = source.stopped
-            with self.changed:
-                job.read = True
-                self.changed.notify_all()
+                    batch = []
+            if batch and job.status != 'failed':
+                yield from self._chunk(job, topics, batch, kept)
+        finally:
+            source.close()
+        if source.stopped:
+            job.error = source.stopped
+        with self.changed:
+            job.read = True
+            self.changed.notify_all()
 
     def _chunk(self, job: BagJob, topics: dict, batch: list, kept: dict[int, int]):
         number = job.chunks
         job.chunks += 1
         if kept.get(number) == len(batch):
             job.kept_frames += len(batch)
+            if self.args.tracking:  # the next chunk carries on from this one's tracks
+                job.tracks = parts.chunk_tracks(parts.chunk_path(job.bag.parts, number))
             with self.changed:
                 job.finished.add(number)
                 self.changed.notify_all()
@@ -211,15 +243,15 @@ class Fleet:
             actor = min(range(len(self.actors)), key=self.load.__getitem__)
             if self.load[actor] >= IN_FLIGHT:
                 return
-            chunk = next(self.reader, None)
+            chunk = self._next_chunk()
             if chunk is None:
-                self.reading = False
                 return
             path = parts.chunk_path(chunk.job.bag.parts, chunk.number).resolve()
             ref = self.actors[actor].segment.remote(chunk.cameras, chunk.frames, chunk.data,
-                                                    str(path), self.node)
+                                                    str(path), self.node, chunk.job.tracks)
             self.in_flight[ref] = (actor, chunk)
             self.load[actor] += 1
+            chunk.job.in_flight += 1
 
     def _collect(self, timeout: float) -> None:
         """Wait for a finished chunk; keep it in its file."""
@@ -228,14 +260,17 @@ class Fleet:
             actor, chunk = self.in_flight.pop(ref)
             self.load[actor] -= 1
             job = chunk.job
+            job.in_flight -= 1
             try:
-                count, frames, data, seconds = self.ray.get(ref)
+                count, frames, data, seconds, tracks = self.ray.get(ref)
             except self.ray.exceptions.RayError as error:
                 self._fail(job, f'chunk {chunk.number} (frames from {chunk.frames[0][2]} of '
                                 f'{chunk.frames[0][0]}): {short_ray_error(error)}')
                 continue
             if frames is not None:  # a worker on another machine: the outputs came back
-                parts.write_chunk(parts.chunk_path(job.bag.parts, chunk.number), frames, data)
+                parts.write_chunk(parts.chunk_path(job.bag.parts, chunk.number), frames, data,
+                                  tracks)
+            job.tracks = tracks
             job.new_frames += count
             job.worker_s += seconds
             self.new_frames += count
@@ -381,15 +416,6 @@ def short_ray_error(error: Exception) -> str:
     return lines[-1] if lines else type(error).__name__
 
 
-def previous_report(output_dir: Path) -> dict[str, dict]:
-    """Return the bags of an earlier run's ``fleet.json`` by name (none where there is none)."""
-    try:
-        report = json.loads((output_dir / REPORT).read_text())
-        return {entry['name']: entry for entry in report['bags']}
-    except (OSError, ValueError, KeyError, TypeError):
-        return {}
-
-
 def prepare_jobs(bags: list[FleetBag], args: argparse.Namespace) -> list[BagJob]:
     """Return a job a bag: kept where its output exists, failed where it cannot be read."""
     earlier = previous_report(Path(args.output_dir))
@@ -451,32 +477,6 @@ def start_workers(ray, args: argparse.Namespace, workers: int) -> list:
         for number in range(workers)]
 
 
-def summary_table(jobs: list[BagJob], wall_s: float, new_frames: int) -> list[str]:
-    """Return the summary as Markdown table lines."""
-    lines = ['| bag | status | frames | segmented now | frames/s a worker | skipped frames | '
-             'note |', '|---|---|---|---|---|---|---|']
-    for job in jobs:
-        fps = f'{job.new_frames / job.worker_s:.1f}' if job.worker_s else '-'
-        note = job.error or ('output kept from an earlier run' if job.status == 'kept' else '')
-        lines.append(f'| {job.bag.name} | {job.status} | {job.frames} | {job.new_frames} | '
-                     f'{fps} | {len(job.failures)} | {note} |')
-    failed = sum(job.status == 'failed' for job in jobs)
-    fps = new_frames / wall_s if wall_s > 0 else 0.0
-    lines.append(f'| all {len(jobs)} bags | {failed} failed | '
-                 f'{sum(job.frames for job in jobs)} | {new_frames} | {fps:.1f} (the fleet, '
-                 f'{wall_s:.1f} s) | {sum(len(job.failures) for job in jobs)} | |')
-    return lines
-
-
-def write_report(output_dir: Path, jobs: list[BagJob], run: dict) -> Path:
-    """Write ``fleet.json`` (under a temporary name first); return its path."""
-    path = output_dir / REPORT
-    temporary = output_dir / f'.{REPORT}.tmp'
-    temporary.write_text(json.dumps({**run, 'bags': [job.summary() for job in jobs]}, indent=1))
-    os.replace(temporary, path)
-    return path
-
-
 def run_fleet(args: argparse.Namespace) -> int:
     """Run ``seg-ros fleet``; return the exit status."""
     try:
@@ -487,6 +487,10 @@ def run_fleet(args: argparse.Namespace) -> int:
     if args.end is not None and args.end <= args.start:
         print(f'seg-ros fleet: --end {args.end} is not after --start {args.start}',
               file=sys.stderr)
+        return 2
+    if args.depth_topic:
+        print('seg-ros fleet: --depth-topic: a worker gets only the image frames of its chunk; '
+              'points and objects from depth: seg-ros bag', file=sys.stderr)
         return 2
     # Here where the workers run here too (a cluster's workers check their own files).
     problem = '' if args.address else check_model_arguments(args)

@@ -20,7 +20,9 @@ import numpy as np
 from seg_ros.bag import messages
 from seg_ros.bag.segment_bag import Camera, FrameError, make_bag_segmenter
 from seg_ros.core.backends.base import THREADS_VARIABLE
+from seg_ros.core.track.settings import TrackSettings
 from seg_ros.fleet.parts import FrameOutputs, Record, write_chunk
+from seg_ros.frame_tracks import FrameTracks
 
 #: A chunk's frame as a worker gets it: camera topic, message type, frame index, bag time.
 ChunkFrame = tuple[str, str, int, int]
@@ -76,8 +78,10 @@ class FrameWorker:
         return f'{segmenter.config.model_path} ({segmenter.backend.describe()})', ''
 
     def segment(self, cameras: dict[str, tuple[bool, str]], frames: list[ChunkFrame],
-                data: list[np.ndarray], chunk_file: str = '', driver_node: str = ''
-                ) -> tuple[int, list[FrameOutputs] | None, np.ndarray | None, float]:
+                data: list[np.ndarray], chunk_file: str = '', driver_node: str = '',
+                tracks: dict[str, bytes] | None = None
+                ) -> tuple[int, list[FrameOutputs] | None, np.ndarray | None, float,
+                           dict[str, bytes]]:
         """
         Segment a chunk's frames as ``seg-ros bag`` does.
 
@@ -86,15 +90,21 @@ class FrameWorker:
         :param data: each frame's CDR bytes.
         :param chunk_file: where the run keeps the chunk; written here where this worker runs
             on ``driver_node`` (same file system), else the outputs go back to the driver.
+        :param tracks: each camera's tracks where the bag's previous chunk left them
+            (:meth:`FrameTracks.snapshot`); none for a bag's first chunk.
         :return: the frames, each frame's outputs (the label topics with a camera's first
             usable frame of the chunk: the run keeps those of the bag's first) and their bytes
-            (both None where the chunk file was written here), and the seconds it took.
+            (both None where the chunk file was written here), the seconds it took, and each
+            camera's tracks after the chunk (empty with tracking off).
         """
         if self.frames is None:
             raise RuntimeError(f'the model did not load: {self.error}')
         started = time.perf_counter()
-        chunk_cameras = {topic: Camera(topic, compressed, prefix)
+        settings = TrackSettings.from_values(vars(self.frames.args))
+        chunk_cameras = {topic: Camera(topic, compressed, prefix, FrameTracks(settings))
                          for topic, (compressed, prefix) in cameras.items()}
+        for topic, snapshot in (tracks or {}).items():
+            chunk_cameras[topic].tracks.restore(snapshot)
         recorder = Recorder()
         outputs = []
         for (topic, msgtype, index, timestamp), frame_data in zip(frames, data):
@@ -106,10 +116,12 @@ class FrameWorker:
             except FrameError as error:
                 failure = str(error)
             outputs.append(FrameOutputs(topic, index, timestamp, failure, recorder.take()))
+        after = ({topic: camera.tracks.snapshot() for topic, camera in chunk_cameras.items()}
+                 if settings.tracking else {})
         if chunk_file and driver_node and driver_node == node_id():
-            write_chunk(Path(chunk_file), outputs, recorder.data())
-            return len(outputs), None, None, time.perf_counter() - started
-        return len(outputs), outputs, recorder.data(), time.perf_counter() - started
+            write_chunk(Path(chunk_file), outputs, recorder.data(), after)
+            return len(outputs), None, None, time.perf_counter() - started, after
+        return len(outputs), outputs, recorder.data(), time.perf_counter() - started, after
 
 
 def node_id() -> str:

@@ -104,6 +104,9 @@ def segmenter_config(args: argparse.Namespace) -> SegmenterConfig:
               if option.flag}
     values = {name: tuple(value) if isinstance(value, list) else value
               for name, value in values.items()}
+    # Not a flag: the command sets it where it writes confidence maps (a class-id model on
+    # OpenVINO then gets the graph's confidence output).
+    values['confidence'] = bool(getattr(args, 'confidence', False))
     values['model_path'] = values['model_path'] or embedded_model_path()
     default_classes, default_colors = default_label_paths(values['model_path'])
     values['classes_path'] = values['classes_path'] or default_classes

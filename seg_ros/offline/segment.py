@@ -25,7 +25,8 @@ from seg_ros.core.render.legend import with_legend
 from seg_ros.core.segmenter import Segmenter
 from seg_ros.offline.inputs import (collect_inputs, IMAGE_SUFFIXES, Inputs, is_image,
                                     prepare_output_folder)
-from seg_ros.offline.model_options import check_model_arguments, make_segmenter, print_model
+from seg_ros.offline.model_options import (check_model_arguments, flag_text, make_segmenter,
+                                           print_model)
 from seg_ros.offline.progress import Progress
 from seg_ros.offline.video import FrameSelection, partial_path, run_video, VideoError
 
@@ -95,7 +96,8 @@ def segment_image(segmenter: Segmenter, path: str, stem: str, args: argparse.Nam
     if frame is None:
         raise InputError(f'{path}: not a readable image')
     try:
-        result = segmenter.run(frame, encoding='bgr8', alpha=args.alpha, full_resolution=True)
+        result = segmenter.run(frame, encoding='bgr8', alpha=args.alpha, full_resolution=True,
+                               confidence=True)
     except FrameError as error:
         raise InputError(f'{path}: {error}') from error
     shares.add(result.class_map_full)
@@ -104,6 +106,8 @@ def segment_image(segmenter: Segmenter, path: str, stem: str, args: argparse.Nam
         overlay = with_legend(overlay, segmenter.labels, result.class_map_full)
     outputs = [(stem + '_overlay.png', overlay), (stem + '_mask.png', result.color_mask),
                (stem + '_classmap.png', result.class_map_full)]
+    if result.confidence_full is not None:  # round(255 p), p the class's softmax probability
+        outputs.append((stem + '_confidence.png', result.confidence_full))
     if result.instances is not None:  # 16-bit: 0 = none, else the instance id
         outputs.append((stem + '_instances.png', result.instance_map))
     written = []
@@ -131,7 +135,7 @@ def segment_video(segmenter: Segmenter, path: str, stem: str, args: argparse.Nam
         nonlocal skipped, reason
         try:
             result = segmenter.run(frame, encoding='bgr8', alpha=args.alpha,
-                                   full_resolution=True)
+                                   full_resolution=True, confidence=False)
         except FrameError as error:  # this frame's output is unusable; the next may not be
             skipped, reason = skipped + 1, str(error)
             return None
@@ -181,12 +185,15 @@ def run_segment(args: argparse.Namespace) -> int:
         print(f'seg-ros: {line}', file=sys.stderr)
     if inputs is None:
         return EXIT_USAGE
+    args.confidence = any(is_image(path) for path in inputs.files)  # <stem>_confidence.png
     try:
         segmenter = make_segmenter(args)
     except ValueError as error:
         print(f'seg-ros: {error}', file=sys.stderr)
         return EXIT_USAGE
     print_model(segmenter)
+    if args.confidence and segmenter.confidence_reason:
+        print(f'no <name>_confidence.png: {flag_text(segmenter.confidence_reason)}')
     path = ''
     try:
         failures = len(inputs.problems)

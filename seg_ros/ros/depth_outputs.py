@@ -1,11 +1,17 @@
 """
-The segmentation node's 3-D outputs: labelled points, an obstacle cloud and a freespace grid.
+The segmentation node's 3-D outputs: labelled points, an obstacle cloud, objects, a freespace grid.
 
 ``~/points`` (sensor_msgs/PointCloud2, the colour image's header: its optical frame) holds one
 point per valid depth pixel of a ``cloud_stride`` grid: ``x y z`` float32 metres, ``rgb`` float32
 carrying 0x00RRGGBB (the class colour), ``label`` uint16 and, with instances, ``instance``
-uint16; unorganised, little-endian, dense. ``~/obstacle_points`` is the same cloud restricted to
-``obstacle_classes``. ``~/freespace`` (nav_msgs/OccupancyGrid in ``grid_frame``, the image's
+uint16; unorganised, little-endian, dense. With ``cloud_organized`` it is instead organized and
+pixel-aligned with ``~/class_map`` (height x width of the class map, point (r, c) from its pixel
+(c, r), ``x y z`` NaN where there is no valid depth, not dense: what Nav2's semantic
+segmentation layer walks beside the class map). ``~/obstacle_points`` is the stride cloud
+restricted to ``obstacle_classes``. ``~/objects`` (vision_msgs/Detection3DArray, the image's
+header) holds one Detection3D per instance with at least ``min_object_points`` valid depth
+points: their median x y z and 5th-95th percentile extent, the instance's class, score and
+(track) id. ``~/freespace`` (nav_msgs/OccupancyGrid in ``grid_frame``, the image's
 stamp) bins the points, transformed with the camera pose from tf2 at the image stamp; without a
 depth topic each pixel's ray is intersected with the ground z = 0 instead (flat ground).
 
@@ -33,6 +39,8 @@ from seg_ros.core.geometry.depth import DEPTH_ENCODINGS, depth_to_metres
 from seg_ros.core.geometry.grid import GridSpec, GroundProjection, points_occupancy, \
     RigidTransform
 from seg_ros.core.geometry.points import labelled_points, LabelledPoints
+from seg_ros.frame_outputs import frame_objects, frame_points
+from seg_ros.ros import messages
 from seg_ros.ros.image_conversion import image_to_array, ImageConversionError
 from seg_ros.ros.node_parameters import class_ids, CLASS_LIST_VALUES, unknown_classes_reason
 from seg_ros.ros.runner import StartupError
@@ -71,17 +79,20 @@ def stamp_ns(stamp) -> int:
 
 def point_cloud(header, cloud: np.ndarray) -> PointCloud2:
     """
-    Return an unorganised PointCloud2 holding a structured array (its fields and offsets).
+    Return a PointCloud2 holding a structured array (its fields and offsets).
 
-    :param cloud: 1-D little-endian structured array of float32 / uint16 fields.
+    :param cloud: little-endian structured array of float32 / uint16 fields: 1-D, an
+        unorganised dense cloud, or (h, w), an organized one (NaN ``x y z`` where no point,
+        ``is_dense`` false).
     """
     fields = [PointField(name=name, offset=offset, datatype=_POINT_FIELD_TYPES[kind.str], count=1)
               for name, (kind, offset) in cloud.dtype.fields.items()]
     data = array.array('B')
     data.frombytes(np.ascontiguousarray(cloud).view(np.uint8).reshape(-1))
-    msg = PointCloud2(header=header, height=1, width=len(cloud), fields=fields,
+    height, width = cloud.shape if cloud.ndim == 2 else (1, len(cloud))
+    msg = PointCloud2(header=header, height=height, width=width, fields=fields,
                       is_bigendian=False, point_step=cloud.dtype.itemsize,
-                      row_step=cloud.dtype.itemsize * len(cloud), is_dense=True)
+                      row_step=cloud.dtype.itemsize * width, is_dense=cloud.ndim != 2)
     # Set after construction: the constructor copies its data argument (2 ms for 0.4 million
     # points), the setter keeps an array('B') as it is.
     msg.data = data
@@ -164,7 +175,7 @@ class DepthPairing:
 
 
 class DepthOutputs:
-    """The ~/points, ~/obstacle_points and ~/freespace publishers and the work behind them."""
+    """The ~/points, ~/obstacle_points, ~/objects, ~/freespace publishers and their work."""
 
     def __init__(self, node, values: dict, output_qos, input_qos, camera_info,
                  class_names: tuple[str, ...]) -> None:
@@ -188,19 +199,27 @@ class DepthOutputs:
         self.counts = {'depth images received': 0, 'frames without paired depth': 0,
                        'depth images rejected': 0, 'depth frames without a valid point': 0,
                        'frames without camera_info': 0, 'frames without a transform': 0,
-                       'camera pose jumps': 0}
+                       'camera pose jumps': 0, '3-D output failures': 0}
         self._last_pose: dict[str, RigidTransform] = {}
         self._last_stamp_ns = 0
         self.last_problem = ''
         self._points_publisher = node.create_publisher(PointCloud2, '~/points', output_qos)
         self._obstacles_publisher = node.create_publisher(PointCloud2, '~/obstacle_points',
                                                           output_qos)
+        self._objects_publisher = None
+        if messages.Detection3DArray is not None:
+            self._objects_publisher = node.create_publisher(messages.Detection3DArray,
+                                                            '~/objects', output_qos)
         self._pairing = DepthPairing()
         self._depth_topic = values['depth_topic']
         if self._depth_topic:
             node.create_subscription(Image, self._depth_topic, self.depth_callback, input_qos)
             node.get_logger().info(f'Depth from {self._depth_topic}: ~/points, '
-                                   '~/obstacle_points and ~/freespace from depth')
+                                   '~/obstacle_points, ~/objects and ~/freespace from depth')
+            if self._objects_publisher is None:
+                node.get_logger().warning(
+                    f'~/objects is not published: vision_msgs cannot be imported '
+                    f'({messages.VISION_MSGS_ERROR}); install ros-$ROS_DISTRO-vision-msgs')
         self._grid_publisher = self._tf_buffer = self._projection = None
         self.grid_off_reason = ''
         if OccupancyGrid is None:
@@ -230,6 +249,8 @@ class DepthOutputs:
         values['depth topic'] = self._depth_topic or '(none: ground-plane rays)'
         values['freespace grid'] = self.grid_off_reason or (
             'on' if self._values['freespace_classes'] else 'off (freespace_classes is [])')
+        values['points'] = "organized, the class map's grid" if self._values['cloud_organized'] \
+            else f'every {self._values["cloud_stride"]} pixels, valid depth only'
         values['last 3-D output problem'] = self.last_problem or 'none'
         return values
 
@@ -238,31 +259,46 @@ class DepthOutputs:
         """Return True when a subscriber waits for one of the 3-D outputs."""
         return any(self._wanted())
 
-    def _wanted(self) -> tuple[bool, bool, bool]:
+    def _wanted(self) -> tuple[bool, bool, bool, bool]:
         depth = bool(self._depth_topic)
         points = depth and self._points_publisher.get_subscription_count() > 0
         obstacles = (depth and bool(self._values['obstacle_classes']) and
                      self._obstacles_publisher.get_subscription_count() > 0)
         grid = (self._grid_publisher is not None and bool(self._values['freespace_classes']) and
                 self._grid_publisher.get_subscription_count() > 0)
-        return points, obstacles, grid
+        objects = (depth and self._objects_publisher is not None and
+                   self._objects_publisher.get_subscription_count() > 0)
+        return points, obstacles, grid, objects
 
     def frame_taken(self, header) -> None:
         """Hold the depth image of a colour frame about to be segmented (see DepthPairing)."""
         if self._depth_topic:
             self._pairing.hold(stamp_ns(header.stamp), self._values['depth_max_skew'])
 
-    def process(self, header, result, labels) -> None:
+    def process(self, header, result, labels, output_class_map=None) -> None:
         """
         Publish the 3-D outputs of one segmented frame that have subscribers.
 
+        A fault of this frame's 3-D outputs (depth, camera_info, tf, or an error in their
+        computation) is counted and warned about; it never reaches the frame's other outputs.
+
         :param header: the colour image's header.
-        :param result: its :class:`~seg_ros.core.segmenter.SegmentationResult`.
+        :param result: its :class:`~seg_ros.core.segmenter.SegmentationResult` (with track ids).
         :param labels: the segmenter's :class:`~seg_ros.core.model.labels.Labels`.
+        :param output_class_map: ``~/class_map``'s pixels (at ``output_resolution``), the grid
+            of the organized cloud; None: the frame-size class map.
         """
-        want_points, want_obstacles, want_grid = self._wanted()
-        if not (want_points or want_obstacles or want_grid):
+        wanted = self._wanted()
+        if not any(wanted):
             return
+        try:
+            self._process(header, result, labels, output_class_map, *wanted)
+        except Exception as error:  # never let one frame's 3-D outputs stop the others
+            self._problem('3-D output failures',
+                          f'3-D outputs failed for this frame: {type(error).__name__}: {error}')
+
+    def _process(self, header, result, labels, output_class_map, want_points: bool,
+                 want_obstacles: bool, want_grid: bool, want_objects: bool) -> None:
         info = self._camera_info()
         if info is None or not info.width or not info.height:
             self._problem('frames without camera_info',
@@ -277,11 +313,19 @@ class DepthOutputs:
             return
         points = None
         if self._depth_topic:
-            points = self._points(header, camera, class_map, result.instance_map,
-                                  labels.colors_rgb)
-            if points is None:
+            depth = self._depth(header, camera)
+            if depth is None:
                 return
-            if want_points:
+            metres, intrinsics = depth
+            organized = want_points and self._values['cloud_organized']
+            if want_obstacles or want_grid or (want_points and not organized):
+                points = self._points(metres, intrinsics, class_map, result.instance_map,
+                                      labels.colors_rgb)
+            if organized:
+                self._points_publisher.publish(point_cloud(header, frame_points(
+                    metres, camera, result, labels.colors_rgb, stride=1, organized=True,
+                    output_class_map=output_class_map)))
+            elif want_points:
                 self._points_publisher.publish(point_cloud(header, points.cloud(
                     labels.colors_rgb)))
             if want_obstacles:
@@ -289,11 +333,14 @@ class DepthOutputs:
                 obstacles = points.select(np.isin(points.labels, obstacle_ids))
                 self._obstacles_publisher.publish(point_cloud(header, obstacles.cloud(
                     labels.colors_rgb)))
+            if want_objects:
+                self._objects_publisher.publish(messages.objects(frame_objects(
+                    metres, camera, result, self._values['min_object_points']), header))
         if want_grid:
             self._publish_grid(header, camera, class_map, points, labels.names)
 
-    def _points(self, header, camera: Intrinsics, class_map, instance_map,
-                colors_rgb) -> LabelledPoints | None:
+    def _depth(self, header, camera: Intrinsics) -> tuple[np.ndarray, Intrinsics] | None:
+        """Return the paired depth in metres and its intrinsics, or None (counted, warned)."""
         values = self._values
         depth_msg = self._pairing.take(stamp_ns(header.stamp), values['depth_max_skew'])
         if depth_msg is None:
@@ -313,13 +360,16 @@ class DepthOutputs:
         except ValueError as error:  # ImageConversionError is one
             self._problem('depth images rejected', f'depth image rejected: {error}')
             return None
-        points = labelled_points(metres, intrinsics, class_map, values['cloud_stride'],
-                                 instance_map, colors_rgb)
-        if len(points) == 0:
+        if not np.isfinite(metres).any():
             self._problem('depth frames without a valid point',
                           f'no valid depth in the frame (0, NaN or outside depth_range '
                           f'{list(values["depth_range"])}): empty clouds')
-        return points
+        return metres, intrinsics
+
+    def _points(self, metres: np.ndarray, intrinsics: Intrinsics, class_map, instance_map,
+                colors_rgb) -> LabelledPoints:
+        return labelled_points(metres, intrinsics, class_map, self._values['cloud_stride'],
+                               instance_map, colors_rgb)
 
     def _publish_grid(self, header, camera: Intrinsics, class_map, points, class_names) -> None:
         values = self._values

@@ -85,10 +85,27 @@ def segmentation_status(node_name: str, pipeline: FramePipeline,
         **{f'{codec} encoding mean (ms)': f'{window.summary()["mean"]:.1f}'
            for codec, window in counters.encoding_ms.items()},
         'seconds since last frame': f'{silent_for:.1f}',
+        'confidence': (f'none: {segmenter.confidence_reason}' if segmenter.confidence_reason
+                       else 'made on frames ~/confidence has a subscriber'),
+        **_track_values(pipeline),
         **(depth_outputs.diagnostics() if depth_outputs else {}),
     }
     status.values = [KeyValue(key=key, value=value) for key, value in values.items()]
     return status
+
+
+def _track_values(pipeline: FramePipeline) -> dict[str, str]:
+    """Return the tracker's state and faults (instance ids are track ids when it is on)."""
+    tracks = pipeline.tracks
+    if not pipeline.segmenter.makes_instances:
+        return {'tracking': 'no instances to track'}
+    if not tracks.settings.tracking:
+        return {'tracking': 'off: instance ids 1..N every frame'}
+    return {'tracking': 'on: instance ids are track ids',
+            'tracks alive': str(tracks.live),
+            'track resets (time back or a gap)': str(tracks.resets),
+            'tracker failures (frame kept its own ids)': str(tracks.failures),
+            'last tracker failure': tracks.last_failure or 'none'}
 
 
 def lifecycle_status(node_name: str, state: str, error: str, model: str) -> DiagnosticStatus:

@@ -2,14 +2,15 @@
 One camera's frames through the node: the newest-frame slot, the worker and encoder threads.
 
 The subscription callbacks only hand the serialised frame to a
-:class:`~seg_ros.core.latest_frame.LatestFrameSlot` (a frame still waiting is replaced and
-counted as dropped); the worker thread takes the newest, deserialises and checks it, runs the
-segmenter for the outputs that have subscribers (:mod:`seg_ros.frame_outputs`) and publishes
-them with the frame's header; the encoder thread compresses the ``/compressed`` outputs beside
-it, so encoding adds no time to the next frame. In a hub of several cameras
-(:mod:`seg_ros.ros.multi_camera`) the hub's workers call :meth:`FramePipeline.handle_frame`
-instead of a worker of the pipeline's own. Every count and time is kept in
-:class:`FrameCounters`, read by :mod:`seg_ros.ros.diagnostics`.
+:class:`~seg_ros.core.latest_frame.LatestFrameSlot` (a frame still waiting is replaced and counted
+as dropped); the worker thread takes the newest, deserialises and checks it, runs the segmenter for
+the outputs that have subscribers (:mod:`seg_ros.frame_outputs`), gives the frame's instances their
+track ids (:class:`~seg_ros.frame_tracks.FrameTracks`, one camera's tracker) and publishes them
+with the frame's header; the encoder thread compresses the ``/compressed`` outputs beside it, so
+encoding adds no time to the next frame. In a hub of several cameras
+(:mod:`seg_ros.ros.multi_camera`) the hub's workers call :meth:`FramePipeline.handle_frame` instead
+of a worker of the pipeline's own. Every count and time is kept in :class:`FrameCounters`, read by
+:mod:`seg_ros.ros.diagnostics`.
 """
 
 import threading
@@ -22,7 +23,9 @@ from std_msgs.msg import Header
 from seg_ros.core.latest_frame import LatestFrameSlot
 from seg_ros.core.segmenter import Segmenter
 from seg_ros.core.stats import DurationWindow, RateMeter, StageClock, StageProfile
+from seg_ros.core.track.settings import TrackSettings
 from seg_ros.frame_outputs import assemble, segment
+from seg_ros.frame_tracks import FrameTracks
 from seg_ros.output_topics import IMAGE_OUTPUTS
 from seg_ros.ros import compressed, messages
 from seg_ros.ros.image_conversion import array_to_image, ImageConversionError, to_bgr8, to_rgb8
@@ -84,6 +87,8 @@ class FramePipeline:
         self.encode_slot: LatestFrameSlot[tuple] = LatestFrameSlot()
         self.own_worker = slot is None
         self.camera_info: CameraInfo | None = None
+        #: This camera's object tracks (made again when a tracking parameter changes).
+        self.tracks = FrameTracks(TrackSettings.from_values(values))
         #: The 3-D outputs (seg_ros.ros.depth_outputs.DepthOutputs), once the node has made them.
         self.depth_outputs = None
         self._segmenter: Segmenter | None = None
@@ -203,7 +208,8 @@ class FramePipeline:
                             outputs.camera_info_wanted())
         want_3d = self.depth_outputs is not None and self.depth_outputs.wanted()
         selection, masks = outputs.wanted(values, self._segmenter.makes_instances,
-                                          class_map=want_camera_info or want_3d)
+                                          class_map=want_camera_info or want_3d,
+                                          makes_confidence=self._segmenter.makes_confidence)
         if not selection.anything():
             counters.skipped_no_subscribers += 1
             return
@@ -221,16 +227,17 @@ class FramePipeline:
         for name, milliseconds in segmenter.backend.last_stages.items():
             counters.segment_split[name].add(milliseconds)
         counters.segment_split['render'].add(result.total_ms - result.inference_ms)
+        stamp = header.stamp
+        result = self.tracks.identify(result, stamp.sec + stamp.nanosec * 1e-9)
         frame_outputs = assemble(result, selection, model_resolution=model_resolution,
                                  encoding=encoding)
         self._publish(header, frame_outputs, selection, masks, result.class_map)
         if want_camera_info:
             self._publish_camera_info(header, frame_outputs.class_map.shape)
         if want_3d:
-            self.depth_outputs.process(header, result, segmenter.labels)
+            self.depth_outputs.process(header, result, segmenter.labels, frame_outputs.class_map)
         counters.published.tick()
         clock.lap('publish')
-        stamp = header.stamp
         counters.latency_ms.add(
             (self._now_ns() - (stamp.sec * 1_000_000_000 + stamp.nanosec)) / 1e6)
 
@@ -253,6 +260,9 @@ class FramePipeline:
                                 frame_outputs.instance_map, 'mono16', header)
         if frame_outputs.instances is not None:
             outputs.instances.publish(messages.detections(frame_outputs.instances, header))
+        if frame_outputs.confidence is not None:
+            self._publish_image(outputs.confidence, 'confidence', frame_outputs.confidence,
+                                'mono8', header)
 
     def _publish_image(self, publisher, key, pixels, encoding: str, header: Header) -> None:
         # publish() serialises at once, so the message's buffer is re-used next frame.

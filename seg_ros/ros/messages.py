@@ -11,17 +11,19 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Header, String
 
 try:  # vision_msgs is a ROS package (apt install ros-jazzy-vision-msgs), not on PyPI
-    from vision_msgs.msg import (Detection2D, Detection2DArray, LabelInfo,
-                                 ObjectHypothesisWithPose, VisionClass)
+    from vision_msgs.msg import (Detection2D, Detection2DArray, Detection3D, Detection3DArray,
+                                 LabelInfo, ObjectHypothesisWithPose, VisionClass)
     VISION_MSGS_ERROR = ''
 except ImportError as error:
     Detection2D = Detection2DArray = LabelInfo = ObjectHypothesisWithPose = VisionClass = None
+    Detection3D = Detection3DArray = None
     VISION_MSGS_ERROR = str(error)
 
 from seg_ros.core.decode.instances import Instances
 from seg_ros.core.geometry.camera import Intrinsics
+from seg_ros.core.geometry.objects import Objects3D
 from seg_ros.core.model.labels import Labels
-from seg_ros.frame_outputs import detection_boxes
+from seg_ros.frame_outputs import detection_boxes, object_boxes
 from seg_ros.ros import compressed
 from seg_ros.ros.image_conversion import image_to_array, ImageConversionError, NODE_ENCODINGS
 
@@ -75,6 +77,30 @@ def detections(instances: Instances, header: Header) -> 'Detection2DArray':
         hypothesis = ObjectHypothesisWithPose()
         hypothesis.hypothesis.class_id = box.class_id
         hypothesis.hypothesis.score = box.score
+        detection.results = [hypothesis]
+        array.detections.append(detection)
+    return array
+
+
+def objects(found: Objects3D, header: Header) -> 'Detection3DArray':
+    """
+    Return 3-D objects as a Detection3DArray with ``header`` (the image's frame).
+
+    Per object (:func:`seg_ros.frame_outputs.object_boxes`): ``id`` its (track) id, one
+    hypothesis (class id as a string, score, its pose at the centre), the box's centre (median
+    x, y, z of its points), identity orientation and size (5th-95th percentile extent per axis).
+    """
+    array = Detection3DArray(header=header)
+    for box in object_boxes(found):
+        detection = Detection3D(header=header, id=box.instance_id)
+        center = detection.bbox.center
+        center.position.x, center.position.y, center.position.z = box.center
+        center.orientation.w = 1.0
+        detection.bbox.size.x, detection.bbox.size.y, detection.bbox.size.z = box.size
+        hypothesis = ObjectHypothesisWithPose()
+        hypothesis.hypothesis.class_id = box.class_id
+        hypothesis.hypothesis.score = box.score
+        hypothesis.pose.pose = center
         detection.results = [hypothesis]
         array.detections.append(detection)
     return array

@@ -3,8 +3,8 @@ The segmentation node's parameter values: the segmenter they make, and what a ch
 
 :data:`NODE_TABLE` is the node's table (:mod:`seg_ros.ros.parameters`); :func:`plan_change`
 turns a checked runtime change into a :class:`ChangePlan` (a rebuilt network, new instance
-settings, new class masks), refusing it with the reason when the plan cannot be made; the node
-applies the plan once the values are set.
+settings, new class masks, new track settings), refusing it with the reason when the plan
+cannot be made; the node applies the plan once the values are set.
 """
 
 from dataclasses import dataclass, field
@@ -14,10 +14,12 @@ import numpy as np
 
 from seg_ros.core.decode.instance_decoders import InstanceSettings
 from seg_ros.core.segmenter import DESCRIPTION_FIELDS, Segmenter, SegmenterConfig
+from seg_ros.core.track.settings import TrackSettings
 from seg_ros.output_topics import class_mask_indices
 from seg_ros.paths import default_label_paths, embedded_model_path
 from seg_ros.ros.parameter_table import ParameterTable
-from seg_ros.ros.parameters import CLASS_LISTS, CLASS_MASKS, INSTANCES, NETWORK, PARAMETERS
+from seg_ros.ros.parameters import (CLASS_LISTS, CLASS_MASKS, INSTANCES, NETWORK, PARAMETERS,
+                                    TRACKS)
 from seg_ros.ros.runner import StartupError
 
 NODE_TABLE = ParameterTable(PARAMETERS)
@@ -50,7 +52,7 @@ def segmenter_config(values: dict) -> SegmenterConfig:
         instance_classes=tuple(values['instance_classes'] or ()),
         score_threshold=values['score_threshold'], nms_iou=values['nms_iou'],
         max_instances=values['max_instances'], min_instance_area=values['min_instance_area'],
-        **description)
+        confidence=values['confidence'], **description)
 
 
 def describe_error(error: ValueError) -> str:
@@ -123,6 +125,7 @@ class ChangePlan:
     :ivar new_instance_settings: whether ``instance_settings`` replace the running network's.
     :ivar instance_settings: the new instance settings (None: the model makes no instances).
     :ivar class_masks: the class masks to publish (class id to topic), or None: unchanged.
+    :ivar track_settings: new tracking settings (the tracks start afresh), or None: unchanged.
     """
 
     values: dict[str, Any] = field(default_factory=dict)
@@ -130,6 +133,7 @@ class ChangePlan:
     new_instance_settings: bool = False
     instance_settings: InstanceSettings | None = None
     class_masks: dict[int, str] | None = None
+    track_settings: TrackSettings | None = None
 
 
 def plan_change(changed: dict[str, Any], values: dict[str, Any], segmenter: Segmenter | None, *,
@@ -150,6 +154,7 @@ def plan_change(changed: dict[str, Any], values: dict[str, Any], segmenter: Segm
         return ChangePlan(changed)
     needs = NODE_TABLE.needs(changed)
     new = {**values, **changed}
+    tracks = TrackSettings.from_values(new) if TRACKS in needs else None
     if shared and needs & {NETWORK, INSTANCES}:
         names = ', '.join(name for name in changed if name in NETWORK_VALUES)
         raise ValueError(f'{names}: the network is shared by every camera of this process '
@@ -178,4 +183,5 @@ def plan_change(changed: dict[str, Any], values: dict[str, Any], segmenter: Segm
             reason = unknown_classes_reason(name, new[name], model.labels.names)
             if reason:
                 raise ValueError(reason)
-    return ChangePlan(changed, rebuilt, INSTANCES in needs and rebuilt is None, settings, masks)
+    return ChangePlan(changed, rebuilt, INSTANCES in needs and rebuilt is None, settings, masks,
+                      tracks)

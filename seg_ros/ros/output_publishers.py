@@ -3,7 +3,8 @@ The segmentation node's output publishers, and which of them a frame must feed.
 
 They are made through the node's ``make_publisher`` (a managed node makes lifecycle publishers)
 and destroyed through its ``drop_publisher``; the class mask publishers are made again when
-``class_masks`` or the model changes. :meth:`OutputPublishers.wanted` turns the subscriber
+``class_masks`` or the model changes. ``~/confidence`` is made for every model (one without a
+confidence map publishes nothing on it). :meth:`OutputPublishers.wanted` turns the subscriber
 counts and the ``publish_*`` parameters into the frame's
 :class:`~seg_ros.frame_outputs.OutputSelection`.
 """
@@ -16,7 +17,7 @@ from std_msgs.msg import String
 
 from seg_ros.core.model.labels import Labels
 from seg_ros.frame_outputs import OutputSelection
-from seg_ros.output_topics import IMAGE_OUTPUTS
+from seg_ros.output_topics import CONFIDENCE, IMAGE_OUTPUTS
 from seg_ros.ros import messages, qos
 from seg_ros.ros.messages import Detection2DArray, LabelInfo, VISION_MSGS_ERROR
 
@@ -45,7 +46,7 @@ class OutputPublishers:
         self.images: dict[str, object] = {}
         self.compressed: dict[str, object] = {}
         self.camera_info = self.labels = self.label_info = None
-        self.instance_map = self.instances = None
+        self.instance_map = self.instances = self.confidence = None
         self._masks: dict[int, object] = {}
         self._masks_lock = threading.Lock()
 
@@ -57,6 +58,7 @@ class OutputPublishers:
         self.compressed = {output.name: make(CompressedImage, output.topic + '/compressed',
                                              output_qos) for output in IMAGE_OUTPUTS}
         self.camera_info = make(CameraInfo, '~/camera_info', output_qos)
+        self.confidence = make(Image, f'~/{CONFIDENCE}', output_qos)
         self.labels = make(String, '~/labels', qos.latched_qos())
         self.label_info = None
         if LabelInfo is None:
@@ -80,13 +82,14 @@ class OutputPublishers:
         """Destroy every publisher (the class masks too)."""
         self.set_class_masks({})
         publishers = [*self.images.values(), *self.compressed.values(), self.camera_info,
-                      self.labels, self.label_info, self.instance_map, self.instances]
+                      self.confidence, self.labels, self.label_info, self.instance_map,
+                      self.instances]
         for publisher in publishers:
             if publisher is not None:
                 self._drop(publisher)
         self.images, self.compressed = {}, {}
         self.camera_info = self.labels = self.label_info = None
-        self.instance_map = self.instances = None
+        self.instance_map = self.instances = self.confidence = None
 
     def set_class_masks(self, indices: dict[int, str]) -> None:
         """Publish the masks of ``indices`` (class id to topic); drop the other mask topics."""
@@ -105,14 +108,15 @@ class OutputPublishers:
                 self._drop(publisher)
             self._masks = publishers
 
-    def wanted(self, values: dict, makes_instances: bool,
-               class_map: bool) -> tuple[OutputSelection, dict[int, object]]:
+    def wanted(self, values: dict, makes_instances: bool, class_map: bool,
+               makes_confidence: bool = False) -> tuple[OutputSelection, dict[int, object]]:
         """
         Return the outputs that have subscribers (and are switched on), and the masks' publishers.
 
         :param values: the node's parameter values (``publish_*``).
         :param makes_instances: the running model gives instances.
         :param class_map: another output (camera_info, 3-D) needs the class map.
+        :param makes_confidence: the running model gives a confidence map.
         """
         with self._masks_lock:
             masks = {class_id: publisher for class_id, publisher in self._masks.items()
@@ -127,7 +131,8 @@ class OutputPublishers:
                           _subscribed(self.instance_map)),
             instances=(makes_instances and values['publish_instances'] and
                        _subscribed(self.instances)),
-            class_map=class_map), masks
+            class_map=class_map,
+            confidence=makes_confidence and _subscribed(self.confidence)), masks
 
     def camera_info_wanted(self) -> bool:
         """Return whether ``~/camera_info`` has a subscriber."""

@@ -18,6 +18,7 @@ from seg_ros.core.model.description import (CHANNEL_ORDERS, INPUT_LAYOUTS, OUTPU
 # The model's parameters are seg_ros.core.options.MODEL_OPTIONS (names, types, defaults,
 # choices), which the CLI's flags come from too; test/test_options.py checks they agree.
 from seg_ros.core.options import BACKENDS, PRECISIONS, TARGETS
+from seg_ros.core.track.settings import TRACK_OPTIONS
 
 COLOR_ENCODINGS = ('rgb8', 'bgr8')
 OUTPUT_RESOLUTIONS = ('input', 'model')
@@ -32,6 +33,7 @@ NETWORK = 'network'            # a new network, built before it replaces the old
 INSTANCES = 'instances'        # new instance settings, between two frames
 CLASS_MASKS = 'class_masks'    # the ~/mask/<class> publishers made again
 CLASS_LISTS = 'class_lists'    # names checked against the model's classes
+TRACKS = 'tracks'              # the camera's tracker made again: its tracks start afresh
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,7 @@ class ParamSpec:
     minimum: float | None = None
     maximum: float | None = None
     read_only: bool = False
-    #: What a runtime change needs: NETWORK, INSTANCES, CLASS_MASKS, CLASS_LISTS or ''.
+    #: What a runtime change needs: NETWORK, INSTANCES, CLASS_MASKS, CLASS_LISTS, TRACKS or ''.
     change: str = ''
     #: Element type of an array parameter (float or str); its default may then be empty.
     item_type: type | None = None
@@ -246,6 +248,13 @@ PARAMETERS: tuple[ParamSpec, ...] = (
               'onnxruntime; slightly different masks, faster). Other backends run f32. The '
               'diagnostics name the precision used.',
               choices=PRECISIONS, change=NETWORK),
+    ParamSpec('confidence', False,
+              'Class-id models (the argmax inside the network, as the Torch7 ENet runs once '
+              'converted): add the probability behind the argmax as a network output so that '
+              '~/confidence is published (OpenVINO); it is computed every frame, subscribed or '
+              'not (about 6 % more CPU). Models that output scores publish ~/confidence without '
+              'it, computing it only on frames it has a subscriber.',
+              change=NETWORK),
     ParamSpec('alpha', 0.5, 'Overlay weight of the mask: (1 - alpha) image + alpha mask.',
               minimum=0.0, maximum=1.0),
     ParamSpec('publish_class_map', True, 'Publish ~/class_map (mono8 class indices).'),
@@ -311,6 +320,14 @@ INSTANCE_PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec('publish_instance_map', True, 'Publish ~/instance_map (mono16 instance ids).'),
 )
 
+# Object tracks (seg_ros.frame_tracks): a change makes the camera's tracker again.
+TRACK_PARAMETERS: tuple[ParamSpec, ...] = tuple(
+    ParamSpec(option.name, option.default, option.help_text,
+              minimum=None if isinstance(option.default, bool) else option.minimum,
+              maximum=None if isinstance(option.default, bool) else option.maximum,
+              change=TRACKS)
+    for option in TRACK_OPTIONS)
+
 # Depth, points and the freespace grid (seg_ros.ros.depth_outputs).
 DEPTH_PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec('depth_topic', '',
@@ -328,6 +345,14 @@ DEPTH_PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec('cloud_stride', 2,
               'One point (and one ground ray) every cloud_stride columns and rows.',
               minimum=1, maximum=64),
+    ParamSpec('cloud_organized', False,
+              "~/points organized and pixel-aligned with ~/class_map (what Nav2's semantic "
+              'segmentation layer reads): height x width of the class map, point (r, c) from '
+              'class-map pixel (c, r) with the depth sampled there, x y z NaN where the depth '
+              'is invalid, is_dense false; cloud_stride then does not apply to ~/points.'),
+    ParamSpec('min_object_points', 10,
+              'Valid depth points an instance needs for its entry in ~/objects.',
+              minimum=1, maximum=100_000),
     ParamSpec('obstacle_classes', [],
               'Classes (names, any case, or ids) of ~/obstacle_points, e.g. '
               "['car', 'person']. []: ~/obstacle_points is not published.", item_type=str,
@@ -347,6 +372,6 @@ DEPTH_PARAMETERS: tuple[ParamSpec, ...] = (
               'Seconds to wait for the camera pose at the image stamp before the grid is '
               'skipped for that frame (counted in /diagnostics).', minimum=0.0, maximum=1.0),
 )
-PARAMETERS = PARAMETERS + INSTANCE_PARAMETERS + DEPTH_PARAMETERS
+PARAMETERS = PARAMETERS + INSTANCE_PARAMETERS + TRACK_PARAMETERS + DEPTH_PARAMETERS
 
 PARAMETERS_BY_NAME: dict[str, ParamSpec] = {spec.name: spec for spec in PARAMETERS}

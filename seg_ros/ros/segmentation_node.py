@@ -4,11 +4,13 @@ The segmentation node: camera images in, class map, colour mask, overlay and cla
 Topics (relative names, remap them): subscribes ``image`` (or ``image/compressed``) and
 ``camera_info``; publishes ``~/class_map``, ``~/color_mask``, ``~/overlay``, each also as
 ``<topic>/compressed``, ``~/mask/<class>``, ``~/camera_info`` (only at model resolution),
-``~/labels``, ``~/label_info`` (where vision_msgs is installed) and ``/diagnostics``, and with
-instances (an instance model, or ``instance_classes``) ``~/instance_map`` (mono16) and
-``~/instances`` (vision_msgs/Detection2DArray, where vision_msgs is installed); with depth or
-``freespace_classes``, ``~/points``, ``~/obstacle_points`` and ``~/freespace``
-(:mod:`seg_ros.ros.depth_outputs`). Parameters: :mod:`seg_ros.ros.parameters`.
+``~/labels``, ``~/label_info`` (where vision_msgs is installed), ``~/confidence`` (where the
+model has a confidence map) and ``/diagnostics``, and with instances (an instance model, or
+``instance_classes``) ``~/instance_map`` (mono16) and ``~/instances``
+(vision_msgs/Detection2DArray, where vision_msgs is installed), their ids track ids
+(:mod:`seg_ros.frame_tracks`); with depth or ``freespace_classes``, ``~/points``,
+``~/obstacle_points``, ``~/objects`` and ``~/freespace`` (:mod:`seg_ros.ros.depth_outputs`).
+Parameters: :mod:`seg_ros.ros.parameters`.
 
 The node only wires things up (:class:`SegmentationWiring`): its parameters
 (:mod:`seg_ros.ros.parameter_table`, :mod:`seg_ros.ros.node_parameters`), its output
@@ -27,6 +29,7 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
 from seg_ros.core.latest_frame import LatestFrameSlot
 from seg_ros.core.segmenter import Segmenter
+from seg_ros.core.track.settings import TrackSettings
 from seg_ros.ros import qos
 from seg_ros.ros.depth_outputs import DepthOutputs
 from seg_ros.ros.diagnostics import diagnostic_array, segmentation_status
@@ -94,6 +97,7 @@ class SegmentationWiring:
                                                     build_segmenter)
         self._log_segmenter(segmenter)
         masks = start_class_masks(self.values, segmenter)
+        self.pipeline.tracks.configure(TrackSettings.from_values(self.values))
         self.pipeline.set_segmenter(segmenter)
         self.outputs.create(segmenter.makes_instances)
         self.outputs.set_class_masks(masks)
@@ -157,6 +161,8 @@ class SegmentationWiring:
             self.outputs.set_class_masks(plan.class_masks)
         if plan.new_instance_settings:
             self.pipeline.segmenter.instance_settings = plan.instance_settings
+        if plan.track_settings is not None:
+            self.pipeline.tracks.configure(plan.track_settings)
         if plan.segmenter is not None:
             self.pipeline.set_segmenter(plan.segmenter)
             self._log_segmenter(plan.segmenter)
@@ -193,6 +199,8 @@ class SegmentationWiring:
                 logger.info(note)
         for warning in segmenter.warnings:
             logger.warning(warning)
+        if segmenter.confidence_reason:
+            logger.info(f'~/confidence is not published: {segmenter.confidence_reason}')
 
 
 class SegmentationNode(Node):

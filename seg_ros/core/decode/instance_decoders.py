@@ -25,8 +25,8 @@ from typing import Mapping, Sequence
 import cv2
 import numpy as np
 
-from seg_ros.core.decode.instances import (crop_region, Instances, MAX_INSTANCE_ID,
-                                           pixel_region)
+from seg_ros.core.decode.instances import (crop_region, equal_mask, Instances,
+                                           MAX_INSTANCE_ID, pixel_region)
 from seg_ros.core.decode.semantic import linear_taps
 from seg_ros.core.errors import ModelError
 
@@ -569,7 +569,7 @@ def instances_from_class_map(class_map: np.ndarray, settings: InstanceSettings) 
     for order, class_id in enumerate(settings.class_ids or ()):
         if not 0 <= class_id <= 255:
             continue
-        binary = cv2.compare(class_map, class_id, cv2.CMP_EQ)
+        binary = equal_mask(class_map, class_id)
         # Labelling (with statistics) costs per pixel: only the class's bounding rectangle.
         left, top, box_w, box_h = cv2.boundingRect(binary)
         if box_w == 0 or box_h == 0:

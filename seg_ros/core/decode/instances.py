@@ -14,9 +14,23 @@ from dataclasses import dataclass
 import math
 from typing import Any, Sequence
 
+import cv2
 import numpy as np
 
 MAX_INSTANCE_ID = np.iinfo(np.uint16).max  # the instance map is mono16
+
+
+def equal_mask(image: np.ndarray, value: int) -> np.ndarray:
+    """
+    Return the uint8 mask of ``image == value``: 255 where equal, else 0 (``cv2.compare``).
+
+    ``cv2.compare`` takes a 1x1 image and a Python number for two arrays of different sizes and
+    raises: that image (a one-pixel instance's region, a 1x1 frame) is compared with a 1x1
+    array of the value instead.
+    """
+    if image.shape[:2] == (1, 1):
+        return cv2.compare(image, np.full((1, 1), value, image.dtype), cv2.CMP_EQ)
+    return cv2.compare(image, value, cv2.CMP_EQ)
 
 
 def pixel_region(box: Sequence[float], width: int, height: int) -> tuple[int, int, int, int]:

@@ -3,6 +3,7 @@ Objects in 3-D: each instance's points to a centre and an extent, in the image's
 
 API::
 
+    instance_points(depth_m, intrinsics, instance_map) -> (xyz, point_instance)
     objects_3d(xyz, point_instance, ids, class_id, score, min_object_points) -> Objects3D
 
 Per instance with at least ``min_object_points`` valid points (finite ``x y z``): the centre is
@@ -19,6 +20,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
+from seg_ros.core.geometry.camera import Intrinsics
+from seg_ros.core.geometry.points import map_at_size
 
 #: The percentiles bounding an object's extent.
 EXTENT_PERCENTILES = (5.0, 95.0)
@@ -47,6 +51,41 @@ class Objects3D:
     def __len__(self) -> int:
         """Return the number of objects."""
         return len(self.ids)
+
+
+def instance_points(depth_m: np.ndarray, intrinsics: Intrinsics,
+                    instance_map: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """
+    Return the 3-D points of the depth pixels an instance covers, and each one's instance id.
+
+    Every depth pixel (no stride) whose instance-map value is not 0, in row-major order:
+    ``x = (u - cx) z / fx``, ``y = (v - cy) z / fy`` in float32 as :func:`.points.labelled_points`
+    computes them, NaN where the depth is invalid. Only those pixels are touched: the cost is
+    the objects' area, not the frame's.
+
+    :param depth_m: (H, W) float32 metres, NaN where invalid (:func:`.depth.depth_to_metres`).
+    :param intrinsics: for the depth image's size.
+    :param instance_map: (h, w) uint16 instance ids at the depth image's size or another (the
+        colour image registered with the depth: sampled at each depth pixel's centre, nearest,
+        :func:`.points.map_at_size`).
+    :return: (N, 3) float32 points and (N,) uint16 instance ids.
+    :raises ValueError: intrinsics for another image size.
+    """
+    height, width = depth_m.shape
+    if (width, height) != (intrinsics.width, intrinsics.height):
+        raise ValueError(f'intrinsics are for {intrinsics.width}x{intrinsics.height}, the '
+                         f'depth image is {width}x{height}')
+    owners = np.ascontiguousarray(map_at_size(instance_map, width, height)).reshape(-1)
+    pixels = np.flatnonzero(owners)
+    owners = owners[pixels]
+    z = np.ascontiguousarray(depth_m, np.float32).reshape(-1)[pixels]
+    u = (pixels % width).astype(np.float32)
+    v = (pixels // width).astype(np.float32)
+    x = z * (u - np.float32(intrinsics.cx))
+    x /= np.float32(intrinsics.fx)
+    y = z * (v - np.float32(intrinsics.cy))
+    y /= np.float32(intrinsics.fy)
+    return np.stack([x, y, z], axis=1), owners.astype(np.uint16)
 
 
 def objects_3d(xyz: np.ndarray, point_instance: np.ndarray, ids: np.ndarray,

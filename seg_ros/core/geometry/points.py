@@ -264,7 +264,7 @@ def organized_points(depth_m: np.ndarray, intrinsics: Intrinsics, class_map: np.
     height, width = class_map.shape[:2]
     camera = intrinsics.resized_to(width, height)
     intrinsics.scaled_to(depth_m.shape[1], depth_m.shape[0])  # raises for another camera's depth
-    depth = _map_sized(depth_m, width, height)
+    depth = map_at_size(depth_m, width, height)
     columns = np.arange(width, dtype=np.float32) - np.float32(camera.cx)
     rows = np.arange(height, dtype=np.float32) - np.float32(camera.cy)
     x = depth * columns[np.newaxis, :]
@@ -276,7 +276,7 @@ def organized_points(depth_m: np.ndarray, intrinsics: Intrinsics, class_map: np.
     if labels.dtype.itemsize > 2:
         tail &= 0xFFFF  # as a uint16 field keeps it
     if instance_map is not None:
-        tail |= _map_sized(instance_map, width, height).astype('<u4') << 16
+        tail |= map_at_size(instance_map, width, height).astype('<u4') << 16
     rgb = np.zeros((height, width), np.float32) if colors_rgb is None else \
         class_rgb(np.asarray(colors_rgb, np.uint8), labels)
     dtype = cloud_dtype(instance_map is not None)
@@ -284,8 +284,12 @@ def organized_points(depth_m: np.ndarray, intrinsics: Intrinsics, class_map: np.
                       tail.view('<f4')]).view(dtype).reshape(height, width)
 
 
-def _map_sized(image: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Return ``image`` at (height, width): itself, or sampled at pixel centres (nearest)."""
+def map_at_size(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    """
+    Return ``image`` at (height, width): itself, or sampled at pixel centres (nearest).
+
+    :func:`sample_map`'s rule at every pixel, through a cached index table.
+    """
     if image.shape[:2] == (height, width):
         return image
     flat = np.ascontiguousarray(image).reshape(-1)

@@ -7,7 +7,7 @@ from typing import Sequence
 import cv2
 import numpy as np
 
-from seg_ros.core.decode.instances import class_name, Instances
+from seg_ros.core.decode.instances import class_name, equal_mask, Instances
 
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 # Hue steps of the golden ratio keep neighbouring ids far apart on the colour wheel.
@@ -57,8 +57,7 @@ def draw_instances(image: np.ndarray, instances: Instances, instance_map: np.nda
     colors = instance_colors(instances.ids, encoding)
     for index, (u0, v0, u1, v1) in enumerate(instances.regions()):
         color = tuple(int(c) for c in colors[index])
-        visible = cv2.compare(instance_map[v0:v1, u0:u1], int(instances.ids[index]),
-                              cv2.CMP_EQ)
+        visible = equal_mask(instance_map[v0:v1, u0:u1], int(instances.ids[index]))
         patch = image[v0:v1, u0:u1]
         if fill_alpha > 0 and patch.size:
             tint = np.empty_like(patch)

@@ -20,7 +20,11 @@ start at 1 here, 0 meaning "no id" (the instance map's background):
 3. the lower-scoring detections are matched, the same way, to the tracks still unmatched;
 4. a high-scoring detection left over starts a new track when it scores at least
    ``track_activation_threshold``; a track gets its id once matched on
-   ``minimum_consecutive_frames`` consecutive frames;
+   ``minimum_consecutive_frames`` consecutive frames (its first frame counts: ``trackers``
+   gives an id at the earliest on a track's second frame, whatever the value; with
+   ``first_frame_ids`` and ``minimum_consecutive_frames`` 1, a track has its id on the frame
+   it starts, what a node publishing every frame's objects needs: the tracks are the same,
+   each identified a frame earlier);
 5. a track unmatched for more than ``ceil(frame_rate / 30 * lost_track_buffer)`` calls is
    dropped (``lost_track_buffer`` counts frames of a 30 fps video), and an unconfirmed one
    at its first miss.
@@ -100,7 +104,8 @@ class ByteTracker:
     def __init__(self, lost_track_buffer: int = 30, frame_rate: float = 30.0,
                  track_activation_threshold: float = 0.7, minimum_consecutive_frames: int = 2,
                  minimum_iou_threshold: float = 0.1, high_conf_det_threshold: float = 0.6,
-                 reset_gap: float = DEFAULT_RESET_GAP) -> None:
+                 reset_gap: float = DEFAULT_RESET_GAP, first_frame_ids: bool = False,
+                 first_id: int = 1) -> None:
         """
         Check and keep the parameters (``trackers`` 2.6's names and defaults).
 
@@ -113,6 +118,10 @@ class ByteTracker:
         :param high_conf_det_threshold: score splitting the first and second association,
             0 to 1.
         :param reset_gap: seconds between two stamps beyond which the tracks start afresh, > 0.
+        :param first_frame_ids: with ``minimum_consecutive_frames`` 1, give a new track its id
+            on the frame it starts (False: at its first match, as ``trackers`` does).
+        :param first_id: the first id given, >= 1 (a tracker that replaces another on the same
+            stream carries on from its :attr:`next_id`: no id is given twice).
         :raises ValueError: naming the parameter.
         """
         if isinstance(lost_track_buffer, bool) or int(lost_track_buffer) != lost_track_buffer \
@@ -129,6 +138,8 @@ class ByteTracker:
                 or minimum_consecutive_frames < 1:
             raise ValueError(f'minimum_consecutive_frames={minimum_consecutive_frames!r} must '
                              'be an integer >= 1')
+        if isinstance(first_id, bool) or int(first_id) != first_id or first_id < 1:
+            raise ValueError(f'first_id={first_id!r} must be an integer >= 1')
         if not (math.isfinite(reset_gap) and reset_gap > 0):
             raise ValueError(f'reset_gap={reset_gap!r} must be a positive number of seconds')
         scaled = frame_rate / 30.0 * lost_track_buffer
@@ -139,7 +150,8 @@ class ByteTracker:
         self.minimum_iou_threshold = float(minimum_iou_threshold)
         self.high_conf_det_threshold = float(high_conf_det_threshold)
         self.reset_gap = float(reset_gap)
-        self._next_id = 1
+        self.first_frame_ids = bool(first_frame_ids) and self.minimum_consecutive_frames == 1
+        self._next_id = int(first_id)
         self.resets = 0
         self.reset()
 
@@ -147,11 +159,17 @@ class ByteTracker:
         """Forget every track (ids keep counting up)."""
         self._state = np.zeros((0, STATE_SIZE, 1))
         self._covariance = np.zeros((0, STATE_SIZE, STATE_SIZE))
-        self._ids = np.zeros(0, np.int64)            # 0 until confirmed
+        self._ids = np.zeros(0, np.int64)            # 0 until confirmed (or first_frame_ids)
+        self._confirmed = np.zeros(0, bool)          # confirmed as trackers confirms a track
         self._misses = np.zeros(0, np.int64)         # calls since the last match
         self._streak = np.zeros(0, np.int64)         # consecutive matched calls
         self._last_stamp: float | None = None
         self.frames = 0
+
+    @property
+    def next_id(self) -> int:
+        """Return the id the next identified track will get."""
+        return self._next_id
 
     def __len__(self) -> int:
         """Return the number of live tracks (confirmed or not)."""
@@ -202,6 +220,12 @@ class ByteTracker:
         spawned = unmatched_high[confidences[unmatched_high].astype(np.float64)
                                  >= self.track_activation_threshold]
         self._spawn(boxes[spawned])
+        if self.first_frame_ids and len(spawned):
+            # New tracks come last, in the detections' order: numbered as they start.
+            new_ids = np.arange(self._next_id, self._next_id + len(spawned))
+            self._ids[len(self._ids) - len(spawned):] = new_ids
+            self._next_id += len(spawned)
+            ids[spawned] = new_ids
         self._prune()
         return ids
 
@@ -260,8 +284,9 @@ class ByteTracker:
                                     + gain @ _MEASUREMENT_NOISE @ np.swapaxes(gain, 1, 2))
         self._misses[tracks] = 0
         self._streak[tracks] += 1
+        self._confirmed[tracks] |= self._streak[tracks] >= self.minimum_consecutive_frames
         for track, detection in matched:  # ids in match order, as trackers gives them
-            if not self._ids[track] and self._streak[track] >= self.minimum_consecutive_frames:
+            if not self._ids[track] and self._confirmed[track]:
                 self._ids[track] = self._next_id
                 self._next_id += 1
             ids[detection] = self._ids[track]
@@ -277,16 +302,20 @@ class ByteTracker:
         self._covariance = np.concatenate([self._covariance,
                                            np.broadcast_to(_IDENTITY, (count, 8, 8))])
         self._ids = np.concatenate([self._ids, np.zeros(count, np.int64)])
+        self._confirmed = np.concatenate([self._confirmed, np.zeros(count, bool)])
         self._misses = np.concatenate([self._misses, np.zeros(count, np.int64)])
         self._streak = np.concatenate([self._streak, np.ones(count, np.int64)])
 
     def _prune(self) -> None:
         """Drop tracks lost too long, and unconfirmed ones not matched at this call."""
-        confirmed = (self._ids > 0) | (self._streak >= self.minimum_consecutive_frames)
+        # An unconfirmed track goes at its first miss, identified at its start or not: the
+        # tracks stay the reference's.
+        confirmed = self._confirmed | (self._streak >= self.minimum_consecutive_frames)
         keep = (self._misses <= self.maximum_frames_without_update) \
             & (confirmed | (self._misses == 0))
         if np.all(keep):
             return
         self._state, self._covariance = self._state[keep], self._covariance[keep]
+        self._confirmed = self._confirmed[keep]
         self._ids, self._misses, self._streak = (self._ids[keep], self._misses[keep],
                                                  self._streak[keep])
