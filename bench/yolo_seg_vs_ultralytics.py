@@ -31,8 +31,9 @@ import sys
 import cv2
 import numpy as np
 
-from seg_ros.core.decode.instance_decoders import (decode_yolo_seg, InstanceSettings, Letterbox,
+from seg_ros.core.decode.instance_decoders import (decode_yolo_seg, InstanceSettings,
                                                    yolo_seg_layout)
+from seg_ros.core.decode.letterbox import Letterbox
 from seg_ros.core.segmenter import Segmenter, SegmenterConfig
 
 SCORE, IOU, MAX_DET = 0.5, 0.5, 100

@@ -17,9 +17,9 @@ from instance_scenes import (assert_matches, CANDIDATES, CLASSES, FRAME_H, FRAME
 from runtimes import INSTALLED
 from seg_ros.core.backends import open_backend
 from seg_ros.core.decode.instance_decoders import (decode_mask_rcnn, decode_yolo_seg,
-                                                   InstanceSettings, Letterbox, letterbox_blob,
-                                                   mask_rcnn_outputs, MAX_NMS_CANDIDATES, nms,
-                                                   yolo_seg_layout)
+                                                   InstanceSettings, mask_rcnn_outputs,
+                                                   MAX_NMS_CANDIDATES, nms, yolo_seg_layout)
+from seg_ros.core.decode.letterbox import Letterbox, letterbox_blob
 from seg_ros.core.errors import ModelError
 
 

@@ -21,9 +21,10 @@ import numpy as np
 import pytest
 
 from instance_models import reference_mask_resize, reference_nms, reference_yolo_seg
-from seg_ros.core.decode.instance_decoders import (decode_yolo_seg, InstanceSettings, Letterbox,
-                                                   letterbox_blob, nms, yolo_seg_layout)
+from seg_ros.core.decode.instance_decoders import (decode_yolo_seg, InstanceSettings, nms,
+                                                   yolo_seg_layout)
 from seg_ros.core.decode.instances import crop_region, Instances, pixel_region
+from seg_ros.core.decode.letterbox import Letterbox, letterbox_blob
 from seg_ros.core.segmenter import Segmenter, SegmenterConfig
 
 onnxruntime = pytest.importorskip('onnxruntime')

@@ -24,7 +24,6 @@ import os
 from pathlib import Path
 import shutil
 import sys
-import time
 from typing import Iterator
 
 from rosbags.rosbag2 import StoragePlugin, Writer, WriterError
@@ -39,6 +38,7 @@ from seg_ros.frame_outputs import (assemble, frame_objects, frame_points, Output
                                    segment)
 from seg_ros.frame_tracks import FrameTracks
 from seg_ros.offline.model_options import flag_text, make_segmenter, print_model
+from seg_ros.offline.progress import Progress
 from seg_ros.output_topics import class_mask_indices, CONFIDENCE, IMAGE_OUTPUTS, OBJECTS, POINTS
 from seg_ros.ros import compressed
 from seg_ros.ros.image_conversion import (image_to_array, ImageConversionError, NODE_ENCODINGS,
@@ -46,7 +46,6 @@ from seg_ros.ros.image_conversion import (image_to_array, ImageConversionError, 
 
 BAG_VERSION = 9  # rosbag2 metadata version of Jazzy
 SHOWN_FAILURES = 10
-PLAIN_PROGRESS_PERIOD_S = 10.0
 _CODECS = {output.name: output.codec for output in IMAGE_OUTPUTS}
 # A pass-through type rosbags cannot hash and the input gave no hash for (only an old bag of a
 # custom type): the writer needs some RIHS01 value.
@@ -82,50 +81,6 @@ class Camera:
     seen: int = 0
     segmented: int = 0
     labels_written: bool = False
-
-
-@dataclass
-class Progress:
-    """Frames/s and time left: a bar on a terminal, a line every few seconds in a log."""
-
-    total: int
-    quiet: bool
-    terminal: bool = field(default_factory=lambda: sys.stderr.isatty())
-    started: float = field(default_factory=time.monotonic)
-    last_line: float = 0.0
-    done: int = 0
-
-    def tick(self) -> None:
-        """Count one frame and show the progress."""
-        self.done += 1
-        now = time.monotonic()
-        if self.quiet or (not self.terminal and now - self.last_line < PLAIN_PROGRESS_PERIOD_S):
-            return
-        self.last_line = now
-        self.show(now)
-
-    def show(self, now: float) -> None:
-        """Print the counts, the rate and the time left."""
-        elapsed = now - self.started
-        rate = self.done / elapsed if elapsed > 0 else 0.0
-        total = max(self.total, self.done)
-        left = f', {(total - self.done) / rate:.0f} s left' if rate > 0 and self.total else ''
-        counts = f'{self.done}/{total}' if self.total else f'{self.done}'
-        if self.terminal:
-            filled = int(30 * self.done / total) if self.total else 0
-            bar = '#' * filled + '-' * (30 - filled)
-            print(f'\r  [{bar}] {counts} frames, {rate:.1f} frames/s{left}   ', end='',
-                  file=sys.stderr, flush=True)
-        else:
-            print(f'  {counts} frames, {rate:.1f} frames/s{left}', file=sys.stderr, flush=True)
-
-    def finish(self) -> None:
-        """Show the final counts (a log gets its last line too) and end the bar's line."""
-        if self.quiet or not self.done:
-            return
-        self.show(time.monotonic())
-        if self.terminal:
-            print(file=sys.stderr)
 
 
 class OutputBag:
