@@ -71,8 +71,10 @@ def crd_kernel(channels: int, block: int) -> np.ndarray:
 
 class GraphEditor:
     """
-    Bookkeeping for rewriting one model's graph: fresh names, Constant nodes, who makes and reads
-    each tensor. :mod:`seg_ros.tools.opencv_compat` rewrites with it too.
+    Bookkeeping for rewriting one model's graph.
+
+    Fresh names, Constant nodes, who makes and reads each tensor;
+    :mod:`seg_ros.tools.opencv_compat` rewrites with it too.
     """
 
     def __init__(self, model: onnx.ModelProto) -> None:

@@ -148,7 +148,7 @@ class _Rewriter(GraphEditor):
 
     def zero_test(self, value: str, maximum: str, output: str, prefix: str) -> list[
             onnx.NodeProto]:
-        """Return the nodes writing :func:`zero_test` of ``value`` and ``maximum`` to ``output``."""
+        """Return nodes writing :func:`zero_test` of ``value`` and ``maximum`` to ``output``."""
         nodes: list[onnx.NodeProto] = []
         if maximum not in self.fillers:
             base = f'{maximum}/fill'
