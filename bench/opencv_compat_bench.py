@@ -19,7 +19,9 @@ street scenes (``seg_ros.data.synthetic``, 1024x512), segmented at each ``--size
    of one runtime against another's);
 3. the median milliseconds of ``Segmenter.run`` (class map only) at the first size, ``--runs``
    runs of each form on each runtime, the two forms alternated run by run on the same frames,
-   ``--threads`` inference threads (1 by default: the least disturbed on a shared machine).
+   ``--threads`` inference threads (1 by default: the least disturbed on a shared machine), and
+   the median of each run's ratio to the current form; with a control: a second copy of the
+   current form, loaded after the others, whose ratio is what two identical files give.
 
 Usage::
 
@@ -48,6 +50,9 @@ IMAGES = os.path.join(REPO, '..', 'shared', 'images')
 # What goes next to each form, so that both are described as the committed model is.
 COMPANIONS = ('enet-synth.seg_ros.json', 'classes.txt', 'colors.txt')
 FORMS = ('current', 'rewritten')
+# A second copy of the current form, loaded last and timed with the others: what the timing
+# gives two identical files (OpenVINO runs the first model it compiles measurably faster).
+CONTROL = 'control'
 SEED = 2745
 
 
@@ -58,9 +63,11 @@ def runtime_version(backend: str) -> str:
 
 
 def first_line(error: Exception) -> str:
+    """Return the part of an error that says what failed, without the file's temporary path."""
     lines = [line.strip().lstrip('>').strip() for line in str(error).splitlines()]
-    said = [line for line in lines if line] or [type(error).__name__]
-    return said[-1][:160].replace('|', '/')
+    said = ([line for line in lines if line] or [type(error).__name__])[-1]
+    said = said[said.find('Node ['):] if 'Node [' in said else said
+    return said[:120].replace('|', '/')
 
 
 def run_worker(request: dict) -> dict:
@@ -94,6 +101,10 @@ def run_worker(request: dict) -> dict:
                 maps[f'{form}|{size}|{name}'] = decode(outputs, description)
                 result['scores'][f'{form}|{size}|{name}'] = hashlib.sha256(
                     scores.tobytes()).hexdigest()
+        if index == 0 and len(segmenters) == 2:
+            segmenters[CONTROL] = Segmenter(SegmenterConfig(
+                request['models'][CONTROL], input_width=width, input_height=height,
+                backend=backend))
         if index == 0 and segmenters:
             result['ms'] = time_forms(segmenters, list(frames.values()), request['runs'])
         del segmenters
@@ -103,19 +114,29 @@ def run_worker(request: dict) -> dict:
 
 
 def time_forms(segmenters: dict, frames: list[np.ndarray], runs: int) -> dict[str, float]:
-    """Return each form's median ms of ``Segmenter.run``, the forms alternated run by run."""
+    """
+    Return each form's median ms of ``Segmenter.run``, and of its ratio to the current form's.
+
+    The forms take turns within each run (the order rotated run by run) on the same frame; the
+    median of each run's ratio is less moved by other processes than the ratio of the medians.
+    """
     times = {form: [] for form in segmenters}
     forms = list(segmenters)
     for segmenter in segmenters.values():
         segmenter.run(frames[0], encoding='bgr8', color_mask=False, overlay=False)
     for run in range(runs):
         frame = frames[run % len(frames)]
-        for form in (forms if run % 2 == 0 else forms[::-1]):
+        for form in forms[run % len(forms):] + forms[:run % len(forms)]:
             started = time.perf_counter()
             segmenters[form].run(frame, encoding='bgr8', color_mask=False, overlay=False,
                                  full_resolution=False)
             times[form].append((time.perf_counter() - started) * 1e3)
-    return {form: statistics.median(values) for form, values in times.items()}
+    medians = {form: statistics.median(values) for form, values in times.items()}
+    if 'current' in times:
+        for form in [form for form in forms if form != 'current']:
+            medians[f'{form}/current'] = statistics.median(
+                mine / current for current, mine in zip(times['current'], times[form]))
+    return medians
 
 
 # ---- parent: models, frames, workers, tables ---------------------------------------------------
@@ -132,7 +153,7 @@ def place_forms(current: str, rewritten: str, folder: str) -> dict[str, str]:
         onnx.save(model, rewritten)
         print(f'rewrote {current}: {counts}', file=sys.stderr)
     paths = {}
-    for form, source in zip(FORMS, (current, rewritten)):
+    for form, source in zip(FORMS + (CONTROL,), (current, rewritten, current)):
         os.makedirs(os.path.join(folder, form))
         paths[form] = os.path.join(folder, form, 'enet-synth.onnx')
         shutil.copyfile(source, paths[form])
@@ -174,9 +195,11 @@ def spawn(python: str, request: dict, threads: int) -> dict:
     return json.loads(lines[-1])
 
 
-def share_same(first: dict, second: dict, keys: list[str]) -> float:
-    same = sum(int(np.count_nonzero(first[key] == second[key])) for key in keys)
-    return 100.0 * same / max(1, sum(first[key].size for key in keys))
+def share_same(first: dict, second: dict, keys: list[str]) -> str:
+    """Return the share of pixels with the same class, and how many differ of how many."""
+    total = sum(first[key].size for key in keys)
+    differ = total - sum(int(np.count_nonzero(first[key] == second[key])) for key in keys)
+    return f'{100.0 * (total - differ) / max(1, total):.4f} % ({differ} of {total:,} differ)'
 
 
 def report(results: list[dict], sizes: list[str], frames: list[str], runs: int,
@@ -207,7 +230,7 @@ def report(results: list[dict], sizes: list[str], frames: list[str], runs: int,
             share = share_same(maps[(label, 'current')], maps[(label, 'rewritten')], keys)
             exact = all(result['scores'][f'current|{key}'] == result['scores'][f'rewritten|{key}']
                         for key in keys)
-            print(f'| {label} | {size} | {share:.4f} % | {"yes" if exact else "no"} |')
+            print(f'| {label} | {size} | {share} | {"yes" if exact else "no"} |')
     references = [label for label, form in maps if form == 'current']
     print('\nThe rewritten form on each runtime against the current form on each runtime '
           '(class-map pixels identical, all sizes):\n')
@@ -216,20 +239,22 @@ def report(results: list[dict], sizes: list[str], frames: list[str], runs: int,
     keys = [f'{size}|{name}' for size in sizes for name in frames]
     for label, form in maps:
         if form == 'rewritten':
-            cells = [f'{share_same(maps[(label, form)], maps[(reference, "current")], keys):.4f} %'
+            cells = [share_same(maps[(label, form)], maps[(reference, 'current')], keys)
                      for reference in references]
             print(f'| {label} | ' + ' | '.join(cells) + ' |')
     print(f'\nms of Segmenter.run (class map only) at {sizes[0]}, median of {runs} runs each, '
-          f'forms alternated, {threads} inference thread(s):\n')
-    print('| runtime | current ms | rewritten ms | rewritten / current |')
-    print('|---|---|---|---|')
+          f'forms taking turns, {threads} inference thread(s):\n')
+    print('| runtime | current ms | rewritten ms | control ms (current again) | rewritten / '
+          'current | control / current |')
+    print('|---|---|---|---|---|---|')
     for result in results:
         times = result.get('ms') or {}
-        if len(times) == 2:
+        if 'rewritten/current' in times:
             print(f'| {result["label"]} | {times["current"]:.1f} | {times["rewritten"]:.1f} | '
-                  f'{times["rewritten"] / times["current"]:.3f} |')
+                  f'{times[CONTROL]:.1f} | {times["rewritten/current"]:.3f} | '
+                  f'{times[CONTROL + "/current"]:.3f} |')
         elif 'rewritten' in times:
-            print(f'| {result["label"]} | fails | {times["rewritten"]:.1f} | |')
+            print(f'| {result["label"]} | fails | {times["rewritten"]:.1f} | | | |')
 
 
 def main() -> int:
