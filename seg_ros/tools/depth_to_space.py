@@ -69,16 +69,16 @@ def crd_kernel(channels: int, block: int) -> np.ndarray:
     return stacked.reshape(channels * block * block, 1, block, block)
 
 
-class _Rewriter:
-    """One model's rewrite: fresh names, new initializers, what each tensor's shape is."""
+class GraphEditor:
+    """
+    Bookkeeping for rewriting one model's graph.
+
+    Fresh names, Constant nodes, who makes and reads each tensor;
+    :mod:`seg_ros.tools.opencv_compat` rewrites with it too.
+    """
 
     def __init__(self, model: onnx.ModelProto) -> None:
         self.graph = model.graph
-        inferred = onnx.shape_inference.infer_shapes(model)
-        values = [*inferred.graph.value_info, *inferred.graph.input, *inferred.graph.output]
-        self.shapes = {value.name: [dim.dim_value if dim.HasField('dim_value') else None
-                                    for dim in value.type.tensor_type.shape.dim]
-                       for value in values}
         self.names = ({node.name for node in self.graph.node}
                       | {tensor.name for tensor in self.graph.initializer}
                       | {output for node in self.graph.node for output in node.output})
@@ -90,6 +90,7 @@ class _Rewriter:
         self.graph_outputs = {value.name for value in self.graph.output}
 
     def fresh(self, base: str) -> str:
+        """Return ``base``, or ``base_N``, a name no node, tensor or initializer has yet."""
         name, index = base, 1
         while name in self.names:
             name, index = f'{base}_{index}', index + 1
@@ -102,6 +103,18 @@ class _Rewriter:
         nodes.append(helper.make_node('Constant', [], [name], name=name,
                                       value=numpy_helper.from_array(array, name)))
         return name
+
+
+class _Rewriter(GraphEditor):
+    """One model's DepthToSpace rewrite: the editor, plus what each tensor's shape is."""
+
+    def __init__(self, model: onnx.ModelProto) -> None:
+        super().__init__(model)
+        inferred = onnx.shape_inference.infer_shapes(model)
+        values = [*inferred.graph.value_info, *inferred.graph.input, *inferred.graph.output]
+        self.shapes = {value.name: [dim.dim_value if dim.HasField('dim_value') else None
+                                    for dim in value.type.tensor_type.shape.dim]
+                       for value in values}
 
     def static_channels(self, tensor: str) -> int | None:
         shape = self.shapes.get(tensor) or []

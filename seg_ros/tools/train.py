@@ -26,8 +26,9 @@ Evaluation: mean IoU over the classes present in ``--eval-frames`` held-out fram
 node's pre-processing (``cv2.dnn.blobFromImage``: RGB, 1/255, no mean, resize to the input).
 
 Outputs: checkpoints in ``--workdir`` (``--resume`` continues from the latest one, exactly:
-the ring is rebuilt from the samples that filled it), the scores-form ONNX (``--output``)
-and ``<output stem>.json`` beside it with the command, the figures and the per-class IoU.
+the ring is rebuilt from the samples that filled it), the scores-form ONNX (``--output``, in
+the form OpenCV DNN 4.5.4 and 4.6 import: :mod:`seg_ros.tools.opencv_compat`) and
+``<output stem>.json`` beside it with the command, the figures and the per-class IoU.
 """
 
 import argparse
@@ -40,12 +41,14 @@ import time
 
 import cv2
 import numpy as np
+import onnx
 import torch
 from torch import nn
 
 from seg_ros.data import synthetic
 from seg_ros.tools.enet import ENet
 from seg_ros.tools.export import export_onnx
+from seg_ros.tools.opencv_compat import make_opencv_compatible
 
 NUM_CLASSES = len(synthetic.CLASS_NAMES)
 # The real ENet's pre-processing, so the node's defaults fit both models.
@@ -350,11 +353,16 @@ def main(argv: list[str] | None = None) -> int:
         log(f'mIoU {result["miou"]:.4f} at {width}x{height} '
             f'({time.monotonic() - started:.0f} s)')
     width, height = args.export_size
-    export_onnx(model, args.output, width, height, fused=False, swap_rb=True, scale=SCALE,
-                mean=(0, 0, 0), num_classes=NUM_CLASSES, dynamic=True,
-                metadata={'seg_ros.model': 'enet-synth', 'seg_ros.preprocess':
-                          'RGB, scale 1/255, mean 0', 'seg_ros.trained_on':
-                          'seg_ros.data.synthetic street scenes'})
+    exported = export_onnx(
+        model, args.output, width, height, fused=False, swap_rb=True, scale=SCALE,
+        mean=(0, 0, 0), num_classes=NUM_CLASSES, dynamic=True,
+        metadata={'seg_ros.model': 'enet-synth', 'seg_ros.preprocess':
+                  'RGB, scale 1/255, mean 0', 'seg_ros.trained_on':
+                  'seg_ros.data.synthetic street scenes'})
+    # The unpooling's Equal and 1 - mask, exactly, in ops OpenCV 4.5.4 (Humble's) imports.
+    make_opencv_compatible(exported)
+    onnx.checker.check_model(exported)
+    onnx.save(exported, args.output)
     summary = {
         'command': 'python -m seg_ros.tools.train ' + ' '.join(
             a for a in (argv if argv is not None else sys.argv[1:])),

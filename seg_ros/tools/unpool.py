@@ -16,7 +16,9 @@ dynamic H and W, and reads these. :mod:`seg_ros.tools.depth_to_space` rewrites o
 (DepthToSpace) into the same form.
 
 The exported graph holds only Slice, Max, Equal, Cast, Sub, Mul, ConvTranspose and Add with
-constant attributes: no Shape arithmetic, so H and W stay dynamic even for OpenCV DNN.
+constant attributes: no Shape arithmetic, so H and W stay dynamic even for OpenCV DNN. OpenCV 4.5.4
+has no Equal: :mod:`seg_ros.tools.opencv_compat` rewrites it, exactly, and ``seg_ros.tools.train``
+does so after its export.
 
 API::
 
