@@ -94,12 +94,17 @@ def main() -> None:
     parser.add_argument('--width', type=int, default=512)
     parser.add_argument('--height', type=int, default=256)
     parser.add_argument('--backend', default='auto')
+    parser.add_argument('--no-tracking', action='store_true',
+                        help='both ways without track ids (the fleet then spreads a bag over '
+                             'every worker instead of running its chunks one after another)')
     arguments = parser.parse_args()
     options = ['--image-topic', TOPICS[arguments.input], '--transport', arguments.transport,
                '--width', str(arguments.width), '--height', str(arguments.height),
                '--backend', arguments.backend, '--quiet']
     if arguments.model:
         options += ['--model', arguments.model]
+    if arguments.no_tracking:
+        options.append('--no-tracking')
     # The sequential runs get the same CPUs as the fleet's Ray (on a bigger machine too).
     cpus = sorted(os.sched_getaffinity(0))[:arguments.num_cpus]
     env = {**os.environ, 'RAY_USAGE_STATS_ENABLED': '0'}
