@@ -38,10 +38,13 @@ Command line (the embedded model, ``models/enet-synth/enet-synth.onnx``, was rew
 import argparse
 import os
 import sys
+from typing import Callable, TypeVar
 
 import numpy as np
 import onnx
 from onnx import helper, numpy_helper
+
+T = TypeVar('T')
 
 CHANNEL_AXES = (1, -3)
 
@@ -235,6 +238,27 @@ def replace_depth_to_space(model: onnx.ModelProto) -> int:
     return count
 
 
+def rewrite_file(path: str, output: str, rewrite: Callable[[onnx.ModelProto], T]) -> T:
+    """
+    Load an ONNX file, rewrite it in place, check it and save it; return what ``rewrite`` did.
+
+    :param output: where to save it ('': over ``path``).
+    :raises ValueError: the file is not readable ONNX, or the rewrite or the check failed (the
+        message names the file).
+    """
+    try:
+        model = onnx.load(path)
+    except Exception as error:  # OSError, or protobuf's DecodeError for what is not ONNX
+        raise ValueError(f'{path}: not a readable ONNX file: {error}') from error
+    try:
+        result = rewrite(model)
+        onnx.checker.check_model(model)
+    except (ValueError, onnx.checker.ValidationError) as error:
+        raise ValueError(f'{path}: {error}') from error
+    onnx.save(model, output or path)
+    return result
+
+
 def main(argv: list[str] | None = None) -> int:
     """Rewrite a model file's DepthToSpace nodes; print what was done."""
     parser = argparse.ArgumentParser(
@@ -246,20 +270,12 @@ def main(argv: list[str] | None = None) -> int:
                         help='where to write the result (default: over MODEL)')
     args = parser.parse_args(argv)
     try:
-        model = onnx.load(args.model)
-    except Exception as error:  # OSError, or protobuf's DecodeError for what is not ONNX
-        print(f'{args.model}: not a readable ONNX file: {error}', file=sys.stderr)
+        count = rewrite_file(args.model, args.output, replace_depth_to_space)
+    except ValueError as error:
+        print(error, file=sys.stderr)
         return 2
-    try:
-        count = replace_depth_to_space(model)
-        onnx.checker.check_model(model)
-    except (ValueError, onnx.checker.ValidationError) as error:
-        print(f'{args.model}: {error}', file=sys.stderr)
-        return 2
-    output = args.output or args.model
-    onnx.save(model, output)
     print(f'{os.path.basename(args.model)}: {count} DepthToSpace node(s) replaced, '
-          f'written to {output}')
+          f'written to {args.output or args.model}')
     return 0
 
 

@@ -59,7 +59,7 @@ import numpy as np
 import onnx
 from onnx import helper, TensorProto
 
-from seg_ros.tools.depth_to_space import GraphEditor, replace_depth_to_space
+from seg_ros.tools.depth_to_space import GraphEditor, replace_depth_to_space, rewrite_file
 
 # n * STEP_SCALE <= -1 for every normal float32 n < 0; a subnormal n becomes a multiple of 2**-23.
 STEP_SCALE = 2.0 ** 126
@@ -264,18 +264,11 @@ def main(argv: list[str] | None = None) -> int:
                         help='where to write the result (default: over MODEL)')
     args = parser.parse_args(argv)
     try:
-        model = onnx.load(args.model)
-    except Exception as error:  # OSError, or protobuf's DecodeError for what is not ONNX
-        print(f'{args.model}: not a readable ONNX file: {error}', file=sys.stderr)
-        return 2
-    try:
-        counts = make_opencv_compatible(model)
-        onnx.checker.check_model(model)
-    except (ValueError, onnx.checker.ValidationError) as error:
-        print(f'{args.model}: {error}', file=sys.stderr)
+        counts = rewrite_file(args.model, args.output, make_opencv_compatible)
+    except ValueError as error:
+        print(error, file=sys.stderr)
         return 2
     output = args.output or args.model
-    onnx.save(model, output)
     left = (f'; {counts["equal_left"]} other Equal node(s) left as they are (OpenCV 4.5.4 '
             'cannot import them)' if counts['equal_left'] else '')
     print(f'{os.path.basename(args.model)}: {counts["depth_to_space"]} DepthToSpace, '
