@@ -60,6 +60,9 @@ def run_node(make_node: Callable[[], Node], logger_name: str,
             raise
         # rclpy failed because SIGINT/SIGTERM shut the context down mid-start: a clean exit.
     finally:
+        # The executor lets go of the node's entities first: rclpy's events executor aborts the
+        # process when it is destroyed holding callbacks of entities already destroyed.
+        executor.shutdown()
         if node is not None:
             node.destroy_node()
         rclpy.try_shutdown()
