@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 
+import numpy as np
 import pytest
 
 from models import make_scores_model
@@ -145,11 +146,12 @@ def test_overloaded_node_drops_frames_without_growing_memory_or_latency(ros_cont
         assert int(values['frames dropped (replaced by newer)']) > 0, values
         assert int(values['processing failures']) == 0, values
 
-        # RSS swings by a frame's transient buffers (tens of MiB); a leak or a queue raises
-        # the peaks, so compare the peaks of the two halves.
-        first_peak, last_peak = max(rss[:len(rss) // 2]), max(rss[len(rss) // 2:])
-        assert last_peak - first_peak < RSS_GROWTH_LIMIT_MIB, \
-            f'RSS peak grew from {first_peak:.1f} to {last_peak:.1f} MiB: {rss}'
+        # RSS swings by a frame's transient buffers (tens of MiB, in either half or in neither);
+        # a leak or a queue raises the level it comes back to, so compare the halves' medians.
+        first_level = float(np.median(rss[:len(rss) // 2]))
+        last_level = float(np.median(rss[len(rss) // 2:]))
+        assert last_level - first_level < RSS_GROWTH_LIMIT_MIB, \
+            f'RSS level (median) grew from {first_level:.1f} to {last_level:.1f} MiB: {rss}'
 
         half = started_ns + int(MEASURE_S / 2 * 1e9)
         first = [latency / 1e6 for stamp, latency in measured if stamp < half]
@@ -158,8 +160,9 @@ def test_overloaded_node_drops_frames_without_growing_memory_or_latency(ros_cont
         first_p50, last_p50 = median(first), median(last)
         limit = max(LATENCY_GROWTH_FACTOR * first_p50, first_p50 + LATENCY_SLACK_MS)
         assert last_p50 < limit, f'latency p50 grew from {first_p50:.0f} to {last_p50:.0f} ms'
-        print(f'\n{len(measured)} frames measured; diagnostics {values}; RSS peak '
-              f'{first_peak:.1f} -> {last_peak:.1f} MiB (min {min(rss):.1f}); latency p50 '
+        print(f'\n{len(measured)} frames measured; diagnostics {values}; RSS median '
+              f'{first_level:.1f} -> {last_level:.1f} MiB (min {min(rss):.1f}, max '
+              f'{max(rss):.1f}); latency p50 '
               f'{first_p50:.0f} -> {last_p50:.0f} ms')
     finally:
         if camera is not None:
