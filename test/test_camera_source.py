@@ -155,10 +155,13 @@ def test_video_source_resizes_and_limits_frames(probe, tmp_path):
     images, _ = record_camera(probe, '/video')
     camera = NodeProcess('camera_source', [
         '-r', '__ns:=/video', '-p', f'source:={video}', '-p', 'width:=40', '-p', 'height:=30',
-        '-p', 'rate:=10.0', '-p', 'max_frames:=30', '-p', 'encoding:=rgb8'], DOMAIN_ID)
+        '-p', 'rate:=10.0', '-p', 'max_frames:=30', '-p', 'encoding:=rgb8',
+        '-p', 'wait_for_subscribers:=1'], DOMAIN_ID)
     try:
+        # A finite source: without waiting for the recorder, a slow discovery (a loaded machine)
+        # can see all 30 frames published before the subscription matches.
         assert camera.wait(timeout=60) == 0, camera.output()
-        assert wait_until(lambda: images, 30)
+        assert wait_until(lambda: images, 30), camera.output()
         assert all((m.width, m.height, m.encoding) == (40, 30, 'rgb8') for m in images)
         assert len(images) <= 30
     finally:
