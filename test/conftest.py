@@ -4,10 +4,17 @@ import os
 
 import pytest
 
+from ros_env import remove_dead_segments
+
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.path.join(os.path.dirname(REPO_ROOT), 'shared')
 ENET_DIR = os.path.join(SHARED, 'models', 'enet-cityscapes')
 IMAGES_DIR = os.path.join(SHARED, 'images')
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    """Remove the Fast DDS segments of processes killed during the run (tests kill some)."""
+    remove_dead_segments(older_than_s=5.0)
 
 
 @pytest.fixture(scope='session')

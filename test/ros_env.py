@@ -35,9 +35,11 @@ only re-executes the interpreter to set ``LD_LIBRARY_PATH``, so setting these la
 :func:`rclpy_context` wraps both into a pytest fixture.
 """
 
+import fcntl
 import os
 from pathlib import Path
 import sys
+import time
 
 from seg_ros.dds import (discovery_range_for, GLIBC_TUNABLES, loopback_environment,
                          loopback_variables)
@@ -47,7 +49,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 PROFILE_PATH = REPO_ROOT / 'config' / 'fastdds_loopback.xml'
 
 __all__ = ['GLIBC_TUNABLES', 'PROFILE_PATH', 'apply_ros_environment', 'rclpy_context',
-           'ros_environment', 'ros_variables', 'module_domain']
+           'remove_dead_segments', 'ros_environment', 'ros_variables', 'module_domain']
 
 DOMAIN_OFFSET_VARIABLE = 'SEG_ROS_TEST_DOMAIN_OFFSET'
 
@@ -173,3 +175,40 @@ def vision_msgs_available() -> bool:
         return True
     except ImportError:
         return False
+
+
+SHARED_MEMORY = Path('/dev/shm')
+
+
+def remove_dead_segments(folder: Path = SHARED_MEMORY, older_than_s: float = 30.0) -> int:
+    """
+    Remove the Fast DDS shared-memory segments that no living process holds; return how many.
+
+    A participant holds an exclusive ``flock`` on its segment's ``fastrtps_<id>_el`` file while
+    it lives and removes both files when it ends; one killed outright (SIGKILL, the OOM killer)
+    leaves them, and with the profile's 64 MiB segments a few dozen such processes fill the
+    RAM behind /dev/shm. This does what ``fastdds shm clean`` does for segments (the port files
+    Fast DDS reclaims itself), sparing those younger than ``older_than_s`` (one being created
+    takes its lock just after its files appear).
+    """
+    removed = 0
+    for lock_file in folder.glob('fastrtps_*_el'):
+        segment = lock_file.with_name(lock_file.name[:-len('_el')])
+        if segment.name.startswith('fastrtps_port'):
+            continue
+        try:
+            if time.time() - lock_file.stat().st_mtime < older_than_s:
+                continue
+            descriptor = os.open(lock_file, os.O_RDWR)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            segment.unlink(missing_ok=True)
+            lock_file.unlink(missing_ok=True)
+            removed += 1
+        except OSError:
+            pass  # held: its participant lives
+        finally:
+            os.close(descriptor)
+    return removed

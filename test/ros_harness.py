@@ -73,12 +73,48 @@ class LoggedProcess:
                 self.process.wait()
         return self.process.returncode
 
-    def close(self) -> None:
-        """Kill what is left of the process group (after a failed test) and delete the log."""
+    def close(self, grace_s: float = 5.0) -> None:
+        """
+        End what is left of the process group and delete the log.
+
+        Ctrl-C first, to the whole group as a terminal sends it, then SIGKILL to what is still
+        there after ``grace_s``: a participant killed outright leaves its 64 MiB Fast DDS
+        shared-memory segment (``config/fastdds_loopback.xml``) in /dev/shm until reboot.
+        """
         if self.alive():
+            try:
+                os.killpg(self.process.pid, signal.SIGINT)
+                self.process.wait(timeout=grace_s)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                pass
+        # The group outlives its leader while the processes it started shut down.
+        wait_until(lambda: not _group_alive(self.process.pid), grace_s, period=0.05)
+        if _group_alive(self.process.pid):
             os.killpg(self.process.pid, signal.SIGKILL)
+        if self.process.poll() is None:
             self.process.wait()
         self._log.close()
+
+
+def _group_alive(group: int) -> bool:
+    """Return True while a process of process group ``group`` runs (zombies excluded)."""
+    try:
+        os.killpg(group, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    for entry in os.listdir('/proc'):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f'/proc/{entry}/stat') as stat:
+                fields = stat.read().rsplit(')', 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] != 'Z' and int(fields[2]) == group:
+            return True
+    return False
 
 
 class NodeProcess(LoggedProcess):

@@ -169,3 +169,36 @@ def test_full_hd_best_effort_frames_all_arrive(ros_context):
         node.destroy_node()
     assert sorted(received, key=int) == [str(index) for index in range(FRAMES)]
     assert set(received.values()) == {1920 * 1080 * 3}
+
+
+def test_segments_of_killed_processes_are_removed_and_living_ones_kept():
+    """What the suite does at its end (conftest): a killed participant's 64 MiB goes back."""
+    import glob
+    import signal
+
+    from ros_env import remove_dead_segments
+
+    def segments() -> set[str]:
+        return {path for path in glob.glob('/dev/shm/fastrtps_*')
+                if not os.path.basename(path).startswith('fastrtps_port')}
+
+    before = segments()
+    living = NodeProcess('camera_source', ['-p', 'width:=32', '-p', 'height:=24'], DOMAIN_ID)
+    killed = NodeProcess('camera_source', ['-r', '__ns:=/killed', '-p', 'width:=32',
+                                           '-p', 'height:=24'], DOMAIN_ID)
+    try:
+        assert wait_until(lambda: len(segments() - before) == 4, 30), living.output()
+        os.killpg(killed.process.pid, signal.SIGKILL)
+        killed.wait(timeout=10)
+        theirs = segments() - before
+        assert len(theirs) == 4, 'the killed participant left its segment and lock file'
+        remove_dead_segments(older_than_s=0.0)
+        left = segments() - before
+        assert len(left) == 2 and all(path in theirs for path in left)
+        assert living.alive(), living.output()
+        segment = next(path for path in left if not path.endswith('_el'))
+        assert os.path.getsize(segment) >= 64 * 1024 * 1024  # the profile's segment_size
+    finally:
+        living.close()
+        killed.close()
+    assert not segments() - before, 'a participant ended with Ctrl-C removes its own segment'
