@@ -152,8 +152,8 @@ def test_a_chunk_file_is_whole_or_not_there(tmp_path):
     record = parts.Record('/a/class_map', messages.IMAGE, False, 5, 0, 3)
     frames = [parts.FrameOutputs('/a/image', 0, 5, '', (record,)),
               parts.FrameOutputs('/a/image', 1, 6, 'cannot be decoded', ())]
-    parts.write_chunk(parts.chunk_path(folder, 0), frames, np.array([7, 8, 9], np.uint8))
-    parts.write_chunk(parts.chunk_path(folder, 1), frames[:1], np.array([1, 2, 3], np.uint8))
+    parts.write_chunk(parts.chunk_path(folder, 0), frames, [np.array([7, 8, 9], np.uint8)])
+    parts.write_chunk(parts.chunk_path(folder, 1), frames[:1], [b'\x01', b'\x02\x03'])
     read, data = parts.read_chunk(parts.chunk_path(folder, 0))
     assert read == frames and bytes(data) == b'\x07\x08\x09'
     # Cut short (a disk that filled), and a temporary file of a killed run.
@@ -165,6 +165,26 @@ def test_a_chunk_file_is_whole_or_not_there(tmp_path):
     # Other options: the chunks are of no use.
     assert parts.prepare(folder, {**plan, 'options': {'every': 2}}) == {}
     assert sorted(p.name for p in folder.iterdir()) == ['plan.json']
+
+
+def test_records_that_lz4_halves_are_packed_and_come_back_byte_for_byte(tmp_path):
+    rng = np.random.default_rng(3)
+    blocks = rng.integers(0, 19, (45, 80), np.uint8)
+    class_map = np.repeat(np.repeat(blocks, 16, axis=0), 16, axis=1).tobytes()  # 1280x720
+    photo = rng.integers(0, 256, 3 * 720 * 64, np.uint8).tobytes()
+    small = bytes(range(200))
+    stored = [parts.pack(data) for data in (class_map, photo, small)]
+    assert stored[0][1] == len(class_map) and 2 * len(stored[0][0]) <= len(class_map)
+    assert stored[1] == (photo, 0) and stored[2] == (small, 0)
+    records, offset = [], 0
+    for data, raw_size in stored:
+        records.append(parts.Record('/a/t', messages.IMAGE, False, 5, offset, len(data), raw_size))
+        offset += len(data)
+    path = parts.chunk_path(tmp_path, 0)
+    parts.write_chunk(path, [parts.FrameOutputs('/a/image', 0, 5, '', tuple(records))],
+                      [data for data, _ in stored])
+    (frame,), data = parts.read_chunk(path)
+    assert [bytes(record.payload(data)) for record in frame.records] == [class_map, photo, small]
 
 
 def test_the_plan_of_chunks_holds_the_input_the_options_and_the_model_file(model, tmp_path):

@@ -77,8 +77,7 @@ def merge_bag(path: Path, output: Path, folder: Path, chunk_ready: Callable[[int
             for record in frame.records:
                 if record.latched and camera.labels_written:
                     continue  # the label topics go once, with the camera's first usable frame
-                bag.write_serialized(record.topic, record.msgtype,
-                                     frame_data[record.offset:record.offset + record.size],
+                bag.write_serialized(record.topic, record.msgtype, record.payload(frame_data),
                                      record.timestamp, record.latched)
             camera.labels_written |= any(record.latched for record in frame.records)
             if frame.failure:

@@ -268,7 +268,7 @@ class Fleet:
                                 f'{chunk.frames[0][0]}): {short_ray_error(error)}')
                 continue
             if frames is not None:  # a worker on another machine: the outputs came back
-                parts.write_chunk(parts.chunk_path(job.bag.parts, chunk.number), frames, data,
+                parts.write_chunk(parts.chunk_path(job.bag.parts, chunk.number), frames, [data],
                                   tracks)
             job.tracks = tracks
             job.new_frames += count

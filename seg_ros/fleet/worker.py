@@ -21,7 +21,7 @@ from seg_ros.bag import messages
 from seg_ros.bag.segment_bag import Camera, FrameError, make_bag_segmenter
 from seg_ros.core.backends.base import THREADS_VARIABLE
 from seg_ros.core.track.settings import TrackSettings
-from seg_ros.fleet.parts import FrameOutputs, Record, write_chunk
+from seg_ros.fleet.parts import FrameOutputs, pack, Record, write_chunk
 from seg_ros.frame_tracks import FrameTracks
 
 #: A chunk's frame as a worker gets it: camera topic, message type, frame index, bag time.
@@ -29,7 +29,7 @@ ChunkFrame = tuple[str, str, int, int]
 
 
 class Recorder:
-    """In place of a bag for ``BagSegmenter.write_outputs``: keeps its messages' CDR bytes."""
+    """In place of a bag for ``BagSegmenter.write_outputs``: keeps its messages as chunks do."""
 
     def __init__(self) -> None:
         """Start with no message."""
@@ -39,9 +39,10 @@ class Recorder:
 
     def write(self, topic: str, msgtype: str, message, timestamp: int,
               latched: bool = False) -> None:
-        """Serialise one output message and keep it."""
-        data = messages.serialize(message, msgtype)
-        self.records.append(Record(topic, msgtype, latched, timestamp, self.size, len(data)))
+        """Serialise one output message and keep it (packed where that pays, :func:`pack`)."""
+        data, raw_size = pack(messages.serialize(message, msgtype))
+        self.records.append(Record(topic, msgtype, latched, timestamp, self.size, len(data),
+                                   raw_size))
         self.pieces.append(data)
         self.size += len(data)
 
@@ -51,7 +52,7 @@ class Recorder:
         return records
 
     def data(self) -> np.ndarray:
-        """Return every message's bytes, one after the other."""
+        """Return every message's bytes, one after the other, as one array (for Ray)."""
         return np.frombuffer(b''.join(self.pieces), np.uint8)
 
 
@@ -119,7 +120,7 @@ class FrameWorker:
         after = ({topic: camera.tracks.snapshot() for topic, camera in chunk_cameras.items()}
                  if settings.tracking else {})
         if chunk_file and driver_node and driver_node == node_id():
-            write_chunk(Path(chunk_file), outputs, recorder.data(), after)
+            write_chunk(Path(chunk_file), outputs, recorder.pieces, after)
             return len(outputs), None, None, time.perf_counter() - started, after
         return len(outputs), outputs, recorder.data(), time.perf_counter() - started, after
 
