@@ -23,6 +23,7 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass
 import json
+import mmap
 import os
 from pathlib import Path
 import shutil
@@ -157,19 +158,26 @@ def chunk_tracks(path: Path) -> dict[str, bytes]:
 
 
 def read_chunk(path: Path) -> tuple[list[FrameOutputs], memoryview]:
-    """Return the frames of a chunk file and the bytes their records point into."""
+    """
+    Return the frames of a chunk file and the bytes their records point into.
+
+    The bytes are the file mapped into memory (read as the records are used, no copy of the
+    chunk); the mapping ends with the last reference to them.
+    """
     with open(path, 'rb') as handle:
         found = _header(handle)
         if found is None:
             raise ValueError(f'{path}: not a chunk file of seg-ros fleet')
-        header, _ = found
-        data = handle.read()
-    if len(data) != header['size']:
-        raise ValueError(f'{path}: {len(data)} bytes of records, not {header["size"]}')
+        header, start = found
+        size = os.fstat(handle.fileno()).st_size - start
+        if size != header['size']:
+            raise ValueError(f'{path}: {size} bytes of records, not {header["size"]}')
+        data = memoryview(mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ))[start:] \
+            if size else memoryview(b'')
     frames = [FrameOutputs(topic, index, timestamp, failure,
                            tuple(Record(*record) for record in records))
               for topic, index, timestamp, failure, records in header['frames']]
-    return frames, memoryview(data)
+    return frames, data
 
 
 def prepare(folder: Path, plan: dict) -> dict[int, int]:
