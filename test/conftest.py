@@ -14,7 +14,7 @@ IMAGES_DIR = os.path.join(SHARED, 'images')
 
 def pytest_sessionfinish(session, exitstatus) -> None:
     """Remove the Fast DDS segments of processes killed during the run (tests kill some)."""
-    remove_dead_segments(older_than_s=5.0)
+    remove_dead_segments()
 
 
 @pytest.fixture(scope='session')

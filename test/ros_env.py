@@ -35,11 +35,11 @@ only re-executes the interpreter to set ``LD_LIBRARY_PATH``, so setting these la
 :func:`rclpy_context` wraps both into a pytest fixture.
 """
 
-import fcntl
 import os
 from pathlib import Path
+import shutil
+import subprocess
 import sys
-import time
 
 from seg_ros.dds import (discovery_range_for, GLIBC_TUNABLES, loopback_environment,
                          loopback_variables)
@@ -177,38 +177,20 @@ def vision_msgs_available() -> bool:
         return False
 
 
-SHARED_MEMORY = Path('/dev/shm')
-
-
-def remove_dead_segments(folder: Path = SHARED_MEMORY, older_than_s: float = 30.0) -> int:
+def remove_dead_segments() -> str:
     """
-    Remove the Fast DDS shared-memory segments that no living process holds; return how many.
+    Run Fast DDS's own ``fastdds shm clean``; return what it printed ('' where it is absent).
 
-    A participant holds an exclusive ``flock`` on its segment's ``fastrtps_<id>_el`` file while
-    it lives and removes both files when it ends; one killed outright (SIGKILL, the OOM killer)
-    leaves them, and with the profile's 64 MiB segments a few dozen such processes fill the
-    RAM behind /dev/shm. This does what ``fastdds shm clean`` does for segments (the port files
-    Fast DDS reclaims itself), sparing those younger than ``older_than_s`` (one being created
-    takes its lock just after its files appear).
+    A participant removes its shared-memory segment when it ends; one killed outright (SIGKILL,
+    the OOM killer) leaves it, and with the profile's 64 MiB segments a few dozen such
+    processes fill the RAM behind /dev/shm. The tool removes the segments and ports that no
+    living process holds (the lock each participant keeps on them). It comes with the Fast
+    DDS of the ROS 2 install, beside this Python in a venv.
     """
-    removed = 0
-    for lock_file in folder.glob('fastrtps_*_el'):
-        segment = lock_file.with_name(lock_file.name[:-len('_el')])
-        if segment.name.startswith('fastrtps_port'):
-            continue
-        try:
-            if time.time() - lock_file.stat().st_mtime < older_than_s:
-                continue
-            descriptor = os.open(lock_file, os.O_RDWR)
-        except OSError:
-            continue
-        try:
-            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            segment.unlink(missing_ok=True)
-            lock_file.unlink(missing_ok=True)
-            removed += 1
-        except OSError:
-            pass  # held: its participant lives
-        finally:
-            os.close(descriptor)
-    return removed
+    tool = Path(sys.executable).parent / 'fastdds'
+    command = str(tool) if tool.exists() else shutil.which('fastdds')
+    if command is None:
+        return ''
+    result = subprocess.run([command, 'shm', 'clean'], capture_output=True, text=True,
+                            timeout=60)
+    return result.stdout + result.stderr

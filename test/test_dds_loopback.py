@@ -5,8 +5,10 @@ Measurements (delivery ratio and latency against the stock settings) are in
 ``bench/dds_transport.py``; these tests check behaviour only.
 """
 
+import glob
 import os
 from pathlib import Path
+import signal
 import subprocess
 import sys
 import textwrap
@@ -15,7 +17,8 @@ import xml.etree.ElementTree as ElementTree
 
 import pytest
 
-from ros_env import module_domain, PROFILE_PATH, rclpy_context, ros_environment
+from ros_env import (module_domain, PROFILE_PATH, rclpy_context, remove_dead_segments,
+                     ros_environment)
 from ros_harness import inet_sockets, NodeProcess, non_loopback_sockets, Probe, wait_until
 
 DOMAIN_ID = module_domain(41)
@@ -173,11 +176,6 @@ def test_full_hd_best_effort_frames_all_arrive(ros_context):
 
 def test_segments_of_killed_processes_are_removed_and_living_ones_kept():
     """What the suite does at its end (conftest): a killed participant's 64 MiB goes back."""
-    import glob
-    import signal
-
-    from ros_env import remove_dead_segments
-
     def segments() -> set[str]:
         return {path for path in glob.glob('/dev/shm/fastrtps_*')
                 if not os.path.basename(path).startswith('fastrtps_port')}
@@ -192,7 +190,7 @@ def test_segments_of_killed_processes_are_removed_and_living_ones_kept():
         killed.wait(timeout=10)
         theirs = segments() - before
         assert len(theirs) == 4, 'the killed participant left its segment and lock file'
-        remove_dead_segments(older_than_s=0.0)
+        assert 'zombie segments cleaned' in remove_dead_segments()
         left = segments() - before
         assert len(left) == 2 and all(path in theirs for path in left)
         assert living.alive(), living.output()

@@ -99,7 +99,7 @@ def run_node(make_node: Callable[[], Node], logger_name: str,
             executor.shutdown()
         if node is not None:
             node.destroy_node()
-        rclpy.try_shutdown()
+        rclpy.try_shutdown()  # with rclpy's handlers: the context last (else already down)
         for number, handler in previous.items():
             signal.signal(number, handler)
     return 0
